@@ -1,0 +1,61 @@
+# clonecd — see README.md. `make` builds clonecd.iso from node.cpio.gz,
+# node.sfdisk and CLONE_CD_VERSION (the Medusa workflow).
+SHELL      := /bin/bash
+GO         ?= go
+GOFLAGS_ST := CGO_ENABLED=0 GOAMD64=v1
+CACHE      ?= /var/cache/clonecd
+GOLDEN     ?= $(CACHE)/golden-bookworm
+VERSION    := $(shell cat CLONE_CD_VERSION)
+BIN        := build/clonecd
+export CLONECD_GOLDEN := $(GOLDEN)
+export PATH := $(PATH):/usr/sbin:/sbin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
+
+.PHONY: all deps golden test bench demo lint rdfs rd clean FORCE
+
+all: clonecd.iso
+
+$(BIN): FORCE
+	@mkdir -p build
+	$(GOFLAGS_ST) $(GO) build -trimpath -ldflags "-s -w -X github.com/clonecd/clonecd/cli.Version=$(VERSION)" -o $@ ./cmd/clonecd
+
+clonecd: $(BIN)
+	cp $(BIN) clonecd
+
+clonecd.iso: $(BIN) node.cpio.gz node.sfdisk CLONE_CD_VERSION
+	$(BIN) build --image node.cpio.gz --layout node.sfdisk --version $(VERSION) -o $@
+
+deps:
+	@sh scripts/deps.sh
+
+golden: deps
+	@sh scripts/golden-root.sh $(GOLDEN) >/dev/null
+
+# The golden root packed by clonecd, shared by the tests that need an image.
+$(CACHE)/node-golden.cpio.gz: $(BIN) FORCE
+	@mkdir -p $(CACHE)
+	$(BIN) pack -q -o $@ $(GOLDEN)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: files above need formatting"; exit 1; }
+	$(GO) vet ./...
+	staticcheck ./...
+
+test: golden $(BIN) lint
+	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 60m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
+
+bench: golden $(BIN)
+	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./... 2>&1 | tee build/bench.log; exit $${PIPESTATUS[0]}
+
+demo: golden $(BIN)
+	sh scripts/demo.sh $(BIN) $(GOLDEN)
+
+# The Medusa page's targets for new hardware: unpack initrd.img into
+# initrd/, edit, pack it back.
+rdfs: $(BIN)
+	rm -rf initrd && mkdir initrd && $(BIN) unpack initrd.img initrd
+
+rd: $(BIN)
+	$(BIN) initramfs --from-dir initrd -o initrd.img
+
+clean:
+	rm -rf build clonecd clonecd.iso initrd

@@ -1,0 +1,14 @@
+// Command clonecd packs a golden node, builds a clone CD and clones nodes.
+// It is one static binary: as PID 1 in its initramfs it is the cloner, as
+// /sbin/modprobe it serves the kernel's module requests.
+package main
+
+import (
+	"os"
+
+	"github.com/clonecd/clonecd/cli"
+)
+
+func main() {
+	os.Exit(cli.Main(os.Args))
+}
