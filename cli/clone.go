@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/clonecd/clonecd/clone"
+)
+
+func init() {
+	Register(&Command{
+		Name:    "clone",
+		Args:    "--media DIR --target DISK|IMAGE [flags]",
+		Summary: "clone a node from clone media onto a disk or disk image (what the CD does)",
+		Help: `Runs the clone steps (` + strings.Join(clone.Steps, " ") + `) outside the
+initramfs: DIR is clone media (a mounted clonecd.iso or a directory holding
+CLONE_CD_VERSION, node.cpio.gz, node.cpio.gz.sha256, node.sfdisk), DISK a block
+device (/dev/sdb, a /dev/disk/by-id path, a serial) or a disk image file, which
+is attached to a loop device for the run. A partition marked preserve (/data)
+is kept when the disk's table matches the layout and its filesystem is intact.
+Needs root.
+
+examples:
+  truncate -s 4G node.img
+  clonecd clone --media /mnt/cdrom --target node.img --hostname node07
+  clonecd clone --media build/media --target /dev/sdb --data-keep
+  clonecd clone --media build/media --target node.img --break unpack   # stop before unpack`,
+		Setup: func(fs *flag.FlagSet) Runner {
+			media := fs.String("media", "", "clone media directory (required)")
+			target := fs.String("target", "", "disk, by-id path, serial or image file (required: clonecd never guesses a disk outside the initramfs)")
+			host := fs.String("hostname", "", "the node's hostname (default: the nodes table by --mac, else node-MAC)")
+			brk := fs.String("break", "", "stop before this step ("+strings.Join(clone.Steps, ", ")+")")
+			keep := fs.Bool("data-keep", false, "stop before writing when the table differs and the layout preserves a partition (clonecd.data=keep)")
+			version := fs.String("version", "", "version for /etc/clonecd-version (default: the media's CLONE_CD_VERSION)")
+			nodes := fs.String("nodes", "", "identity table (MAC HOSTNAME [ADDR/PREFIX [GW]]) instead of the media's /nodes")
+			mac := fs.String("mac", "", "MAC address(es), comma-separated, to look up in the nodes table (default: none)")
+			server := fs.String("server", "", "image server URL for the node's ramclone boot entry (default: the media's clonecd.conf)")
+			noTune := fs.Bool("no-tune", false, "do not change the disk's queue settings")
+			quiet := fs.Bool("q", false, "print only errors")
+			return func(args []string) error {
+				if len(args) > 0 {
+					return UsageError("unexpected arguments %q", args)
+				}
+				if *media == "" || *target == "" {
+					return UsageError("--media and --target are required")
+				}
+				if st, err := os.Stat(*media); err != nil || !st.IsDir() {
+					return UsageError("--media %s: not a directory", *media)
+				}
+				cfg := clone.Config{
+					Media: os.DirFS(*media), Target: *target, Hostname: *host, Break: *brk,
+					DataKeep: *keep, Version: *version, Server: *server, NoTune: *noTune, MACs: []string{},
+				}
+				if *mac != "" {
+					cfg.MACs = strings.Split(*mac, ",")
+				}
+				if *nodes != "" {
+					f, err := os.Open(*nodes)
+					if err != nil {
+						return err
+					}
+					defer f.Close()
+					cfg.Nodes = f
+				}
+				if !*quiet {
+					cfg.Log = Stderr
+				}
+				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+				defer stop()
+				err := clone.Run(ctx, cfg)
+				if errors.Is(err, clone.ErrBreak) {
+					fmt.Fprintf(Stderr, "clonecd clone: %v\n", err)
+					return &ExitError{Code: 3}
+				}
+				return err
+			}
+		},
+	})
+}

@@ -1,0 +1,101 @@
+package cli
+
+import (
+	"bytes"
+	"compress/gzip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// runCLI runs clonecd with args and returns its exit status and output.
+func runStoreCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	oldOut, oldErr := Stdout, Stderr
+	Stdout, Stderr = &out, &errb
+	defer func() { Stdout, Stderr = oldOut, oldErr }()
+	code := Main(append([]string{"clonecd"}, args...))
+	return code, out.String(), errb.String()
+}
+
+func TestVersionCommand(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "CLONE_CD_VERSION")
+	alias := filepath.Join(dir, "alias")
+	os.Symlink(f, alias)
+	tests := []struct {
+		args []string
+		code int
+		out  string // regexp
+		file string // file content afterwards
+	}{
+		{[]string{"version", "--file", f}, 1, `^$`, ""},
+		{[]string{"version", "set", "1.9", "--file", f}, 0, `^1\.9\n$`, "1.9\n"},
+		{[]string{"version", "bump", "--file", f}, 0, `^1\.9 -> 1\.10\n$`, "1.10\n"},
+		{[]string{"version", "show", "--file", f}, 0, `^1\.10\n$`, "1.10\n"},
+		{[]string{"version", "show", "--tag", "--file", f}, 0, `^CLONE_1_10\n$`, "1.10\n"},
+		{[]string{"version", "set", "1.05", "--file", f}, 2, `^$`, "1.10\n"},
+		{[]string{"version", "set", "2.0", "--file", f}, 0, `^1\.10 -> 2\.0\n$`, "2.0\n"},
+		{[]string{"version", "bump", "--file", alias}, 1, `^$`, "2.0\n"},
+		{[]string{"version", "frob", "--file", f}, 2, `^$`, "2.0\n"},
+	}
+	for _, tt := range tests {
+		code, out, errs := runStoreCLI(t, tt.args...)
+		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(out) {
+			t.Errorf("%v: exit %d out %q err %q; want %d %q", tt.args, code, out, errs, tt.code, tt.out)
+		}
+		if b, _ := os.ReadFile(f); string(b) != tt.file {
+			t.Errorf("%v: file %q, want %q", tt.args, b, tt.file)
+		}
+	}
+}
+
+func TestStoreCommands(t *testing.T) {
+	src := t.TempDir()
+	store := filepath.Join(t.TempDir(), "clone_image")
+	img := func(name string) string {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte("070701" + name))
+		zw.Close()
+		p := filepath.Join(src, name+".cpio.gz")
+		os.WriteFile(p, buf.Bytes(), 0o644)
+		return p
+	}
+	lay := filepath.Join(src, "node.sfdisk")
+	os.WriteFile(lay, []byte("label: gpt\n\n/dev/sda1 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"), 0o644)
+	tests := []struct {
+		args []string
+		code int
+		out  string // regexp
+	}{
+		{[]string{"images", "--dir", store}, 0, `no versions`},
+		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--note", "first"}, 0, `published 1\.0 .*: current`},
+		{[]string{"publish", img("b"), "--dir", store, "--note", "second"}, 0, `published 1\.1 `},
+		{[]string{"publish", img("c"), "--dir", store, "--no-promote", "--version", "1.5"}, 0, `published 1\.5 .*canary`},
+		{[]string{"publish", "--dir", store}, 2, `^$`},
+		{[]string{"images", "--dir", store}, 0, `(?s)VERSION.* 1\.0 .*first.*\*1\.1 .*second.* 1\.5 `},
+		{[]string{"promote", "1.5", "--dir", store}, 0, `current version is now 1\.5`},
+		{[]string{"rollback", "--dir", store, "--reason", "hangs"}, 0, `marked 1\.5 bad; current version is now 1\.1`},
+		{[]string{"images", "--dir", store}, 0, `(?s)\*1\.1 .* 1\.5 .*BAD: hangs`},
+		{[]string{"promote", "1.5", "--dir", store}, 1, `^$`},
+		{[]string{"prune", "--dir", store}, 2, `^$`},
+		{[]string{"prune", "--keep", "2", "--dry-run", "--dir", store}, 0, `^would delete 1\.0 `},
+		{[]string{"prune", "--keep", "2", "--dir", store}, 0, `^deleted 1\.0 `},
+		{[]string{"prune", "--keep", "2", "--dir", store}, 0, `nothing to delete`},
+		{[]string{"images", "--json", "--dir", store}, 0, `(?s)"version": "1\.1".*"current": true.*"version": "1\.5".*"bad": true`},
+	}
+	for _, tt := range tests {
+		code, out, errs := runStoreCLI(t, tt.args...)
+		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(out) {
+			t.Fatalf("%v: exit %d\nout: %s\nerr: %s\nwant exit %d, out matching %q", tt.args, code, out, errs, tt.code, tt.out)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(store, "CLONE_CD_VERSION"))
+	if err != nil || strings.TrimSpace(string(b)) != "1.1" {
+		t.Errorf("store CLONE_CD_VERSION = %q, %v", b, err)
+	}
+}

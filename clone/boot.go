@@ -1,0 +1,142 @@
+package clone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/clonecd/clonecd/bootenv"
+)
+
+// NetMedia opens the network media for clonecd.mode=net: the network
+// cloner registers it (package netclone's init) so that clone does not
+// import it. It returns the media and an optional Reporter.
+var NetMedia func(ctx context.Context, env *bootenv.Env, server string) (fs.FS, Reporter, error)
+
+// LogFile is the cloner's log in the initramfs.
+const LogFile = "/tmp/clone.log"
+
+// EjectInterval is how often wait-eject looks at the CD drive.
+var EjectInterval = 30 * time.Second
+
+// Boot is what /init runs in cd and net mode once bootenv.Setup has mounted
+// the media: the clone steps from the kernel command line's clonecd.* keys,
+// then clonecd.after. On failure it beeps, prints the step and the log's
+// tail, and opens the rescue shell; leaving the shell runs the clone again.
+func Boot(env *bootenv.Env) error {
+	ctx := context.Background()
+	log := env.Log
+	if log == nil {
+		log = os.Stdout
+	}
+	cl := env.Cmdline
+	mode := cl["clonecd.mode"]
+	if mode == "" {
+		mode = "cd"
+	}
+	cfg := Config{
+		Target:   cl["clonecd.disk"],
+		MediaDev: env.MediaDev,
+		Hostname: cl["clonecd.hostname"],
+		DataKeep: cl["clonecd.data"] == "keep",
+		Break:    cl["clonecd.break"],
+		Server:   cl["clonecd.server"],
+		Log:      log,
+		Work:     "/target",
+		OnBreak: func(step string) error {
+			fmt.Fprintf(log, "clonecd: break before step %s: rescue shell; type `exit` to go on with %s\n", step, step)
+			return bootenv.Shell(env, "clonecd break="+step+" (exit: continue)")
+		},
+	}
+	if cfg.Break == "setup" {
+		cfg.Break = "" // bootenv.Setup already honoured it
+	}
+	after := cl["clonecd.after"]
+	switch mode {
+	case "net":
+		if NetMedia == nil {
+			return fmt.Errorf("clonecd.mode=net: this clonecd has no network cloner")
+		}
+		media, rep, err := NetMedia(ctx, env, cfg.Server)
+		if err != nil {
+			return fmt.Errorf("network media from %s: %w", orNone(cfg.Server), err)
+		}
+		cfg.Media, cfg.Reporter = media, rep
+		if after == "" {
+			after = AfterReboot
+		}
+	default:
+		if env.MediaDir == "" {
+			return fmt.Errorf("no clone media found")
+		}
+		cfg.Media = os.DirFS(env.MediaDir)
+		isCD := strings.HasPrefix(strings.TrimPrefix(env.MediaDev, "/dev/"), "sr")
+		if isCD {
+			cfg.Eject = func() error { return bootenv.Eject(env.MediaDev) }
+		}
+		if after == "" {
+			after = AfterReboot
+			if isCD {
+				after = AfterWaitEject
+			}
+		}
+	}
+	for {
+		err := Run(ctx, cfg)
+		if err == nil {
+			fmt.Fprintf(log, "clonecd: clone done\n")
+			return afterClone(env, log, after)
+		}
+		failed(env, log, err)
+	}
+}
+
+// failed beeps, shows the failed step and the log tail, and opens the
+// rescue shell.
+func failed(env *bootenv.Env, log io.Writer, err error) {
+	bootenv.Beep()
+	step := "?"
+	var se *StepError
+	if errors.As(err, &se) {
+		step = se.Step
+		err = se.Err
+	}
+	fmt.Fprintf(log, "clonecd: FAILED at step %s: %v\n", step, err)
+	fmt.Fprintf(log, "clonecd: last lines of %s:\n", LogFile)
+	for _, l := range LogTail(LogFile, 20) {
+		fmt.Fprintf(log, "  | %s\n", l)
+	}
+	fmt.Fprintf(log, "clonecd: rescue shell: the whole log is %s; fix the problem, then type `exit` to retry the clone (or `poweroff -f`)\n", LogFile)
+	if err := bootenv.Shell(env, "clonecd FAILED at "+step+" (exit: retry)"); err != nil {
+		fmt.Fprintf(log, "clonecd: shell: %v\n", err)
+		time.Sleep(5 * time.Second)
+	}
+}
+
+// afterClone does clonecd.after: wait for the CD to be taken out, power
+// off or reboot.
+func afterClone(env *bootenv.Env, log io.Writer, after string) error {
+	switch after {
+	case AfterPowerOff:
+		fmt.Fprintf(log, "clonecd: powering off\n")
+		return bootenv.PowerOff()
+	case AfterReboot:
+		fmt.Fprintf(log, "clonecd: rebooting\n")
+		return bootenv.Reboot()
+	case AfterNone:
+		return nil
+	case AfterWaitEject:
+		fmt.Fprintf(log, "clonecd: take the CD out: checking every %s, power off once it is removed\n", EjectInterval)
+		for bootenv.MediaPresent(env.MediaDev) {
+			time.Sleep(EjectInterval)
+		}
+		fmt.Fprintf(log, "clonecd: CD removed, powering off\n")
+		return bootenv.PowerOff()
+	}
+	return fmt.Errorf("clonecd.after=%s: want wait-eject, poweroff or reboot", after)
+}

@@ -1,0 +1,352 @@
+package clone
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/clonecd/clonecd/partition"
+)
+
+// binds bind-mounts /dev, /proc and /sys into the new root (once).
+func (r *run) binds() error {
+	for _, d := range []string{"dev", "proc", "sys"} {
+		dst := filepath.Join(r.root, d)
+		if contains(r.mounts, dst) {
+			continue
+		}
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		if err := unix.Mount("/"+d, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
+			return fmt.Errorf("bind-mounting /%s into %s: %w", d, r.root, err)
+		}
+		// keep submounts from propagating back on unmount
+		unix.Mount("", dst, "", unix.MS_SLAVE|unix.MS_REC, "")
+		r.mounts = append(r.mounts, dst)
+	}
+	return nil
+}
+
+// chroot runs a command inside the new root (with /dev, /proc and /sys
+// bound) and logs its output. No chroot program is needed.
+func (r *run) chroot(env []string, args ...string) error {
+	if err := r.binds(); err != nil {
+		return err
+	}
+	prog := args[0]
+	if !strings.HasPrefix(prog, "/") {
+		prog = ""
+		for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
+			if st, err := os.Stat(filepath.Join(r.root, d, args[0])); err == nil && !st.IsDir() {
+				prog = d + "/" + args[0]
+				break
+			}
+		}
+		if prog == "" {
+			return fmt.Errorf("%s: not found in the new root", args[0])
+		}
+	}
+	cmd := exec.CommandContext(r.ctx, prog, args[1:]...)
+	cmd.Args[0] = args[0]
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Chroot: r.root}
+	cmd.Env = append([]string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C", "HOME=/root", "TERM=dumb"}, env...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		if l != "" {
+			fmt.Fprintf(r.log, "  %s\n", l)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("chroot %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
+}
+
+func (r *run) exists(rel string) bool {
+	_, err := os.Lstat(filepath.Join(r.root, rel))
+	return err == nil
+}
+
+// espPart returns the layout's EFI system partition mounted in the root.
+func (r *run) espPart() *partition.Part {
+	for i, p := range r.fitted.Parts {
+		t := strings.ToLower(p.Type)
+		if p.Mount == "/boot/efi" || t == "c12a7328-f81f-11d2-ba4b-00a0c93ec93b" || (r.fitted.Label == "dos" && t == "ef") {
+			if p.Mount != "" {
+				return &r.fitted.Parts[i]
+			}
+		}
+	}
+	return nil
+}
+
+// bootloader installs the network cloner entry and the image's bootloader
+// inside the new root: GRUB for BIOS and/or UEFI (removable path), else
+// extlinux.
+func (r *run) bootloader() error {
+	if err := r.installRamclone(); err != nil {
+		return err
+	}
+	hasGrub := r.exists("usr/sbin/grub-install")
+	efiFW := fileExists(sysPath(r.cfg.SysRoot, "firmware", "efi"))
+	esp := r.espPart()
+	switch {
+	case hasGrub:
+		did := false
+		if r.exists("usr/lib/grub/i386-pc") {
+			if err := r.chroot(nil, "grub-install", "--target=i386-pc", "--recheck", r.disk); err != nil {
+				if !efiFW || esp == nil {
+					return err
+				}
+				r.logf("bootloader: warning: BIOS GRUB failed, UEFI GRUB only: %v", err)
+			} else {
+				did = true
+				r.logf("bootloader: GRUB for BIOS installed on %s", r.disk)
+			}
+		}
+		if esp != nil && r.exists("usr/lib/grub/x86_64-efi") {
+			if err := r.chroot(nil, "grub-install", "--target=x86_64-efi", "--removable", "--efi-directory="+esp.Mount, "--no-nvram"); err != nil {
+				return err
+			}
+			did = true
+			r.logf("bootloader: GRUB for UEFI installed in %s/EFI/BOOT/BOOTX64.EFI", esp.Mount)
+		} else if efiFW {
+			r.logf("bootloader: warning: UEFI firmware but no EFI system partition (or no grub-efi-amd64-bin) in the layout")
+		}
+		if !did {
+			return fmt.Errorf("GRUB is in the image but neither i386-pc nor x86_64-efi modules are")
+		}
+		// grub-mkconfig boots root=UUID= only when /dev/disk/by-uuid has
+		// the link, which udev makes; there is no udev here.
+		undo := r.uuidLinks()
+		defer undo()
+		mk := []string{"grub-mkconfig", "-o", "/boot/grub/grub.cfg"}
+		if r.exists("usr/sbin/update-grub") {
+			mk = []string{"update-grub"}
+		}
+		if err := r.chroot(nil, mk...); err != nil {
+			return err
+		}
+		cfg, err := os.ReadFile(filepath.Join(r.root, "boot/grub/grub.cfg"))
+		if err != nil {
+			return fmt.Errorf("grub.cfg: %w", err)
+		}
+		if u := r.uuids[r.rootPart().Number]; u != "" && !bytes.Contains(cfg, []byte("root=UUID="+u)) {
+			return fmt.Errorf("boot/grub/grub.cfg does not boot root=UUID=%s", u)
+		}
+		r.logf("bootloader: grub.cfg boots root=UUID=%s", r.uuids[r.rootPart().Number])
+	case r.exists("usr/bin/extlinux") || r.exists("sbin/extlinux") || r.exists("usr/sbin/extlinux"):
+		return r.extlinux()
+	default:
+		return fmt.Errorf("the image has neither GRUB (grub-install) nor extlinux: cannot make the disk bootable")
+	}
+	return nil
+}
+
+// uuidLinks creates the missing /dev/disk/by-uuid links of the new
+// filesystems and returns a function removing the ones it created.
+func (r *run) uuidLinks() func() {
+	var made []string
+	dir := "/dev/disk/by-uuid"
+	for _, p := range r.fitted.Parts {
+		u := r.uuids[p.Number]
+		if u == "" {
+			continue
+		}
+		link := filepath.Join(dir, u)
+		if _, err := os.Lstat(link); err == nil {
+			continue
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			r.logf("bootloader: warning: %v", err)
+			break
+		}
+		if err := os.Symlink(partition.PartDevice(r.disk, p.Number), link); err != nil {
+			r.logf("bootloader: warning: %v", err)
+			continue
+		}
+		made = append(made, link)
+	}
+	return func() {
+		for _, l := range made {
+			os.Remove(l)
+		}
+	}
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+func (r *run) rootPart() partition.Part {
+	for _, p := range r.fitted.Parts {
+		if p.Mount == "/" {
+			return p
+		}
+	}
+	return partition.Part{}
+}
+
+// bootPart returns the partition holding /boot and the path of /boot on it.
+func (r *run) bootPart() (partition.Part, string) {
+	for _, p := range r.fitted.Parts {
+		if p.Mount == "/boot" {
+			return p, ""
+		}
+	}
+	return r.rootPart(), "/boot"
+}
+
+// extlinux installs syslinux's extlinux in /boot/extlinux and its MBR.
+func (r *run) extlinux() error {
+	bp, prefix := r.bootPart()
+	kernels, _ := filepath.Glob(filepath.Join(r.root, "boot/vmlinuz-*"))
+	if len(kernels) == 0 {
+		return fmt.Errorf("no /boot/vmlinuz-* in the image")
+	}
+	k := filepath.Base(kernels[len(kernels)-1])
+	ver := strings.TrimPrefix(k, "vmlinuz-")
+	conf := fmt.Sprintf("DEFAULT linux\nPROMPT 0\nTIMEOUT 10\nSERIAL 0 115200\nLABEL linux\n  LINUX %s/%s\n  INITRD %s/initrd.img-%s\n  APPEND root=UUID=%s ro console=tty0 console=ttyS0,115200n8\n",
+		prefix, k, prefix, ver, r.uuids[r.rootPart().Number])
+	if err := writeFile(r.root, "boot/extlinux/extlinux.conf", []byte(conf), 0o644); err != nil {
+		return err
+	}
+	if err := r.chroot(nil, "extlinux", "--install", "/boot/extlinux"); err != nil {
+		return err
+	}
+	var mbr []byte
+	for _, m := range []string{"usr/lib/syslinux/mbr/mbr.bin", "usr/lib/EXTLINUX/mbr.bin", "usr/share/syslinux/mbr.bin"} {
+		if b, err := os.ReadFile(filepath.Join(r.root, m)); err == nil && len(b) <= 440 {
+			mbr = b
+			break
+		}
+	}
+	if mbr == nil {
+		return fmt.Errorf("no syslinux mbr.bin in the image")
+	}
+	f, err := os.OpenFile(r.disk, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(mbr, 0); err != nil {
+		return fmt.Errorf("writing the MBR of %s: %w", r.disk, err)
+	}
+	r.logf("bootloader: extlinux installed (partition %d%s)", bp.Number, prefix)
+	return nil
+}
+
+var grubDefaultRE = regexp.MustCompile(`(?m)^GRUB_DEFAULT=.*$`)
+
+// installRamclone puts the network cloner on the node: /boot/clonecd's
+// kernel and initramfs from the media, clonecd in /usr/local/sbin, a
+// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot.
+func (r *run) installRamclone() error {
+	kernel, kerr := fs.ReadFile(r.media, "isolinux/vmlinuz")
+	if kerr != nil {
+		r.logf("bootloader: media has no isolinux/vmlinuz: no ramclone entry")
+		return nil
+	}
+	if err := writeFile(r.root, "boot/clonecd/vmlinuz", kernel, 0o644); err != nil {
+		return err
+	}
+	if err := r.copyMedia("isolinux/initrd.img", "boot/clonecd/initrd.img"); err != nil {
+		return err
+	}
+	self := r.cfg.Self
+	if self == "" {
+		self, _ = os.Executable()
+	}
+	if self != "" {
+		if err := copyFile(self, filepath.Join(r.root, "usr/local/sbin/clonecd"), 0o755); err != nil {
+			return err
+		}
+	}
+	server := r.cfg.Server
+	if server == "" {
+		server = r.conf["server"]
+	}
+	bp, prefix := r.bootPart()
+	info := r.fsinfo[bp.Number]
+	uuid := ""
+	if info != nil {
+		uuid = info.UUID
+	}
+	args := "clonecd.mode=net"
+	if server != "" {
+		args += " clonecd.server=" + server
+	}
+	args += " console=tty0 console=ttyS0,115200"
+	script := fmt.Sprintf(`#!/bin/sh
+# written by clonecd: boots the network cloner (grub-reboot ramclone)
+exec tail -n +4 "$0"
+menuentry 'ramclone' --id ramclone {
+	search --no-floppy --fs-uuid --set=root %s
+	linux %s/clonecd/vmlinuz %s
+	initrd %s/clonecd/initrd.img
+}
+`, uuid, prefix, args, prefix)
+	if err := writeFile(r.root, "etc/grub.d/45_clonecd", []byte(script), 0o755); err != nil {
+		return err
+	}
+	if b, err := os.ReadFile(filepath.Join(r.root, "etc/default/grub")); err == nil {
+		var nb []byte
+		if grubDefaultRE.Match(b) {
+			nb = grubDefaultRE.ReplaceAll(b, []byte("GRUB_DEFAULT=saved"))
+		} else {
+			nb = append(b, []byte("GRUB_DEFAULT=saved\n")...)
+		}
+		if err := writeFile(r.root, "etc/default/grub", nb, 0o644); err != nil {
+			return err
+		}
+	}
+	r.logf("bootloader: ramclone entry (server %s) and /usr/local/sbin/clonecd installed", orNone(server))
+	return nil
+}
+
+func (r *run) copyMedia(name, rel string) error {
+	in, err := r.media.Open(name)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	defer in.Close()
+	return copyTo(in, filepath.Join(r.root, rel), 0o644)
+}
+
+func copyFile(src, dst string, mode os.FileMode) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	return copyTo(in, dst, mode)
+}
+
+func copyTo(in io.Reader, dst string, mode os.FileMode) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return fmt.Errorf("writing %s: %w", dst, err)
+	}
+	return out.Close()
+}

@@ -1,0 +1,448 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/vm"
+)
+
+const (
+	version   = "9.9-e2e"
+	diskSize  = 4 << 30
+	cloneWait = 30 * time.Minute // TCG, shared machine
+	bootWait  = 8 * time.Minute
+)
+
+// dosLayout: swap, root, preserved /data (the Medusa shape) on 4 GiB.
+const dosLayout = `label: dos
+unit: sectors
+
+/dev/sda1 : start=2048, size=524288, type=82
+/dev/sda2 : start=526336, size=5242880, type=83, bootable
+/dev/sda3 : start=5769216, type=83
+# clonecd: part=1 fs=swap label=swap
+# clonecd: part=2 fs=ext4 mount=/ label=root
+# clonecd: part=3 fs=ext4 mount=/data label=data preserve=yes
+`
+
+// gptLayout boots both ways: a BIOS boot partition for GRUB i386-pc and an
+// EFI system partition for the removable-path UEFI GRUB.
+const gptLayout = `label: gpt
+unit: sectors
+
+/dev/sda1 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, name="bios"
+/dev/sda2 : start=4096, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="esp"
+/dev/sda3 : start=208896, size=524288, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"
+/dev/sda4 : start=733184, size=5242880, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"
+/dev/sda5 : start=5976064, size=2097152, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="data"
+# clonecd: part=2 fs=vfat mount=/boot/efi label=ESP
+# clonecd: part=3 fs=swap label=swap
+# clonecd: part=4 fs=ext4 mount=/ label=root
+# clonecd: part=5 fs=ext4 mount=/data label=data preserve=yes
+`
+
+// macs name the test nodes through the media's nodes table.
+var macs = map[string]string{
+	"node01": "52:54:00:c1:00:01", "node02": "52:54:00:c1:00:02", "node03": "52:54:00:c1:00:03",
+	"node04": "52:54:00:c1:00:04", "node05": "52:54:00:c1:00:05", "node06": "52:54:00:c1:00:06",
+}
+
+// work is what the tests share: the ISOs and the kernel/initrd in them.
+type work struct {
+	dir     string
+	bin     string
+	iso     string // clonecd pack image, dos layout
+	gnuISO  string // GNU find|cpio -o --format=crc|gzip image, gpt layout
+	badISO  string // iso with node.cpio.gz corrupted
+	kernel  string // from the ISO, for direct kernel boots with extra keys
+	initrd  string
+	golden  string
+	image   string
+	consMu  sync.Mutex
+	prints  map[string]string // node → ssh host key fingerprint
+	nodes   string
+	dos     string
+	gpt     string
+	gnuOnce sync.Once
+	badOnce sync.Once
+}
+
+func (w *work) build(t testing.TB, iso, img, layout string) {
+	t.Helper()
+	run(t, w.bin, "build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--nodes", w.nodes,
+		"--version", version, "--server", "http://10.0.2.2:8080", "-o", iso)
+}
+
+// gnuISO builds (once) an ISO from the Medusa page's archive: GNU
+// find | cpio -o --format=crc | gzip, with the GPT layout.
+func (w *work) gnu(t testing.TB) string {
+	w.gnuOnce.Do(func() {
+		gnu := filepath.Join(w.dir, "gnu", "node.cpio.gz")
+		os.MkdirAll(filepath.Dir(gnu), 0o755)
+		start := time.Now()
+		if out, err := exec.Command("sh", "-c", fmt.Sprintf("cd %q && find . -xdev | cpio -o --quiet --format=crc | pigz -c > %q", w.golden, gnu)).CombinedOutput(); err != nil {
+			t.Errorf("GNU cpio: %v\n%s", err, out)
+			return
+		}
+		t.Logf("GNU find|cpio|pigz: %.1fs", time.Since(start).Seconds())
+		ensureSum(t, gnu)
+		iso := filepath.Join(w.dir, "gnu.iso")
+		w.build(t, iso, gnu, w.gpt)
+		w.gnuISO = iso
+	})
+	if w.gnuISO == "" {
+		t.Fatal("no GNU cpio ISO (see above)")
+	}
+	return w.gnuISO
+}
+
+// corrupt makes (once) a copy of the ISO with node.cpio.gz damaged.
+func (w *work) corrupt(t testing.TB) string {
+	w.badOnce.Do(func() { corruptCopy(t, w.iso, w.badISO) })
+	return w.badISO
+}
+
+func run(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	start := time.Now()
+	out := testenv.Run(t, name, args...)
+	t.Logf("%s %s: %.1fs", filepath.Base(name), strings.Join(args[:min(len(args), 2)], " "), time.Since(start).Seconds())
+	return out
+}
+
+// setup packs the golden root twice (clonecd pack, GNU cpio), builds the
+// ISOs and a corrupted copy.
+func setup(t testing.TB) *work {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "qemu-system-x86_64", "xorriso", "cpio", "pigz", "sfdisk", "losetup", "partx", "sha256sum")
+	w := &work{dir: t.TempDir(), bin: testenv.Clonecd(t), golden: testenv.GoldenRoot(t), prints: map[string]string{}}
+	write := func(name, s string) string {
+		p := filepath.Join(w.dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var nodes strings.Builder
+	for h, m := range macs {
+		fmt.Fprintf(&nodes, "%s %s\n", m, h)
+	}
+	w.nodes = write("nodes", nodes.String())
+	w.dos, w.gpt = write("dos.sfdisk", dosLayout), write("gpt.sfdisk", gptLayout)
+	img := filepath.Join(w.dir, "node.cpio.gz")
+	run(t, w.bin, "pack", "-q", "-o", img, w.golden)
+	ensureSum(t, img)
+	w.image = img
+	w.iso = filepath.Join(w.dir, "clonecd.iso")
+	w.build(t, w.iso, img, w.dos)
+	w.badISO = filepath.Join(w.dir, "corrupt.iso")
+	w.kernel, w.initrd = filepath.Join(w.dir, "vmlinuz"), filepath.Join(w.dir, "initrd.img")
+	run(t, "xorriso", "-osirrox", "on", "-indev", w.iso, "-extract", "/isolinux/vmlinuz", w.kernel, "-extract", "/isolinux/initrd.img", w.initrd)
+	return w
+}
+
+func ensureSum(t testing.TB, img string) {
+	t.Helper()
+	if _, err := os.Stat(img + ".sha256"); err == nil {
+		return
+	}
+	out := testenv.Run(t, "sh", "-c", "cd "+filepath.Dir(img)+" && sha256sum node.cpio.gz")
+	if err := os.WriteFile(img+".sha256", []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// corruptCopy copies iso and flips bytes in the middle of its node.cpio.gz.
+func corruptCopy(t testing.TB, iso, dst string) {
+	t.Helper()
+	out := testenv.Run(t, "xorriso", "-indev", iso, "-find", "/node.cpio.gz", "-exec", "report_lba", "--")
+	// File data extent : 1234 , 5678 , 11223344 , /node.cpio.gz
+	m := regexp.MustCompile(`:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*/node\.cpio\.gz`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no extent of node.cpio.gz in xorriso's report:\n%s", out)
+	}
+	lba, _ := strconv.ParseInt(m[1], 10, 64)
+	size, _ := strconv.ParseInt(m[3], 10, 64)
+	testenv.Run(t, "cp", "--sparse=always", iso, dst)
+	f, err := os.OpenFile(dst, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	off := lba*2048 + size/2
+	b := make([]byte, 64)
+	f.ReadAt(b, off)
+	for i := range b {
+		b[i] ^= 0xa5
+	}
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func blankDisk(t testing.TB, name string) string {
+	return testenv.Sparse(t, name, diskSize)
+}
+
+// consoleLog is where a VM's serial console is copied (kept on failure).
+func consoleLog(t testing.TB, w *work, name string) *os.File {
+	f, err := os.Create(filepath.Join(w.dir, name+".console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			if len(b) > 6000 {
+				b = b[len(b)-6000:]
+			}
+			t.Logf("console of %s (tail):\n%s", name, b)
+		}
+	})
+	return f
+}
+
+func nic(host string) string { return "e1000,mac=" + macs[host] }
+
+// cloneFromISO boots iso with disk and waits for the clone to finish and
+// the VM to power off (wait-eject: QEMU's tray opens on eject).
+func cloneFromISO(t testing.TB, w *work, name, iso string, disk vm.Disk, uefi bool, host string) *vm.VM {
+	t.Helper()
+	v, err := vm.Start(vm.Options{Name: name, CDROM: iso, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host), Boot: "d", Log: consoleLog(t, w, name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	start := time.Now()
+	if _, err := v.Expect(`clonecd: clone done`, cloneWait); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s: clone done %.0fs after power-on", name, time.Since(start).Seconds())
+	if err := v.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("after clone done: %v", err)
+	}
+	return v
+}
+
+// facts is what a booted clone reports on its serial console.
+type facts struct {
+	host, version, rootUUID, dataUUID, fp string
+	swaps, fstabUUIDs                     int
+	fstabRoot                             bool
+}
+
+var factsRE = regexp.MustCompile(`R1 host=(\S+) ver=(\S+) root=(\S+) data=(\S*) swap=(\d+) fp=(\S+) fstab=(\d+) rootline=(\d+) END`)
+
+// bootAndCheck boots disk alone, waits for HOST login:, logs in as root on
+// the serial console and reads the node's identity. It leaves the VM
+// running at a root prompt.
+func bootAndCheck(t testing.TB, w *work, name string, disk vm.Disk, uefi bool, host string) (*vm.VM, facts) {
+	t.Helper()
+	v, err := vm.Start(vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host), Boot: "c", Log: consoleLog(t, w, name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	start := time.Now()
+	if _, err := v.Expect(host+` login: `, bootWait); err != nil {
+		t.Fatalf("the clone did not boot to %s login: %v", host, err)
+	}
+	t.Logf("%s: %s login: after %.0fs", name, host, time.Since(start).Seconds())
+	v.Send("root\r")
+	if _, err := v.Expect(`Password: `, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v.Send("clonecd\r")
+	if _, err := v.Expect(`root@`+host+`:~# `, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	// "R""1" keeps the echo of the typed line from matching.
+	v.Send(`echo "R""1 host=$(hostname) ver=$(cat /etc/clonecd-version) root=$(findmnt -n -o UUID /) data=$(findmnt -n -o UUID /data) swap=$(swapon --noheadings --show=NAME | wc -l) fp=$(ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub | cut -d' ' -f2) fstab=$(grep -c '^UUID=' /etc/fstab) rootline=$(grep -c "^UUID=$(findmnt -n -o UUID /) / " /etc/fstab) END"` + "\r")
+	line, err := v.Expect(factsRE.String(), 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := factsRE.FindStringSubmatch(line)
+	f := facts{host: m[1], version: m[2], rootUUID: m[3], dataUUID: m[4], fp: m[6]}
+	f.swaps, _ = strconv.Atoi(m[5])
+	f.fstabUUIDs, _ = strconv.Atoi(m[7])
+	f.fstabRoot = m[8] == "1"
+	if f.host != host || f.version != version || !f.fstabRoot || f.swaps != 1 || f.dataUUID == "" || f.fstabUUIDs < 3 {
+		t.Errorf("%s: booted clone reports %+v; want host %s, version %s, / and /data and swap by UUID", name, f, host, version)
+	}
+	w.consMu.Lock()
+	for other, fp := range w.prints {
+		if fp == f.fp {
+			t.Errorf("%s has the same ssh host key as %s (%s)", host, other, fp)
+		}
+	}
+	w.prints[host] = f.fp
+	w.consMu.Unlock()
+	return v, f
+}
+
+func powerOff(t testing.TB, v *vm.VM) {
+	t.Helper()
+	v.Send("poweroff\r")
+	if err := v.Wait(3 * time.Minute); err != nil {
+		t.Fatalf("poweroff: %v", err)
+	}
+}
+
+// hostMount attaches a disk image and mounts partition n read-only for
+// checks from the host.
+func hostMount(t testing.TB, img string, n int) string {
+	t.Helper()
+	loop := testenv.Loop(t, img, 512)
+	testenv.Output("partx", "-a", loop)
+	dir := t.TempDir()
+	testenv.Run(t, "mount", "-o", "ro", fmt.Sprintf("%sp%d", loop, n), dir)
+	t.Cleanup(func() { testenv.Output("umount", dir) })
+	return dir
+}
+
+// TestE2E is every QEMU acceptance test; the sub-tests run two VMs at a
+// time through vm's machine-wide slots.
+func TestE2E(t *testing.T) {
+	w := setup(t)
+	t.Run("vms", func(t *testing.T) {
+		t.Run("virtio-bios", func(t *testing.T) { t.Parallel(); testVirtio(t, w) })
+		t.Run("ahci-powercut", func(t *testing.T) { t.Parallel(); testPowerCut(t, w) })
+		t.Run("ide-gnu-cpio", func(t *testing.T) { t.Parallel(); testGNU(t, w) })
+		t.Run("uefi", func(t *testing.T) { t.Parallel(); testUEFI(t, w) })
+		t.Run("corrupt-image", func(t *testing.T) { t.Parallel(); testCorrupt(t, w) })
+	})
+	t.Logf("ssh host key fingerprints: %v", w.prints)
+}
+
+// testVirtio: the real thing on a virtio disk, then /data across a
+// reclone, clonecd.data=keep on a differing table, and repartitioning.
+func testVirtio(t *testing.T, w *work) {
+	img := blankDisk(t, "virtio.img")
+	d := vm.Disk{Path: img, Bus: "virtio"}
+	cloneFromISO(t, w, "virtio-clone", w.iso, d, false, "node01")
+	v, _ := bootAndCheck(t, w, "virtio-boot", d, false, "node01")
+	v.Send("echo precious > /data/keep.txt; sync; echo W''ROTE\r")
+	if _, err := v.Expect("WROTE", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	powerOff(t, v)
+
+	cloneFromISO(t, w, "virtio-reclone", w.iso, d, false, "node01")
+	func() {
+		dir := hostMount(t, img, 3)
+		if b, err := os.ReadFile(filepath.Join(dir, "keep.txt")); err != nil || string(b) != "precious\n" {
+			t.Errorf("/data/keep.txt after a reclone: %q, %v; want it kept", b, err)
+		}
+	}()
+
+	// a table that differs: /data moved
+	other := strings.Replace(dosLayout, "start=5769216", "start=5773312", 1)
+	if out, err := exec.Command("sh", "-c", "sfdisk -q --no-reread --no-tell-kernel "+img+" <<'E'\n"+other+"E\n").CombinedOutput(); err != nil {
+		t.Fatalf("sfdisk: %v\n%s", err, out)
+	}
+	before := testenv.Run(t, "sfdisk", "-d", img)
+	kv, err := vm.Start(vm.Options{Name: "virtio-datakeep", CDROM: w.iso, Disks: []vm.Disk{d}, MemMB: 2048, NIC: nic("node01"),
+		Kernel: w.kernel, Initrd: w.initrd, Append: "console=tty0 console=ttyS0,115200 clonecd.data=keep", Log: consoleLog(t, w, "virtio-datakeep")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Expect(`clonecd: FAILED at step check: .*clonecd\.data=keep`, cloneWait); err != nil {
+		t.Error(err)
+	}
+	kv.Kill()
+	if after := testenv.Run(t, "sfdisk", "-d", img); after != before {
+		t.Errorf("clonecd.data=keep: the table was written:\n%s\nwas\n%s", after, before)
+	}
+	cloneFromISO(t, w, "virtio-repartition", w.iso, d, false, "node01")
+	if after := testenv.Run(t, "sfdisk", "-d", img); !strings.Contains(after, "start=     5769216") {
+		t.Errorf("not repartitioned to the layout:\n%s", after)
+	}
+	dir := hostMount(t, img, 3)
+	if _, err := os.Stat(filepath.Join(dir, "keep.txt")); err == nil {
+		t.Errorf("/data was not made anew after repartitioning")
+	}
+}
+
+// testPowerCut kills QEMU during unpack on a SATA disk, boots the ISO
+// again and expects a complete clone that boots.
+func testPowerCut(t *testing.T, w *work) {
+	img := blankDisk(t, "ahci.img")
+	d := vm.Disk{Path: img, Bus: "ahci"}
+	v, err := vm.Start(vm.Options{Name: "ahci-cut", CDROM: w.iso, Disks: []vm.Disk{d}, MemMB: 2048, NIC: nic("node02"), Boot: "d", Log: consoleLog(t, w, "ahci-cut")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Expect(`clonecd: unpack: [2-9]0%`, cloneWait); err != nil {
+		v.Kill()
+		t.Fatal(err)
+	}
+	v.Kill() // power cut
+	cloneFromISO(t, w, "ahci-clone", w.iso, d, false, "node02")
+	v2, _ := bootAndCheck(t, w, "ahci-boot", d, false, "node02")
+	powerOff(t, v2)
+}
+
+// testGNU clones the Medusa page's own archive (GNU cpio crc) onto an IDE
+// disk with a GPT layout and GRUB in the BIOS boot partition.
+func testGNU(t *testing.T, w *work) {
+	img := blankDisk(t, "ide.img")
+	d := vm.Disk{Path: img, Bus: "ide"}
+	cloneFromISO(t, w, "ide-clone", w.gnu(t), d, false, "node03")
+	v, _ := bootAndCheck(t, w, "ide-boot", d, false, "node03")
+	powerOff(t, v)
+}
+
+// testUEFI clones and boots under OVMF (GRUB at EFI/BOOT/BOOTX64.EFI).
+func testUEFI(t *testing.T, w *work) {
+	img := blankDisk(t, "uefi.img")
+	d := vm.Disk{Path: img, Bus: "virtio"}
+	cloneFromISO(t, w, "uefi-clone", w.gnu(t), d, true, "node04")
+	v, _ := bootAndCheck(t, w, "uefi-boot", d, true, "node04")
+	v.Send("echo EFI=$(ls /sys/firmware/efi >/dev/null 2>&1 && echo y''es)\r")
+	if _, err := v.Expect("EFI=yes", time.Minute); err != nil {
+		t.Errorf("the clone did not boot in UEFI mode: %v", err)
+	}
+	powerOff(t, v)
+	dir := hostMount(t, img, 2)
+	if _, err := os.Stat(filepath.Join(dir, "EFI/BOOT/BOOTX64.EFI")); err != nil {
+		t.Errorf("ESP: %v", err)
+	}
+}
+
+// testCorrupt: a corrupted node.cpio.gz stops the run at unpack with the
+// step and the log's tail on the console, and the rescue shell runs with
+// /tmp/clone.log holding the error.
+func testCorrupt(t *testing.T, w *work) {
+	img := blankDisk(t, "corrupt.img")
+	v, err := vm.Start(vm.Options{Name: "corrupt", CDROM: w.corrupt(t), Disks: []vm.Disk{{Path: img}}, MemMB: 2048, NIC: nic("node05"), Boot: "d", Log: consoleLog(t, w, "corrupt")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.Kill()
+	if _, err := v.Expect(`clonecd: FAILED at step unpack: `, cloneWait); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Expect(`clonecd: last lines of /tmp/clone.log:\s+\|.*`, time.Minute); err != nil {
+		t.Error(err)
+	}
+	if _, err := v.Expect(`rescue shell`, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v.Send("\rgrep -q 'step unpack failed' /tmp/clone.log && echo LOG''-HAS-ERROR\r")
+	if _, err := v.Expect(`LOG-HAS-ERROR`, 2*time.Minute); err != nil {
+		t.Error(err)
+	}
+}

@@ -1,0 +1,495 @@
+package image
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/klauspost/pgzip"
+	"golang.org/x/sys/unix"
+
+	"github.com/clonecd/clonecd/cpio"
+	"github.com/clonecd/clonecd/progress"
+)
+
+// PackOptions tune Pack.
+type PackOptions struct {
+	Format cpio.Format
+	// Filter decides what is left out; nil means the defaults.
+	Filter *Filter
+	// Level is the gzip level (1-9); 0 means 6. Plain writes no gzip.
+	Level   int
+	Plain   bool
+	Threads int // gzip threads; 0 means one per CPU
+	// NoXattrs leaves extended attributes out.
+	NoXattrs bool
+	// Warn receives warnings (skipped sockets, files that changed); nil
+	// discards them.
+	Warn func(string)
+	// Progress counts bytes of file data and entries; may be nil.
+	Progress *progress.Meter
+}
+
+// Stats counts what Pack, Unpack or Verify handled.
+type Stats struct {
+	Entries   int   // archive entries (not counting xattr records)
+	Files     int   // regular files (inodes)
+	Dirs      int   // directories
+	Symlinks  int   // symbolic links
+	Devices   int   // char/block devices, FIFOs, sockets
+	Hardlinks int   // extra names of regular files
+	Xattrs    int   // extended attributes
+	Bytes     int64 // file data
+	Excluded  int   // paths left out by the filter (pack)
+	Skipped   int   // sockets skipped (pack)
+}
+
+type linkKey struct {
+	dev uint64
+	ino uint64
+}
+
+type pendingLink struct {
+	names []string
+	paths []string
+	st    unix.Stat_t
+	ino   uint32
+	want  int
+	order int
+}
+
+type packer struct {
+	root    string
+	rootDev uint64
+	o       PackOptions
+	w       *cpio.Writer
+	st      Stats
+	nextIno uint32
+	links   map[linkKey]*pendingLink
+	order   int
+	buf     []byte
+	xattrs  []xattrRecord
+	rootHdr *cpio.Header
+}
+
+func (p *packer) warn(format string, a ...any) {
+	if p.o.Warn != nil {
+		p.o.Warn(fmt.Sprintf(format, a...))
+	}
+}
+
+// Pack writes the tree at root to w as a gzip'd (or plain) cpio archive:
+// sorted, each directory after its contents (like find -depth), not
+// crossing filesystems, hardlinks stored once with the data on
+// the last link (like GNU cpio), xattrs in a record GNU cpio ignores.
+func Pack(root string, w io.Writer, o PackOptions) (*Stats, error) {
+	if o.Filter == nil {
+		f, err := NewFilter(false, nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		o.Filter = f
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(root, &st); err != nil {
+		return nil, fmt.Errorf("pack %s: %w", root, err)
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
+		return nil, fmt.Errorf("pack %s: not a directory", root)
+	}
+	out := w
+	var gz *pgzip.Writer
+	var bw *bufio.Writer
+	if !o.Plain {
+		level := o.Level
+		if level == 0 {
+			level = 6
+		}
+		var err error
+		gz, err = pgzip.NewWriterLevel(w, level)
+		if err != nil {
+			return nil, fmt.Errorf("gzip level %d: %w", level, err)
+		}
+		threads := o.Threads
+		if threads <= 0 {
+			threads = runtime.GOMAXPROCS(0)
+		}
+		if err := gz.SetConcurrency(1<<20, 2*threads); err != nil {
+			return nil, err
+		}
+		out = gz
+	} else {
+		bw = bufio.NewWriterSize(w, 1<<20)
+		out = bw
+	}
+	p := &packer{root: root, rootDev: st.Dev, o: o, w: cpio.NewWriter(out),
+		links: map[linkKey]*pendingLink{}, buf: make([]byte, 1<<20)}
+	if err := p.walk("", root); err != nil {
+		return &p.st, err
+	}
+	if err := p.entry("", root, &st); err != nil {
+		return &p.st, err
+	}
+	if err := p.flushLinks(); err != nil {
+		return &p.st, err
+	}
+	if err := p.writeXattrs(); err != nil {
+		return &p.st, err
+	}
+	if err := p.w.Close(); err != nil {
+		return &p.st, err
+	}
+	if gz != nil {
+		if err := gz.Close(); err != nil {
+			return &p.st, fmt.Errorf("gzip: %w", err)
+		}
+	}
+	if bw != nil {
+		if err := bw.Flush(); err != nil {
+			return &p.st, err
+		}
+	}
+	return &p.st, nil
+}
+
+// walk packs the contents of directory dir (archive name rel).
+func (p *packer) walk(rel, dir string) error {
+	f, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("pack: %w", err)
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("pack: reading directory %s: %w", dir, err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		crel := name
+		if rel != "" {
+			crel = rel + "/" + name
+		}
+		cpath := dir + "/" + name
+		var st unix.Stat_t
+		if err := unix.Lstat(cpath, &st); err != nil {
+			if errors.Is(err, unix.ENOENT) {
+				p.warn("%s vanished while packing", cpath)
+				continue
+			}
+			return fmt.Errorf("pack: lstat %s: %w", cpath, err)
+		}
+		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+		if p.o.Filter.Excluded("/"+crel, isDir) {
+			p.st.Excluded++
+			continue
+		}
+		// Children before their directory, like find -depth: GNU cpio
+		// -idm then keeps directory times and modes.
+		if isDir && st.Dev == p.rootDev {
+			if err := p.walk(crel, cpath); err != nil {
+				return err
+			}
+		}
+		if err := p.entry(crel, cpath, &st); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *packer) header(rel string, st *unix.Stat_t) *cpio.Header {
+	name := rel
+	if name == "" {
+		name = "."
+	}
+	p.nextIno++
+	return &cpio.Header{
+		Name: name, Mode: st.Mode, Uid: int(st.Uid), Gid: int(st.Gid), Nlink: 1,
+		Mtime: st.Mtim.Sec, Ino: p.nextIno, Format: p.o.Format,
+		Rdevmajor: unix.Major(st.Rdev), Rdevminor: unix.Minor(st.Rdev),
+	}
+}
+
+func (p *packer) entry(rel, path string, st *unix.Stat_t) error {
+	h := p.header(rel, st)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFSOCK:
+		p.warn("%s: socket skipped", path)
+		p.st.Skipped++
+		return nil
+	case unix.S_IFDIR:
+		h.Nlink = 2
+		p.st.Dirs++
+		if rel == "" {
+			p.rootHdr = h
+		}
+		if err := p.collectXattrs(rel, path); err != nil {
+			return err
+		}
+		return p.writeHeader(h)
+	case unix.S_IFLNK:
+		target, err := os.Readlink(path)
+		if err != nil {
+			return fmt.Errorf("pack: %w", err)
+		}
+		h.Linkname = target
+		p.st.Symlinks++
+		return p.writeHeader(h)
+	case unix.S_IFCHR, unix.S_IFBLK, unix.S_IFIFO:
+		p.st.Devices++
+		return p.writeHeader(h)
+	case unix.S_IFREG:
+	default:
+		p.warn("%s: unknown file type %o skipped", path, st.Mode&unix.S_IFMT)
+		p.st.Skipped++
+		return nil
+	}
+	if p.o.Filter.IsEmptied("/" + rel) {
+		p.st.Files++
+		return p.writeHeader(h)
+	}
+	if st.Size > cpio.MaxSize {
+		return fmt.Errorf("pack: %s is %d bytes: cpio (newc/crc) cannot store files of 4 GiB or more; leave it out with --exclude /%s: %w",
+			path, st.Size, rel, cpio.ErrTooLarge)
+	}
+	if err := p.collectXattrs(rel, path); err != nil {
+		return err
+	}
+	if st.Nlink > 1 {
+		key := linkKey{st.Dev, st.Ino}
+		g := p.links[key]
+		if g == nil {
+			p.order++
+			g = &pendingLink{st: *st, ino: h.Ino, want: int(st.Nlink), order: p.order}
+			p.links[key] = g
+		}
+		g.names = append(g.names, h.Name)
+		g.paths = append(g.paths, path)
+		if len(g.names) == g.want {
+			delete(p.links, key)
+			return p.writeLinks(g)
+		}
+		return nil
+	}
+	p.st.Files++
+	return p.writeFile(h, path, st.Size)
+}
+
+// writeLinks writes a hardlink group: every name but the last without
+// data, the last with it, as GNU cpio does.
+func (p *packer) writeLinks(g *pendingLink) error {
+	p.st.Files++
+	p.st.Hardlinks += len(g.names) - 1
+	for i, name := range g.names {
+		h := &cpio.Header{Name: name, Mode: g.st.Mode, Uid: int(g.st.Uid), Gid: int(g.st.Gid),
+			Nlink: len(g.names), Mtime: g.st.Mtim.Sec, Ino: g.ino, Format: p.o.Format}
+		if i < len(g.names)-1 {
+			if err := p.writeHeader(h); err != nil {
+				return err
+			}
+			continue
+		}
+		return p.writeFile(h, g.paths[i], g.st.Size)
+	}
+	return nil
+}
+
+// flushLinks writes groups whose other links are outside the tree.
+func (p *packer) flushLinks() error {
+	var gs []*pendingLink
+	for _, g := range p.links {
+		gs = append(gs, g)
+	}
+	sort.Slice(gs, func(i, j int) bool { return gs[i].order < gs[j].order })
+	for _, g := range gs {
+		if err := p.writeLinks(g); err != nil {
+			return err
+		}
+	}
+	p.links = map[linkKey]*pendingLink{}
+	return nil
+}
+
+func (p *packer) writeHeader(h *cpio.Header) error {
+	p.st.Entries++
+	p.o.Progress.Add(0, 1)
+	if err := p.w.WriteHeader(h); err != nil {
+		return fmt.Errorf("pack: %w", err)
+	}
+	return nil
+}
+
+// writeFile writes a regular file's header and data. A file that shrank
+// while packing is padded with zeros, one that grew is cut, both with a
+// warning.
+func (p *packer) writeFile(h *cpio.Header, path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NOATIME, 0)
+	if err != nil {
+		f, err = os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("pack: %w", err)
+	}
+	defer f.Close()
+	h.Size = size
+	if p.o.Format == cpio.CRC {
+		sum, err := p.sum(f, path, size)
+		if err != nil {
+			return err
+		}
+		h.Checksum = sum
+	}
+	if err := p.writeHeader(h); err != nil {
+		return err
+	}
+	left := size
+	for left > 0 {
+		n, err := f.Read(p.buf[:min(left, int64(len(p.buf)))])
+		if n > 0 {
+			if _, werr := p.w.Write(p.buf[:n]); werr != nil {
+				return fmt.Errorf("pack: writing %s: %w", path, werr)
+			}
+			left -= int64(n)
+			p.st.Bytes += int64(n)
+			p.o.Progress.Add(int64(n), 0)
+		}
+		if err == io.EOF {
+			if p.o.Format == cpio.CRC {
+				return fmt.Errorf("pack: %s shrank while packing (%d bytes missing)", path, left)
+			}
+			p.warn("%s shrank by %d bytes while packing; padded with zeros", path, left)
+			for left > 0 {
+				z := min(left, int64(len(zeroBuf)))
+				if _, err := p.w.Write(zeroBuf[:z]); err != nil {
+					return fmt.Errorf("pack: %w", err)
+				}
+				left -= z
+			}
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("pack: reading %s: %w", path, err)
+		}
+	}
+	if n, _ := f.Read(p.buf[:1]); n > 0 {
+		p.warn("%s grew while packing; stored its first %d bytes", path, size)
+	}
+	return nil
+}
+
+var zeroBuf [64 << 10]byte
+
+// sum computes the crc format's checksum of the file's first size bytes
+// and rewinds it.
+func (p *packer) sum(f *os.File, path string, size int64) (uint32, error) {
+	var s uint32
+	left := size
+	for left > 0 {
+		n, err := f.Read(p.buf[:min(left, int64(len(p.buf)))])
+		s = cpio.Sum(s, p.buf[:n])
+		left -= int64(n)
+		if err == io.EOF && left > 0 {
+			return 0, fmt.Errorf("pack: %s shrank while packing (%d bytes missing)", path, left)
+		}
+		if err != nil && err != io.EOF {
+			return 0, fmt.Errorf("pack: reading %s: %w", path, err)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return 0, fmt.Errorf("pack: %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// PackFile packs root into the file image (written under a temporary name
+// and renamed when complete) and writes image.sha256 beside it in
+// sha256sum format. It returns the stats and the hex digest.
+func PackFile(root, image string, o PackOptions) (*Stats, string, error) {
+	dir, base := filepath.Split(image)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
+	if err != nil {
+		return nil, "", fmt.Errorf("pack: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	h := sha256.New()
+	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
+	st, err := Pack(root, bw, o)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return st, "", fmt.Errorf("packing %s into %s: %w", root, image, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	if err := os.Rename(tmp.Name(), image); err != nil {
+		return st, "", fmt.Errorf("pack: %w", err)
+	}
+	if err := WriteSum(image, sum); err != nil {
+		return st, "", err
+	}
+	return st, sum, nil
+}
+
+// WriteSum writes image.sha256 in sha256sum format ("HEX  BASENAME").
+func WriteSum(image, sum string) error {
+	line := sum + "  " + filepath.Base(image) + "\n"
+	if err := os.WriteFile(image+".sha256", []byte(line), 0o644); err != nil {
+		return fmt.Errorf("pack: %w", err)
+	}
+	return nil
+}
+
+// Measure adds up the bytes and entries that Pack would store, for a
+// progress meter's ETA.
+func Measure(root string, f *Filter) (bytes int64, entries int) {
+	var rootSt unix.Stat_t
+	if unix.Stat(root, &rootSt) != nil {
+		return 0, 0
+	}
+	var walk func(rel, dir string)
+	walk = func(rel, dir string) {
+		d, err := os.Open(dir)
+		if err != nil {
+			return
+		}
+		names, _ := d.Readdirnames(-1)
+		d.Close()
+		for _, name := range names {
+			crel := rel + "/" + name
+			var st unix.Stat_t
+			if unix.Lstat(dir+"/"+name, &st) != nil {
+				continue
+			}
+			isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
+			if f != nil && f.Excluded(crel, isDir) {
+				continue
+			}
+			entries++
+			if st.Mode&unix.S_IFMT == unix.S_IFREG && (st.Nlink == 1) {
+				bytes += st.Size
+			}
+			if isDir && st.Dev == rootSt.Dev {
+				walk(crel, dir+"/"+name)
+			}
+		}
+	}
+	walk("", strings.TrimSuffix(root, "/"))
+	return bytes, entries + 1
+}

@@ -1,0 +1,208 @@
+// Package netboot is the network cloner's start (clonecd.mode=net): it
+// brings up the network (DHCP on the first link that gets a lease, or the
+// kernel's ip= argument), names the node, and hands package clone the
+// server's image as media (netclone.Media: streamed, resumable, sha256
+// checked) and a netclone.Reporter. Importing it registers Open as
+// clone.NetMedia.
+package netboot
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/u-root/u-root/pkg/dhclient"
+	"github.com/vishvananda/netlink"
+
+	"github.com/clonecd/clonecd/bootenv"
+	"github.com/clonecd/clonecd/clone"
+	"github.com/clonecd/clonecd/netclone"
+)
+
+func init() { clone.NetMedia = Open }
+
+// Link is the configured network link.
+type Link struct {
+	Name     string
+	MAC      net.HardwareAddr
+	Addr     *net.IPNet
+	Gateway  net.IP
+	Hostname string // from DHCP (or ip=), if any
+	How      string // dhcp, static, none
+}
+
+// Open is clone.NetMedia: network up, then the media and the reporter for
+// the server at serverURL (clonecd.server=).
+func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone.Reporter, error) {
+	logf := env.Logf
+	if serverURL == "" {
+		return nil, nil, errors.New("no clonecd.server=URL on the kernel command line")
+	}
+	l, err := Up(ctx, env.Cmdline, logf)
+	if err != nil {
+		return nil, nil, err
+	}
+	node := NodeName(env.Cmdline, l)
+	logf("clonecd: network: %s %s via %s, node %s, server %s", l.Name, l.Addr, l.How, node, serverURL)
+	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Node: node, Logf: logf})
+	if err != nil {
+		return nil, nil, err
+	}
+	logf("clonecd: server %s serves version %s to %s", serverURL, m.Version, node)
+	rep := netclone.NewReporter(serverURL, node)
+	rep.Version, rep.LogFile, rep.Logf = m.Version, clone.LogFile, logf
+	if err := rep.Begin(); err != nil {
+		logf("clonecd: report to %s: %v", serverURL, err)
+	}
+	return m, rep, nil
+}
+
+// NodeName is clonecd.hostname=, else the DHCP host name, else
+// node-<mac>.
+func NodeName(cmdline map[string]string, l *Link) string {
+	if h := cmdline["clonecd.hostname"]; h != "" {
+		return h
+	}
+	if l != nil && l.Hostname != "" {
+		return strings.SplitN(l.Hostname, ".", 2)[0]
+	}
+	if l != nil && len(l.MAC) > 0 {
+		return "node-" + strings.ReplaceAll(l.MAC.String(), ":", "")
+	}
+	return "node-unknown"
+}
+
+// Up configures the network from the kernel command line's ip= (static:
+// ip=CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:off; ip=off when the
+// kernel did it) or by DHCP on every Ethernet link, taking the first
+// lease.
+func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any)) (*Link, error) {
+	if lo, err := netlink.LinkByName("lo"); err == nil {
+		netlink.LinkSetUp(lo)
+	}
+	ipArg := cmdline["ip"]
+	switch {
+	case ipArg == "off" || ipArg == "none":
+		return &Link{Name: "?", How: "none (ip=" + ipArg + ")"}, nil
+	case ipArg != "" && ipArg != "dhcp" && ipArg != "on" && ipArg != "any" && !strings.HasPrefix(ipArg, ":"):
+		return static(ipArg)
+	}
+	links, err := ethernetLinks(ctx, 30*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(links))
+	for i, l := range links {
+		names[i] = l.Attrs().Name
+	}
+	logf("clonecd: DHCP on %s", strings.Join(names, " "))
+	os.MkdirAll("/etc", 0o755)
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	var last error
+	for res := range dhclient.SendRequests(ctx, links, true, false, dhclient.Config{Timeout: 4 * time.Second, Retries: 6}, 20*time.Second) {
+		if res.Err != nil {
+			last = res.Err
+			logf("clonecd: DHCP on %s: %v", res.Interface.Attrs().Name, res.Err)
+			continue
+		}
+		if err := res.Lease.Configure(); err != nil {
+			last = err
+			logf("clonecd: DHCP on %s: configure: %v", res.Interface.Attrs().Name, err)
+			continue
+		}
+		cancel() // the first lease wins
+		msg, _ := res.Lease.Message()
+		l := &Link{Name: res.Interface.Attrs().Name, MAC: res.Interface.Attrs().HardwareAddr, How: "dhcp"}
+		if msg != nil {
+			l.Addr = &net.IPNet{IP: msg.YourIPAddr, Mask: msg.SubnetMask()}
+			l.Hostname = msg.HostName()
+			if r := msg.Router(); len(r) > 0 {
+				l.Gateway = r[0]
+			}
+		}
+		return l, nil
+	}
+	if last == nil {
+		last = errors.New("no answer")
+	}
+	return nil, fmt.Errorf("DHCP on %s: no lease: %w", strings.Join(names, ", "), last)
+}
+
+// ethernetLinks waits until there are Ethernet links (the NIC driver may
+// still be loading).
+func ethernetLinks(ctx context.Context, wait time.Duration) ([]netlink.Link, error) {
+	deadline := time.Now().Add(wait)
+	for {
+		all, err := netlink.LinkList()
+		if err != nil {
+			return nil, fmt.Errorf("listing network links: %w", err)
+		}
+		var out []netlink.Link
+		for _, l := range all {
+			a := l.Attrs()
+			if a.Name == "lo" || len(a.HardwareAddr) != 6 || l.Type() != "device" && l.Type() != "veth" {
+				continue
+			}
+			out = append(out, l)
+		}
+		if len(out) > 0 {
+			return out, nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, fmt.Errorf("no Ethernet link after %s (NIC driver not loaded?)", wait)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+}
+
+// static applies ip=CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:...
+func static(arg string) (*Link, error) {
+	f := strings.Split(arg, ":")
+	for len(f) < 7 {
+		f = append(f, "")
+	}
+	ip := net.ParseIP(f[0]).To4()
+	if ip == nil {
+		return nil, fmt.Errorf("ip=%s: bad client address %q", arg, f[0])
+	}
+	mask := net.IPMask(net.ParseIP(f[3]).To4())
+	if f[3] == "" {
+		mask = ip.DefaultMask()
+	} else if net.ParseIP(f[3]).To4() == nil {
+		return nil, fmt.Errorf("ip=%s: bad netmask %q", arg, f[3])
+	}
+	var link netlink.Link
+	var err error
+	if f[5] != "" {
+		link, err = netlink.LinkByName(f[5])
+	} else {
+		var ls []netlink.Link
+		ls, err = ethernetLinks(context.Background(), 30*time.Second)
+		if err == nil {
+			link = ls[0]
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ip=%s: %w", arg, err)
+	}
+	if err := netlink.LinkSetUp(link); err != nil {
+		return nil, fmt.Errorf("ip=%s: %s up: %w", arg, link.Attrs().Name, err)
+	}
+	l := &Link{Name: link.Attrs().Name, MAC: link.Attrs().HardwareAddr, Addr: &net.IPNet{IP: ip, Mask: mask}, Hostname: f[4], How: "static"}
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: l.Addr}); err != nil {
+		return nil, fmt.Errorf("ip=%s: address on %s: %w", arg, l.Name, err)
+	}
+	if gw := net.ParseIP(f[2]).To4(); gw != nil {
+		l.Gateway = gw
+		if err := netlink.RouteReplace(&netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw}); err != nil {
+			return nil, fmt.Errorf("ip=%s: default route via %s: %w", arg, gw, err)
+		}
+	}
+	return l, nil
+}

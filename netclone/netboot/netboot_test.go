@@ -1,0 +1,149 @@
+package netboot
+
+import (
+	stdctx "context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/insomniacslk/dhcp/dhcpv4"
+	"github.com/insomniacslk/dhcp/dhcpv4/server4"
+
+	"github.com/clonecd/clonecd/bootenv"
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/netclone"
+)
+
+// The test binary, run inside a network namespace with NETBOOT_HELPER=1,
+// is the network cloner's start: DHCP, media, report.
+func TestMain(m *testing.M) {
+	if os.Getenv("NETBOOT_HELPER") == "1" {
+		os.Exit(helper())
+	}
+	os.Exit(m.Run())
+}
+
+func helper() int {
+	env := &bootenv.Env{Cmdline: bootenv.ParseCmdline(os.Getenv("CMDLINE")), Log: os.Stdout}
+	media, rep, err := Open(stdctx.Background(), env, os.Getenv("SERVER"))
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	f, err := media.Open(netclone.ImageFile)
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	rep.Step("unpack")
+	h := sha256.New()
+	n, err := io.Copy(h, f)
+	f.Close()
+	sfdisk, _ := fs.ReadFile(media, "node.sfdisk")
+	rep.Done(err)
+	if err != nil {
+		fmt.Println("FAIL", err)
+		return 1
+	}
+	fmt.Printf("OK %d bytes sha256 %s layout %q\n", n, hex.EncodeToString(h.Sum(nil)), strings.TrimSpace(string(sfdisk)))
+	return 0
+}
+
+// TestNetbootDHCP: in a fresh network namespace with one link, the
+// cloner's start gets a DHCP lease (from a real DHCPv4 server on the
+// other end of the veth), takes its node name from the lease, streams the
+// image from the server and reports done.
+func TestNetbootDHCP(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "ip")
+	id := os.Getpid() % 100000
+	subnet := fmt.Sprintf("10.214.%d", id%250)
+	ns, host := fmt.Sprintf("cdd%d", id), fmt.Sprintf("cdd%dh", id)
+	testenv.Run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { testenv.Output("ip", "netns", "del", ns) })
+	testenv.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
+	t.Cleanup(func() { testenv.Output("ip", "link", "del", host) })
+	testenv.Run(t, "ip", "addr", "add", subnet+".1/24", "dev", host)
+	testenv.Run(t, "ip", "link", "set", host, "up")
+
+	// DHCP server on the host end.
+	srvIP := net.ParseIP(subnet + ".1").To4()
+	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+		typ := dhcpv4.MessageTypeOffer
+		if m.MessageType() == dhcpv4.MessageTypeRequest {
+			typ = dhcpv4.MessageTypeAck
+		} else if m.MessageType() != dhcpv4.MessageTypeDiscover {
+			return
+		}
+		reply, err := dhcpv4.NewReplyFromRequest(m,
+			dhcpv4.WithMessageType(typ), dhcpv4.WithYourIP(net.ParseIP(subnet+".50")),
+			dhcpv4.WithServerIP(srvIP), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
+			dhcpv4.WithRouter(srvIP), dhcpv4.WithLeaseTime(3600),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP)),
+			dhcpv4.WithOption(dhcpv4.OptHostName("s042.cluster")))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		conn.WriteTo(reply.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort})
+	}
+	ds, err := server4.NewServer(host, &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go ds.Serve()
+	defer ds.Close()
+
+	// Image server on the host end.
+	dir := t.TempDir()
+	data := []byte(strings.Repeat("clonecd image ", 100000))
+	sum := sha256.Sum256(data)
+	os.WriteFile(filepath.Join(dir, "node.cpio.gz"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "node.cpio.gz.sha256"), []byte(hex.EncodeToString(sum[:])+"  node.cpio.gz\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "CLONE_CD_VERSION"), []byte("1.21\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "node.sfdisk"), []byte("label: gpt\n"), 0o644)
+	ln, err := net.Listen("tcp", subnet+".1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: netclone.NewServer(dir, 1)}
+	go hs.Serve(ln)
+	defer hs.Close()
+
+	self, _ := os.Executable()
+	tests := []struct {
+		name, cmdline, node string
+	}{
+		{"dhcp", "console=ttyS0 clonecd.mode=net", "s042"},
+		{"hostname on the command line", "clonecd.mode=net clonecd.hostname=canary1", "canary1"},
+		{"static ip=", "ip=" + subnet + ".77::" + subnet + ".1:255.255.255.0:s077:eth0:off", "s077"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			testenv.Output("ip", "-n", ns, "addr", "flush", "dev", "eth0")
+			cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^$")
+			cmd.Env = append(os.Environ(), "NETBOOT_HELPER=1", "SERVER=http://"+ln.Addr().String(), "CMDLINE="+tc.cmdline)
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("cloner start in the namespace: %v\n%s", err, out)
+			}
+			want := fmt.Sprintf("OK %d bytes sha256 %s layout \"label: gpt\"", len(data), hex.EncodeToString(sum[:]))
+			if !strings.Contains(string(out), want) {
+				t.Fatalf("output:\n%s\nwant %s", out, want)
+			}
+			st, err := netclone.ReadState(dir, tc.node)
+			if err != nil || st.Summary() != "done" || st.Version != "1.21" {
+				t.Fatalf("state of %s: %+v %v\n%s", tc.node, st, err, out)
+			}
+		})
+	}
+}

@@ -1,0 +1,185 @@
+package netclone
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Reporter sends a node's clone to the server: the step running, image
+// progress, and the result with /tmp/clone.log. It has the methods of
+// package clone's Reporter (Step, Progress, Done). Reports are best
+// effort: a server hiccup is logged, never fails the clone.
+type Reporter struct {
+	Server  string // server URL
+	Node    string
+	Version string // the version being cloned
+	LogFile string // uploaded by Done ("" = /tmp/clone.log)
+	Attempt int
+	Client  *http.Client
+	Logf    func(format string, a ...any)
+
+	mu       sync.Mutex
+	step     string
+	lastSent time.Time
+	lastPct  int
+}
+
+// NewReporter reports for node to the server at serverURL.
+func NewReporter(serverURL, node string) *Reporter {
+	return &Reporter{Server: strings.TrimRight(serverURL, "/"), Node: node}
+}
+
+func (r *Reporter) client() *http.Client {
+	if r.Client != nil {
+		return r.Client
+	}
+	return &http.Client{Timeout: 10 * time.Second}
+}
+
+func (r *Reporter) logf(format string, a ...any) {
+	if r.Logf != nil {
+		r.Logf(format, a...)
+	}
+}
+
+func (r *Reporter) send(st State) error {
+	if r == nil || r.Server == "" || r.Node == "" {
+		return nil
+	}
+	st.Node, st.Version, st.Attempt = r.Node, r.Version, r.Attempt
+	b, _ := json.Marshal(st)
+	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := r.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("report to %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, resp.Body)
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("report to %s: %s", u, resp.Status)
+	}
+	return nil
+}
+
+// Begin reports a new clone (state waiting → cloning).
+func (r *Reporter) Begin() error {
+	return r.send(State{State: StateCloning, Step: "setup", Started: time.Now().UTC()})
+}
+
+// Step reports the step starting.
+func (r *Reporter) Step(name string) {
+	r.mu.Lock()
+	r.step = name
+	r.mu.Unlock()
+	if err := r.send(State{State: StateCloning, Step: name}); err != nil {
+		r.logf("netclone: %v", err)
+	}
+}
+
+// Progress reports image bytes done of total, at most once a second or
+// per whole percent.
+func (r *Reporter) Progress(done, total int64) {
+	pct := -1
+	if total > 0 {
+		pct = int(done * 100 / total)
+	}
+	r.mu.Lock()
+	now := time.Now()
+	if now.Sub(r.lastSent) < time.Second && pct == r.lastPct && done != total {
+		r.mu.Unlock()
+		return
+	}
+	if now.Sub(r.lastSent) < 200*time.Millisecond && done != total {
+		r.mu.Unlock()
+		return
+	}
+	r.lastSent, r.lastPct = now, pct
+	step := r.step
+	r.mu.Unlock()
+	if err := r.send(State{State: StateCloning, Step: step, Done: done, Total: total}); err != nil {
+		r.logf("netclone: %v", err)
+	}
+}
+
+// Done reports the result (err == nil: done; else failed at the current
+// step) and uploads the log. It retries a few times: the result matters.
+func (r *Reporter) Done(err error) {
+	r.mu.Lock()
+	step := r.step
+	r.mu.Unlock()
+	st := State{State: StateDone, Step: step}
+	if err != nil {
+		st.State, st.Error = StateFailed, err.Error()
+		if s := failedStep(err); s != "" {
+			st.Step = s
+		}
+	}
+	r.UploadLog()
+	for i := 0; i < 5; i++ {
+		e := r.send(st)
+		if e == nil {
+			return
+		}
+		r.logf("netclone: %v", e)
+		time.Sleep(time.Duration(i+1) * time.Second)
+	}
+}
+
+// failedStep finds the step an error names through a StepName() string
+// method (package clone's step errors may carry one).
+func failedStep(err error) string {
+	var s interface{ StepName() string }
+	if errors.As(err, &s) {
+		return s.StepName()
+	}
+	return ""
+}
+
+// UploadLog sends the log file to the server.
+func (r *Reporter) UploadLog() error {
+	if r == nil || r.Server == "" || r.Node == "" {
+		return nil
+	}
+	p := r.LogFile
+	if p == "" {
+		p = "/tmp/clone.log"
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		r.logf("netclone: log not uploaded: %v", err)
+		return err
+	}
+	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node) + "/log"
+	req, err := http.NewRequest(http.MethodPut, u, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	resp, err := r.client().Do(req)
+	if err != nil {
+		r.logf("netclone: log upload to %s: %v", u, err)
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		err = fmt.Errorf("log upload to %s: %s", u, resp.Status)
+		r.logf("netclone: %v", err)
+	}
+	return err
+}
