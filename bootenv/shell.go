@@ -55,7 +55,7 @@ func Shell(env *Env, reason string) error {
 			fmt.Fprintf(log, "clonecd: shell on %s: %v\n", c, err)
 			continue
 		}
-		cmd := exec.Command(ShellPath, "-l")
+		cmd := exec.Command(ShellPath)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 		cmd.Env = shellEnv(reason)
 		cmd.Dir = "/"
@@ -68,7 +68,7 @@ func Shell(env *Env, reason string) error {
 		err = cmd.Start()
 		if err != nil && cmd.SysProcAttr.Setctty {
 			// The tty is some other session's: no job control then.
-			cmd = exec.Command(ShellPath, "-l")
+			cmd = exec.Command(ShellPath)
 			cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
 			cmd.Env = shellEnv(reason)
 			cmd.Dir = "/"

@@ -81,7 +81,7 @@ func TestBootISO(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			line, err := v.Expect(`clonecd: drivers loaded: [^\r\n]*`, c.timeout)
+			line, err := v.Expect(`clonecd: drivers loaded: [^\r\n]*[\r\n]`, c.timeout)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -5,6 +5,7 @@ import (
 	"os"
 
 	"github.com/clonecd/clonecd/initramfs"
+	"github.com/clonecd/clonecd/progress"
 )
 
 // InitrdOptions are passed through to the initramfs build.
@@ -43,6 +44,7 @@ func makeInitrd(o Options, kver, p string) (InitrdSummary, error) {
 		AddModules:    o.Initramfs.AddModules,
 		OmitModules:   o.Initramfs.OmitModules,
 		NoFirmware:    o.Initramfs.NoFirmware,
+		Progress:      progress.New(o.Log, "build: initramfs", 0, o.Quiet),
 	}
 	s, err := initramfs.Build(f, io)
 	if cerr := f.Close(); err == nil && cerr != nil {

@@ -135,17 +135,18 @@ func subcommands(prefix string) []string {
 func run(c *Command, args []string) int {
 	fs := flag.NewFlagSet("clonecd "+c.Name, flag.ContinueOnError)
 	fs.SetOutput(Stderr)
-	fs.Usage = func() { commandHelp(Stderr, c, fs) }
+	fs.Usage = func() {} // help goes to stdout on --help, a hint to stderr otherwise
+
 	var runner Runner
 	if c.Setup != nil {
 		runner = c.Setup(fs)
 	}
 	if err := fs.Parse(interspersed(fs, args)); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(Stdout)
 			commandHelp(Stdout, c, fs)
 			return 0
 		}
+		fmt.Fprintf(Stderr, "usage: clonecd %s %s (clonecd %s --help for more)\n", c.Name, c.Args, c.Name)
 		return 2
 	}
 	if runner == nil {

@@ -88,8 +88,10 @@ examples:
 		Name:    "images",
 		Args:    "[--dir DIR] [--json]",
 		Summary: "list the image store's versions, which is current and which nodes run each",
-		Help: `Columns: version (* = current), date, size, sha256 prefix, bad mark,
-the nodes whose last report names the version, note.
+		Help: `Columns: version (* = current), date, size, sha256 prefix, status (good,
+BAD: reason, or CHANGED when the image was written to after publishing),
+the nodes whose last report names the version (with their state unless
+done: s003(cloning), s004(failed)), note.
 
 ` + storeHelp + `
 
@@ -147,8 +149,16 @@ examples:
 						status = "CHANGED since publish (sha256 no longer matches)"
 					}
 					nodes := "-"
-					if len(e.Nodes) > 0 {
-						nodes = strings.Join(e.Nodes, ",")
+					if len(e.NodeStates) > 0 {
+						var ns []string
+						for _, n := range e.NodeStates {
+							if n.State == "" || n.State == "done" {
+								ns = append(ns, n.Node)
+							} else {
+								ns = append(ns, n.Node+"("+n.State+")")
+							}
+						}
+						nodes = strings.Join(ns, ",")
 					}
 					sum := e.SHA256
 					if len(sum) > 12 {

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/clonecd/clonecd/versions"
 )
 
 // runCLI runs clonecd with args and returns its exit status and output.
@@ -80,7 +82,7 @@ func TestStoreCommands(t *testing.T) {
 		{[]string{"images", "--dir", store}, 0, `(?s)VERSION.* 1\.0 .*first.*\*1\.1 .*second.* 1\.5 `},
 		{[]string{"promote", "1.5", "--dir", store}, 0, `current version is now 1\.5`},
 		{[]string{"rollback", "--dir", store, "--reason", "hangs"}, 0, `marked 1\.5 bad; current version is now 1\.1`},
-		{[]string{"images", "--dir", store}, 0, `(?s)\*1\.1 .* 1\.5 .*BAD: hangs`},
+		{[]string{"images", "--dir", store}, 0, `(?s)\*1\.1 .* s001,s002\(cloning\) .* 1\.5 .*BAD: hangs +s003\(failed\)`},
 		{[]string{"promote", "1.5", "--dir", store}, 1, `^$`},
 		{[]string{"prune", "--dir", store}, 2, `^$`},
 		{[]string{"prune", "--keep", "2", "--dry-run", "--dir", store}, 0, `^would delete 1\.0 `},
@@ -89,6 +91,16 @@ func TestStoreCommands(t *testing.T) {
 		{[]string{"images", "--json", "--dir", store}, 0, `(?s)"version": "1\.1".*"current": true.*"version": "1\.5".*"bad": true`},
 	}
 	for _, tt := range tests {
+		if tt.args[0] == "rollback" {
+			// The server's reports (netclone writes these).
+			s, _ := versions.Open(store)
+			for _, ns := range []versions.NodeState{{Node: "s001", Version: "1.1", State: "done"},
+				{Node: "s002", Version: "1.1", State: "cloning"}, {Node: "s003", Version: "1.5", State: "failed"}} {
+				if err := s.WriteNodeState(ns); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
 		code, out, errs := runStoreCLI(t, tt.args...)
 		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(out) {
 			t.Fatalf("%v: exit %d\nout: %s\nerr: %s\nwant exit %d, out matching %q", tt.args, code, out, errs, tt.code, tt.out)

@@ -52,7 +52,11 @@ Examples:
 				}
 				image.FormatReport(Stdout, rep)
 				if !rep.OK() {
-					return &ExitError{Code: 1, Err: fmt.Errorf("%s differs from %s in %d places", dir, img, len(rep.Differences))}
+					n, word := len(rep.Differences), "differences"
+					if n == 1 {
+						word = "difference"
+					}
+					return &ExitError{Code: 1, Err: fmt.Errorf("%s differs from %s: %d %s", dir, img, n, word)}
 				}
 				if !*quiet {
 					fmt.Fprintf(Stdout, "%s matches %s: %d entries, %d files, %s of data checked; %d identity differences\n",

@@ -32,11 +32,18 @@ func (r *run) mkfs() error {
 		if err != nil {
 			return err
 		}
-		if args == nil { // swap without mkswap
+		if args == nil && p.FS == "swap" { // no mkswap in the cloner
 			if err := WriteSwapHeader(dev, p.FSLabel); err != nil {
 				return err
 			}
 			r.logf("mkfs: swap header written on %s (no mkswap)", dev)
+			continue
+		}
+		if args == nil { // no mkfs.vfat in the cloner
+			if err := MakeFAT16(dev, p.FSLabel); err != nil {
+				return err
+			}
+			r.logf("mkfs: FAT16 made on %s in Go (no mkfs.vfat)", dev)
 			continue
 		}
 		r.logf("mkfs: %s", strings.Join(args, " "))
@@ -49,7 +56,8 @@ func (r *run) mkfs() error {
 }
 
 // MkfsCommand returns the command line making p's filesystem on dev, or nil
-// for swap when mkswap is missing (write the header with WriteSwapHeader).
+// for swap when mkswap is missing (write the header with WriteSwapHeader)
+// and for vfat when mkfs.vfat is missing (MakeFAT16).
 func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 	opts, err := splitWords(p.Mkfs)
 	if err != nil {
@@ -90,7 +98,7 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 			tool = lookTool("mkfs.fat")
 		}
 		if tool == "" {
-			return nil, fmt.Errorf("partition %d: mkfs.vfat not found", p.Number)
+			return nil, nil
 		}
 		args = []string{tool}
 		if p.FSLabel != "" {
@@ -193,6 +201,97 @@ func WriteSwapHeader(dev, label string) error {
 	copy(h[page-10:], "SWAPSPACE2")
 	if _, err := f.WriteAt(h, 0); err != nil {
 		return fmt.Errorf("swap %s: %w", dev, err)
+	}
+	return f.Sync()
+}
+
+// MakeFAT16 makes a FAT16 filesystem on dev (16 MiB to 2 GiB: an EFI
+// system partition) for a cloner without mkfs.vfat: 512-byte sectors, one
+// reserved sector, two FATs, 512 root entries, a random volume serial.
+func MakeFAT16(dev, label string) error {
+	f, err := os.OpenFile(dev, os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("vfat %s: %w", dev, err)
+	}
+	defer f.Close()
+	size, err := f.Seek(0, 2)
+	if err != nil {
+		return fmt.Errorf("vfat %s: %w", dev, err)
+	}
+	total := size / 512
+	const reserved, rootSecs = 1, 32 // 512 entries of 32 bytes
+	var spc, fatSecs, clusters int64
+	for spc = 1; spc <= 64; spc *= 2 {
+		fatSecs = 1
+		for {
+			clusters = (total - reserved - 2*fatSecs - rootSecs) / spc
+			need := ((clusters+2)*2 + 511) / 512
+			if need <= fatSecs {
+				break
+			}
+			fatSecs = need
+		}
+		if clusters < 65525 {
+			break
+		}
+	}
+	if clusters < 4085 || clusters >= 65525 || total > 0xffffffff {
+		return fmt.Errorf("vfat %s: %s does not suit FAT16 and mkfs.vfat is not in the cloner", dev, humanBytes(size))
+	}
+	lbl := []byte(strings.ToUpper(label) + "           ")[:11]
+	if label == "" {
+		lbl = []byte("NO NAME    ")
+	}
+	bs := make([]byte, 512)
+	copy(bs, []byte{0xeb, 0x3c, 0x90})
+	copy(bs[3:], "MSWIN4.1")
+	le := binary.LittleEndian
+	le.PutUint16(bs[11:], 512)
+	bs[13] = byte(spc)
+	le.PutUint16(bs[14:], reserved)
+	bs[16] = 2
+	le.PutUint16(bs[17:], rootSecs*16)
+	if total < 65536 {
+		le.PutUint16(bs[19:], uint16(total))
+	} else {
+		le.PutUint32(bs[32:], uint32(total))
+	}
+	bs[21] = 0xf8
+	le.PutUint16(bs[22:], uint16(fatSecs))
+	le.PutUint16(bs[24:], 63)
+	le.PutUint16(bs[26:], 255)
+	bs[36] = 0x80
+	bs[38] = 0x29
+	serial := make([]byte, 4)
+	if _, err := rand.Read(serial); err != nil {
+		return err
+	}
+	copy(bs[39:], serial)
+	copy(bs[43:], lbl)
+	copy(bs[54:], "FAT16   ")
+	bs[510], bs[511] = 0x55, 0xaa
+	// zero the FATs and the root directory, then write the metadata
+	zero := make([]byte, 64*1024)
+	end := (reserved + 2*fatSecs + rootSecs) * 512
+	for off := int64(0); off < end; off += int64(len(zero)) {
+		n := min(int64(len(zero)), end-off)
+		if _, err := f.WriteAt(zero[:n], off); err != nil {
+			return fmt.Errorf("vfat %s: %w", dev, err)
+		}
+	}
+	if _, err := f.WriteAt(bs, 0); err != nil {
+		return fmt.Errorf("vfat %s: %w", dev, err)
+	}
+	for i := int64(0); i < 2; i++ {
+		if _, err := f.WriteAt([]byte{0xf8, 0xff, 0xff, 0xff}, (reserved+i*fatSecs)*512); err != nil {
+			return fmt.Errorf("vfat %s: %w", dev, err)
+		}
+	}
+	ent := make([]byte, 32)
+	copy(ent, lbl)
+	ent[11] = 0x08 // volume label
+	if _, err := f.WriteAt(ent, (reserved+2*fatSecs)*512); err != nil {
+		return fmt.Errorf("vfat %s: %w", dev, err)
 	}
 	return f.Sync()
 }

@@ -265,22 +265,32 @@ func TestMkfs(t *testing.T) {
 	tests := []struct {
 		p      partition.Part
 		goSwap bool
+		goFAT  bool
 		want   string
 	}{
 		{p: partition.Part{Number: 1, FS: "ext4", FSLabel: "root", Mkfs: "-O ^metadata_csum -m 1"}, want: `TYPE="ext4"`},
 		{p: partition.Part{Number: 2, FS: "swap", FSLabel: "swap0"}, want: `TYPE="swap"`},
 		{p: partition.Part{Number: 3, FS: "swap", FSLabel: "goswap"}, goSwap: true, want: `TYPE="swap"`},
 		{p: partition.Part{Number: 4, FS: "vfat", FSLabel: "ESP"}, want: `TYPE="vfat"`},
+		{p: partition.Part{Number: 6, FS: "vfat", FSLabel: "GOESP"}, goFAT: true, want: `TYPE="vfat"`},
 		{p: partition.Part{Number: 5, FS: "xfs", FSLabel: "data"}, want: `TYPE="xfs"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.p.FS+tc.p.FSLabel, func(t *testing.T) {
 			img := testenv.Sparse(t, "fs.img", 320<<20)
-			if tc.goSwap {
+			switch {
+			case tc.goSwap:
 				if err := WriteSwapHeader(img, tc.p.FSLabel); err != nil {
 					t.Fatal(err)
 				}
-			} else {
+			case tc.goFAT:
+				if err := MakeFAT16(img, tc.p.FSLabel); err != nil {
+					t.Fatal(err)
+				}
+				if out, err := testenv.Output("fsck.vfat", "-n", img); err != nil {
+					t.Errorf("fsck.vfat: %v\n%s", err, out)
+				}
+			default:
 				args, err := MkfsCommand(tc.p, img)
 				if err != nil {
 					t.Fatal(err)

@@ -36,19 +36,40 @@ func NewReader(r io.Reader) *Reader {
 // Offset returns the number of archive bytes consumed so far.
 func (r *Reader) Offset() int64 { return r.off }
 
-func (r *Reader) entryErr(h *Header, off int64, err error) error {
-	name := "(header)"
-	if h != nil {
-		name = fmt.Sprintf("%q", h.Name)
-	}
-	return fmt.Errorf("cpio: entry %s at offset %d: %w", name, off, err)
+// Error is a reading error tied to an entry of the archive.
+type Error struct {
+	Name   string // entry name, "" when the header itself is bad
+	Offset int64  // byte offset of the entry's header
+	Err    error
 }
 
-func unexpected(err error) error {
-	if err == io.EOF {
-		return io.ErrUnexpectedEOF
+func (e *Error) Error() string {
+	if e.Name == "" {
+		return fmt.Sprintf("cpio: header at offset %d: %v", e.Offset, e.Err)
 	}
-	return err
+	return fmt.Sprintf("cpio: entry %q at offset %d: %v", e.Name, e.Offset, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+func (r *Reader) entryErr(h *Header, off int64, err error) error {
+	e := &Error{Offset: off, Err: err}
+	if h != nil {
+		e.Name = h.Name
+	}
+	return e
+}
+
+// truncated describes a read error: "truncated WHAT" for an early end,
+// "reading WHAT" for others.
+func truncated(what string, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("truncated %s: %w", what, err)
+	}
+	return fmt.Errorf("reading %s: %w", what, err)
 }
 
 // skip discards the rest of the current entry, checking its checksum.
@@ -66,7 +87,7 @@ func (r *Reader) skip() error {
 			r.off += int64(n)
 			r.remaining -= int64(n)
 			if err != nil {
-				r.err = r.entryErr(r.hdr, r.hdr.Offset, fmt.Errorf("truncated data: %w", unexpected(err)))
+				r.err = r.entryErr(r.hdr, r.hdr.Offset, truncated("data", err))
 				return r.err
 			}
 		}
@@ -78,7 +99,7 @@ func (r *Reader) skip() error {
 		n, err := r.r.Discard(int(r.pad))
 		r.off += int64(n)
 		if err != nil {
-			r.err = r.entryErr(r.hdr, r.hdr.Offset, fmt.Errorf("truncated padding: %w", unexpected(err)))
+			r.err = r.entryErr(r.hdr, r.hdr.Offset, truncated("padding", err))
 			return r.err
 		}
 		r.pad = 0
@@ -133,7 +154,7 @@ func (r *Reader) Next() (*Header, error) {
 		} else if err == io.EOF {
 			r.err = fmt.Errorf("cpio: archive ends at offset %d without a trailer: %w", off, io.ErrUnexpectedEOF)
 		} else {
-			r.err = r.entryErr(nil, off, fmt.Errorf("truncated header: %w", unexpected(err)))
+			r.err = r.entryErr(nil, off, truncated("header", err))
 		}
 		return nil, r.err
 	}
@@ -170,7 +191,7 @@ func (r *Reader) Next() (*Header, error) {
 	n, err = io.ReadFull(r.r, name)
 	r.off += int64(n)
 	if err != nil {
-		r.err = r.entryErr(nil, off, fmt.Errorf("truncated name: %w", unexpected(err)))
+		r.err = r.entryErr(nil, off, truncated("name", err))
 		return nil, r.err
 	}
 	name = name[:namesize]
@@ -184,6 +205,10 @@ func (r *Reader) Next() (*Header, error) {
 		name = name[:i]
 	}
 	h.Name = string(name)
+	if h.Name == "" {
+		r.err = r.entryErr(nil, off, fmt.Errorf("%w: empty name", ErrHeader))
+		return nil, r.err
+	}
 	if h.Name == Trailer {
 		r.done = true
 		return nil, io.EOF
@@ -238,10 +263,7 @@ func (r *Reader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if err != nil {
-		if errors.Is(err, io.EOF) {
-			err = io.ErrUnexpectedEOF
-		}
-		r.err = r.entryErr(r.hdr, r.hdr.Offset, fmt.Errorf("truncated data (%d of %d bytes missing): %w", r.remaining, r.hdr.Size, err))
+		r.err = r.entryErr(r.hdr, r.hdr.Offset, dataErr(r.remaining, r.hdr.Size, err))
 		return n, r.err
 	}
 	return n, nil
@@ -254,10 +276,7 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		chunk := min(r.remaining, int64(r.r.Size()))
 		b, err := r.r.Peek(int(chunk))
 		if len(b) == 0 && err != nil {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			r.err = r.entryErr(r.hdr, r.hdr.Offset, fmt.Errorf("truncated data (%d of %d bytes missing): %w", r.remaining, r.hdr.Size, err))
+			r.err = r.entryErr(r.hdr, r.hdr.Offset, dataErr(r.remaining, r.hdr.Size, err))
 			return total, r.err
 		}
 		n, werr := w.Write(b)
@@ -277,4 +296,14 @@ func (r *Reader) WriteTo(w io.Writer) (int64, error) {
 		}
 	}
 	return total, r.err
+}
+
+func dataErr(missing, size int64, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("truncated data (%d of %d bytes missing): %w", missing, size, err)
+	}
+	return fmt.Errorf("reading data: %w", err)
 }

@@ -79,8 +79,12 @@ type work struct {
 
 func (w *work) build(t testing.TB, iso, img, layout string) {
 	t.Helper()
-	run(t, w.bin, "build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--nodes", w.nodes,
-		"--version", version, "--server", "http://10.0.2.2:8080", "-o", iso)
+	args := []string{"build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--nodes", w.nodes,
+		"--version", version, "--server", "http://10.0.2.2:8080", "-o", iso}
+	if w.initrd != "" { // the first ISO's initramfs: building one takes minutes here
+		args = append(args, "--initrd", w.initrd, "--kernel", w.kernel)
+	}
+	run(t, w.bin, args...)
 }
 
 // gnuISO builds (once) an ISO from the Medusa page's archive: GNU
@@ -167,8 +171,8 @@ func ensureSum(t testing.TB, img string) {
 func corruptCopy(t testing.TB, iso, dst string) {
 	t.Helper()
 	out := testenv.Run(t, "xorriso", "-indev", iso, "-find", "/node.cpio.gz", "-exec", "report_lba", "--")
-	// File data extent : 1234 , 5678 , 11223344 , /node.cpio.gz
-	m := regexp.MustCompile(`:\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*/node\.cpio\.gz`).FindStringSubmatch(out)
+	// File data lba:  0 ,       30 ,   122589 , 251061503 , '/node.cpio.gz'
+	m := regexp.MustCompile(`File data lba:\s*\d+\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*'/node\.cpio\.gz'`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatalf("no extent of node.cpio.gz in xorriso's report:\n%s", out)
 	}
@@ -226,8 +230,13 @@ func cloneFromISO(t testing.TB, w *work, name, iso string, disk vm.Disk, uefi bo
 	}
 	t.Cleanup(v.Kill)
 	start := time.Now()
-	if _, err := v.Expect(`clonecd: clone done`, cloneWait); err != nil {
+	m, err := v.Expect(`clonecd: (clone done|FAILED at step .*)`, cloneWait)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if !strings.Contains(m, "clone done") {
+		time.Sleep(3 * time.Second) // let the log tail arrive for the failure message
+		t.Fatalf("%s: %s", name, m)
 	}
 	t.Logf("%s: clone done %.0fs after power-on", name, time.Since(start).Seconds())
 	if err := v.Wait(5 * time.Minute); err != nil {

@@ -46,10 +46,23 @@ func Decompress(r io.Reader) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("gzip: %w", err)
 		}
 		gz.Multistream(true)
-		return gz, nil
+		return gzErrReader{gz}, nil
 	}
 	return io.NopCloser(br), nil
 }
+
+// gzErrReader names gzip as the source of decompression errors.
+type gzErrReader struct{ *pgzip.Reader }
+
+func (g gzErrReader) Read(p []byte) (int, error) {
+	n, err := g.Reader.Read(p)
+	if err != nil && err != io.EOF {
+		err = fmt.Errorf("gzip: %w", err)
+	}
+	return n, err
+}
+
+func (g gzErrReader) WriteTo(w io.Writer) (int64, error) { return io.Copy(w, onlyReader{g}) }
 
 // Unpack restores the archive in r (gzip'd or plain; newc or crc) into
 // dir, which must exist. It refuses absolute paths, ".." components,
@@ -77,6 +90,10 @@ func Unpack(r io.Reader, dir string, o UnpackOptions) (*Stats, error) {
 			return &x.st, fmt.Errorf("unpack: %w", err)
 		}
 		if err := x.entry(h, cr); err != nil {
+			var ce *cpio.Error
+			if errors.As(err, &ce) {
+				return &x.st, fmt.Errorf("unpack: %w", err)
+			}
 			return &x.st, fmt.Errorf("unpack: entry %q at offset %d: %w", h.Name, h.Offset, err)
 		}
 	}

@@ -145,6 +145,10 @@ func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
 			return v.rep, fmt.Errorf("verify: entry %q at offset %d: %w", h.Name, h.Offset, err)
 		}
 		if err := v.entry(h, rel, cr); err != nil {
+			var ce *cpio.Error
+			if errors.As(err, &ce) {
+				return v.rep, fmt.Errorf("verify: %w", err)
+			}
 			return v.rep, fmt.Errorf("verify: entry %q at offset %d: %w", h.Name, h.Offset, err)
 		}
 		o.Progress.Add(h.Size, 1)

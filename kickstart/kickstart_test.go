@@ -78,7 +78,11 @@ func TestGolden(t *testing.T) {
 	for _, tt := range tests {
 		name := strings.TrimSuffix(tt.file, ".ks")
 		if tt.opts.Firmware != "" || tt.opts.Label != "" || tt.opts.RAM != 0 {
-			name += fmt.Sprintf("-%s-%s-%d", tt.opts.Firmware, tt.opts.Label, tt.opts.RAM)
+			for _, o := range []string{tt.opts.Firmware, tt.opts.Label, fmt.Sprint(tt.opts.RAM), tt.opts.DefaultFS} {
+				if o != "" && o != "0" {
+					name += "-" + o
+				}
+			}
 		}
 		t.Run(name, func(t *testing.T) {
 			ks, err := ParseFile(filepath.Join(ksDir(), tt.file), tt.opts)

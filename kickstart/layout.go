@@ -385,12 +385,12 @@ func (ks *Kickstart) disk() (string, error) {
 			cands = append(cands, cand{r.OnDisk, r.File, r.Line})
 		}
 	}
-	if len(cands) == 0 {
-		return "sda", nil
+	disk := cand{"sda", ks.Name, 0}
+	if len(cands) > 0 {
+		disk = cands[0]
 	}
-	disk := cands[0]
 	if !validDisk(disk.name) {
-		return "", fmt.Errorf("%s: disk name %q: want a name like sda, vda, nvme0n1 or disk/by-id/...", where(disk.file, disk.line), disk.name)
+		return "", fmt.Errorf("%s: disk name %q: want a name like sda, vda, nvme0n1 or disk/by-id/NAME", where(disk.file, disk.line), disk.name)
 	}
 	if d := ks.IgnoreDisk; d != nil {
 		for _, x := range d.Drives {

@@ -115,3 +115,38 @@ func appendFile(path string, b []byte) error {
 	}
 	return err
 }
+
+// RunPost runs the %post scripts in order, as anaconda does at the end of
+// an installation (clonecd: at the end of the identity step). A failing
+// script with --erroronfail stops the run and is returned; other failures
+// are written to o.Output and the next script runs.
+func (ks *Kickstart) RunPost(ctx context.Context, o RunOptions) error {
+	for i := range ks.Post {
+		s := &ks.Post[i]
+		if o.Output != nil {
+			fmt.Fprintf(o.Output, "kickstart: running %%post %d of %d (%s, %s)\n", i+1, len(ks.Post), where(s.File, s.Line), s.describe())
+		}
+		err := s.Run(ctx, o)
+		if err == nil {
+			continue
+		}
+		if s.ErrorOnFail {
+			return err
+		}
+		if o.Output != nil {
+			fmt.Fprintf(o.Output, "kickstart: warning: %v (no --erroronfail: going on)\n", err)
+		}
+	}
+	return nil
+}
+
+func (s *Script) describe() string {
+	d := s.Interpreter
+	if s.NoChroot {
+		d += ", --nochroot"
+	}
+	if s.ErrorOnFail {
+		d += ", --erroronfail"
+	}
+	return d
+}

@@ -95,3 +95,37 @@ print("x")
 		t.Errorf("script files left: %v", left)
 	}
 }
+
+func TestRunPost(t *testing.T) {
+	testenv.NeedRoot(t)
+	tests := []struct {
+		name, text, err string
+		files           []string // made in the root, in order
+	}{
+		{"all run", "%post\necho > /etc/a\n%end\n%post\nfalse\n%end\n%post\necho > /etc/c\n%end\n", "", []string{"etc/a", "etc/c"}},
+		{"erroronfail stops", "%post\necho > /etc/a\n%end\n%post --erroronfail\nexit 1\n%end\n%post\necho > /etc/c\n%end\n", "ks.cfg:4: %post script (/bin/sh) failed: exit status 1", []string{"etc/a"}},
+	}
+	for _, tt := range tests {
+		root := busyboxRoot(t)
+		os.Symlink("busybox", filepath.Join(root, "bin", "false"))
+		ks, err := Parse(strings.NewReader(tt.text), Options{Name: "ks.cfg"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log strings.Builder
+		err = ks.RunPost(context.Background(), RunOptions{Root: root, Output: &log})
+		if (tt.err == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("%s: error %v, want %q\n%s", tt.name, err, tt.err, log.String())
+		}
+		for _, f := range []string{"etc/a", "etc/c"} {
+			_, err := os.Stat(filepath.Join(root, f))
+			want := strings.Contains(strings.Join(tt.files, " "), f)
+			if (err == nil) != want {
+				t.Errorf("%s: %s exists=%v, want %v", tt.name, f, err == nil, want)
+			}
+		}
+		if tt.err == "" && !strings.Contains(log.String(), "warning: ks.cfg:4: %post script (/bin/sh) failed") {
+			t.Errorf("%s: failure without --erroronfail not logged:\n%s", tt.name, log.String())
+		}
+	}
+}

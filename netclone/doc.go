@@ -20,6 +20,8 @@
 //	DIR/nodes/NODE/state.json   (node, version, state, step, done, total, error, when, log)
 //	DIR/nodes/NODE/clone.log    (the node's /tmp/clone.log, uploaded at the end)
 //	DIR/nodes/NODE/assign       (a version pinned for the node's next clone: canary)
+//	DIR/nodes.table             (a flat directory's identity table, served as /nodes;
+//	                             a store keeps it as DIR/versions/V/nodes)
 //
 // HTTP API:
 //

@@ -16,8 +16,9 @@ const RamcloneEntry = "ramclone"
 
 // RamcloneOptions says where the node's boot files are.
 type RamcloneOptions struct {
-	BootDir string // the node's /boot ("" = /boot)
-	Sticky  bool   // GRUB: every boot is the cloner until a clone succeeds (grub-set-default)
+	BootDir  string // the node's /boot ("" = /boot)
+	Hostname string // recorded as clonecd_hostname in grubenv ("" = this host's name)
+	Sticky   bool   // GRUB: every boot is the cloner until a clone succeeds (grub-set-default)
 	// Run runs a tool (nil: exec); a --dry-run passes one that only prints.
 	Run func(name string, args ...string) ([]byte, error)
 }
@@ -67,6 +68,14 @@ func Ramclone(o RamcloneOptions) (string, error) {
 		}
 		if out, err := run(name, args...); err != nil {
 			return "", fmt.Errorf("%s %v: %v: %s", name, args, err, bytes.TrimSpace(out))
+		}
+		// The node's name for the cloner: a ramclone entry may pass
+		// clonecd.hostname=${clonecd_hostname} (GRUB expands it).
+		if h, err := os.Hostname(); err == nil && o.Hostname == "" {
+			o.Hostname = h
+		}
+		if p, err := exec.LookPath("grub-editenv"); err == nil && validName(o.Hostname) {
+			run(p, env, "set", "clonecd_hostname="+o.Hostname)
 		}
 		how := "next boot"
 		if o.Sticky {

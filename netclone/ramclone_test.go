@@ -45,7 +45,7 @@ func TestRamcloneGrub(t *testing.T) {
 			boot := t.TempDir()
 			os.MkdirAll(filepath.Join(boot, "grub"), 0o755)
 			os.WriteFile(filepath.Join(boot, "grub", "grub.cfg"), []byte(tc.cfg), 0o644)
-			what, err := Ramclone(RamcloneOptions{BootDir: boot, Sticky: tc.sticky})
+			what, err := Ramclone(RamcloneOptions{BootDir: boot, Sticky: tc.sticky, Hostname: "s042"})
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err %v, want %q", err, tc.err)
@@ -56,7 +56,7 @@ func TestRamcloneGrub(t *testing.T) {
 				t.Fatal(err)
 			}
 			env := testenv.Run(t, "grub-editenv", filepath.Join(boot, "grub", "grubenv"), "list")
-			if !strings.Contains(env, tc.want) {
+			if !strings.Contains(env, tc.want) || !strings.Contains(env, "clonecd_hostname=s042") {
 				t.Fatalf("grubenv %q, want %s (%s)", env, tc.want, what)
 			}
 		})

@@ -220,6 +220,13 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, dir, file string)
 	if (file == "isolinux/vmlinuz" || file == "isolinux/initrd.img") && !exists(p) {
 		p = filepath.Join(dir, path.Base(file)) // a store keeps them flat
 	}
+	if file == "nodes" {
+		if st, err := os.Stat(p); err == nil && st.IsDir() {
+			// A flat directory keeps node states in DIR/nodes/; its
+			// identity table is then DIR/nodes.table.
+			p = filepath.Join(dir, "nodes.table")
+		}
+	}
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

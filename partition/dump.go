@@ -86,42 +86,59 @@ func (d *disk) readDOS(l *Layout, mbr []byte) error {
 	if ext == nil {
 		return nil
 	}
+	// Follow the EBR chain as libfdisk does: one partition per EBR (the
+	// first data entry), the first extended entry links to the next EBR,
+	// at most 60 partitions, empty logical partitions dropped.
 	extStart := uint64(ext.start)
 	ebr := extStart
-	n := 5
-	seen := map[uint64]bool{}
 	total := d.sectors()
-	for ebr != 0 && !seen[ebr] && ebr < total && n < 5+1024 {
-		seen[ebr] = true
+	var logical []Part
+	for nparts := 4; nparts < 60 && ebr < total; nparts++ {
 		b, err := d.readSectors(ebr, 1)
 		if err != nil {
 			return err
 		}
-		if b[510] != 0x55 || b[511] != 0xAA {
+		var ents [4]mbrEntry
+		pt, ex := -1, -1
+		for i := 0; i < 4; i++ {
+			ents[i] = parseMBREntry(b[446+16*i:])
+			e := ents[i]
+			if e.start != 0 && IsExtended(fmt.Sprintf("%x", e.typ)) {
+				if ex < 0 {
+					ex = i
+				}
+			} else if e.typ != 0 && pt < 0 {
+				pt = i
+			}
+		}
+		if pt < 0 {
+			pt = 0
+			if ex == 0 {
+				pt = 1
+			}
+		}
+		if ex < 0 {
+			ex = 0
+			if pt == 0 {
+				ex = 1
+			}
+		}
+		e := ents[pt]
+		logical = append(logical, Part{Start: ebr + uint64(e.start), Size: uint64(e.size),
+			Type: fmt.Sprintf("%x", e.typ), Bootable: e.boot == 0x80})
+		if !IsExtended(fmt.Sprintf("%x", ents[ex].typ)) {
 			break
 		}
-		var next uint64
-		for i := 0; i < 4; i++ {
-			e := parseMBREntry(b[446+16*i:])
-			if e.size == 0 && e.start == 0 {
-				continue
-			}
-			if IsExtended(fmt.Sprintf("%x", e.typ)) {
-				if next == 0 {
-					next = extStart + uint64(e.start)
-				}
-				continue
-			}
-			if e.typ == 0 || e.size == 0 {
-				continue
-			}
-			l.Parts = append(l.Parts, Part{
-				Number: n, Node: PartDevice(d.path, n), Start: ebr + uint64(e.start), Size: uint64(e.size),
-				Type: fmt.Sprintf("%x", e.typ), Bootable: e.boot == 0x80,
-			})
-			n++
+		ebr = extStart + uint64(ents[ex].start)
+	}
+	n := 5
+	for _, p := range logical {
+		if p.Size == 0 {
+			continue
 		}
-		ebr = next
+		p.Number, p.Node = n, PartDevice(d.path, n)
+		l.Parts = append(l.Parts, p)
+		n++
 	}
 	return nil
 }

@@ -50,6 +50,12 @@ var tableCases = []tableCase{
 	{"dos-tiny", 2, 512, false, "label: dos\nlabel-id: 0x7e577e57\nsize=1000\n,,E\nsize=100\n,\n"},
 	{"gpt-tiny", 3, 512, false, "label: gpt\nlabel-id: 1A2B3C4D-1111-2222-3333-444455556666\n" +
 		"size=2000,uuid=2A2B3C4D-1111-2222-3333-444455556666\nuuid=3A2B3C4D-1111-2222-3333-444455556666\n"},
+	// layouts in 512-byte sectors applied to 4K disks (sfdisk recalculates)
+	{"gpt-512-on-4k", 1024, 4096, true, "label: gpt\nlabel-id: 1A2B3C4D-1111-2222-3333-444455556666\nsector-size: 512\nfirst-lba: 2048\n\n" +
+		"start=2048, size=204800, uuid=2A2B3C4D-1111-2222-3333-444455556666\n" +
+		"start=206848, size=409600, type=S, uuid=3A2B3C4D-1111-2222-3333-444455556666\nuuid=4A2B3C4D-1111-2222-3333-444455556666\n"},
+	{"dos-512-on-4k", 1024, 4096, true, "label: dos\nlabel-id: 0x4b4b4b4b\nsector-size: 512\n\n" +
+		"start=2048, size=204800, type=83, bootable\nstart=206848, type=5\nstart=210944, size=102400\nstart=315392, type=82\n"},
 	{"dos-empty", 32, 512, false, "label: dos\nlabel-id: 0x01020304\n"},
 	{"gpt-lba34-names", 2048, 512, false, "label: gpt\nlabel-id: 207DD57A-F128-B645-B089-960257318936\nfirst-lba: 34\n" +
 		"size=100M,type=U,uuid=FB912271-2375-AD4D-B6E0-C1342962D24C,name=\"EFI system\"\n" +
@@ -127,6 +133,16 @@ func TestDumpAndApplyMatchSfdisk(t *testing.T) {
 				v := testenv.Run(t, "sfdisk", "--verify", dst)
 				if !strings.Contains(v, "No errors detected") {
 					t.Errorf("sfdisk --verify %s:\n%s", dst, v)
+				}
+				if l.Label == "dos" {
+					// sgdisk -v converts a dos table to gpt in memory and may
+					// warn about that conversion: it must say nothing about
+					// ours that it does not say about sfdisk's.
+					x, _ := testenv.Output("sgdisk", "-v", ref)
+					y, _ := testenv.Output("sgdisk", "-v", dst)
+					if x != strings.ReplaceAll(y, dst, ref) {
+						t.Errorf("sgdisk -v differs:\nsfdisk's table:\n%s\nclonecd's:\n%s", x, y)
+					}
 				}
 				if l.Label == "gpt" {
 					v := testenv.Run(t, "sgdisk", "-v", dst)
@@ -213,5 +229,47 @@ func crossCheckDiskfs(t *testing.T, img string, l *Layout) {
 	}
 	if seen != len(l.Parts) {
 		t.Errorf("go-diskfs sees %d partitions, want %d", seen, len(l.Parts))
+	}
+}
+
+// TestDumpOddTables: damaged or unusual tables (an entry of type 0, a
+// logical partition running out of its extended one, a 4-entry gpt, tiny
+// disks with a 512-byte grain) dump exactly as sfdisk -d shows them.
+func TestDumpOddTables(t *testing.T) {
+	testenv.NeedTools(t, "sfdisk")
+	dosScript := "label: dos\nlabel-id: 0x12345678\nstart=1,size=1,type=83,bootable\nstart=2,size=20,type=5\nstart=3,size=2\nstart=6,size=2\n"
+	tests := []struct {
+		name, script string
+		patchAt      int64
+		patch        byte
+	}{
+		{"dos-small", dosScript, -1, 0},
+		{"dos-type-0", dosScript, 446 + 4, 0},
+		{"dos-logical-outside", dosScript, 5*512 + 446 + 12, 0xff},
+		{"dos-ebr-loop", dosScript, 2*512 + 446 + 16 + 8, 0}, // link back to the first EBR
+		{"gpt-table-length-4", "label: gpt\ntable-length: 4\nfirst-lba: 3\nstart=3,size=20,name=\"x\"\nstart=30,size=10,attrs=\"GUID:50\"\n", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			img := testenv.Sparse(t, "odd.img", 64<<10)
+			sfdiskScript(t, img, tt.script)
+			if tt.patchAt >= 0 {
+				f, err := os.OpenFile(img, os.O_RDWR, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				f.WriteAt([]byte{tt.patch}, tt.patchAt)
+				f.Close()
+			}
+			out, _ := exec.Command(testenv.Tool("sfdisk"), "-d", img).Output() // stdout only: warnings go to stderr
+			want := string(out)
+			l, err := Dump(img)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := l.String(); got != want {
+				t.Errorf("dump differs\n--- sfdisk -d:\n%s\n--- clonecd:\n%s", want, got)
+			}
+		})
 	}
 }

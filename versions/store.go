@@ -61,8 +61,11 @@ type Entry struct {
 	// Dir holds node.cpio.gz, node.cpio.gz.sha256, node.sfdisk and
 	// CLONE_CD_VERSION.
 	Dir string `json:"-"`
-	// Nodes names the nodes whose last reported state names this version.
-	Nodes []string `json:"-"`
+	// Nodes names the nodes whose last reported state names this version
+	// (being cloned with it, or cloned with it last); NodeStates has
+	// their states.
+	Nodes      []string    `json:"-"`
+	NodeStates []NodeState `json:"-"`
 }
 
 // Image returns the path of the version's node.cpio.gz.
@@ -97,7 +100,10 @@ func Open(dir string) (*Store, error) {
 	}
 	s := &Store{Dir: abs, now: time.Now}
 	if err := os.MkdirAll(filepath.Join(abs, "versions"), 0o755); err != nil {
-		return nil, fmt.Errorf("image store: %w", err)
+		// A read-only store can still be listed.
+		if st, serr := os.Stat(filepath.Join(abs, "versions")); serr != nil || !st.IsDir() {
+			return nil, fmt.Errorf("image store: %w", err)
+		}
 	}
 	st, err := os.Lstat(filepath.Join(abs, ImageFile))
 	if err == nil && st.Mode().IsRegular() {
@@ -503,6 +509,7 @@ func (s *Store) list() ([]Entry, error) {
 		for _, n := range nodes {
 			if n.Version == name {
 				e.Nodes = append(e.Nodes, n.Node)
+				e.NodeStates = append(e.NodeStates, n)
 			}
 		}
 		out = append(out, *e)

@@ -47,13 +47,18 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone
 	if err != nil {
 		return nil, nil, err
 	}
-	node := NodeName(env.Cmdline, l)
-	logf("clonecd: network: %s %s via %s, node %s, server %s", l.Name, l.Addr, l.How, node, serverURL)
+	// The nodes table may name this node; then the media are opened for
+	// the node, so that the server can pin a canary version for it.
+	m0, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Logf: logf})
+	if err != nil {
+		return nil, nil, err
+	}
+	node, why := NodeName(env.Cmdline, l, m0)
 	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Node: node, Logf: logf})
 	if err != nil {
 		return nil, nil, err
 	}
-	logf("clonecd: server %s serves version %s to %s", serverURL, m.Version, node)
+	logf("clonecd: network: %s %s via %s; node %s (%s); server %s serves version %s", l.Name, l.Addr, l.How, node, why, serverURL, m.Version)
 	rep := netclone.NewReporter(serverURL, node)
 	rep.Version, rep.LogFile, rep.Logf = m.Version, clone.LogFile, logf
 	if err := rep.Begin(); err != nil {
@@ -62,19 +67,27 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone
 	return m, rep, nil
 }
 
-// NodeName is clonecd.hostname=, else the DHCP host name, else
-// node-<mac>.
-func NodeName(cmdline map[string]string, l *Link) string {
-	if h := cmdline["clonecd.hostname"]; h != "" {
-		return h
+// NodeName is the name the node reports as, chosen as the identity step
+// chooses the hostname: clonecd.hostname= (the ramclone entry passes the
+// node's name), else the server's nodes table by MAC, else the DHCP host
+// name, else node-<mac>.
+func NodeName(cmdline map[string]string, l *Link, media fs.FS) (name, why string) {
+	var nodes []clone.Node
+	if media != nil && cmdline["clonecd.hostname"] == "" {
+		if b, err := fs.ReadFile(media, "nodes"); err == nil {
+			nodes, _ = clone.ParseNodes(strings.NewReader(string(b)))
+		}
 	}
-	if l != nil && l.Hostname != "" {
-		return strings.SplitN(l.Hostname, ".", 2)[0]
-	}
+	var macs []string
 	if l != nil && len(l.MAC) > 0 {
-		return "node-" + strings.ReplaceAll(l.MAC.String(), ":", "")
+		macs = append(macs, l.MAC.String())
 	}
-	return "node-unknown"
+	macs = append(macs, clone.LocalMACs("")...)
+	dhcp := ""
+	if l != nil && l.Hostname != "" {
+		dhcp = strings.SplitN(l.Hostname, ".", 2)[0]
+	}
+	return clone.ChooseHostname(cmdline["clonecd.hostname"], nodes, macs, dhcp)
 }
 
 // Up configures the network from the kernel command line's ip= (static:

@@ -120,16 +120,28 @@ func TestNetbootDHCP(t *testing.T) {
 	defer hs.Close()
 
 	self, _ := os.Executable()
+	mac := strings.Fields(testenv.Run(t, "ip", "-n", ns, "-o", "link", "show", "eth0"))
+	var hw string
+	for i, f := range mac {
+		if f == "link/ether" {
+			hw = mac[i+1]
+		}
+	}
 	tests := []struct {
-		name, cmdline, node string
+		name, cmdline, node, nodes string
 	}{
-		{"dhcp", "console=ttyS0 clonecd.mode=net", "s042"},
-		{"hostname on the command line", "clonecd.mode=net clonecd.hostname=canary1", "canary1"},
-		{"static ip=", "ip=" + subnet + ".77::" + subnet + ".1:255.255.255.0:s077:eth0:off", "s077"},
+		{"dhcp", "console=ttyS0 clonecd.mode=net", "s042", ""},
+		{"nodes table by MAC", "clonecd.mode=net", "n113", "# MAC HOSTNAME\n" + hw + " n113\n"},
+		{"hostname on the command line", "clonecd.mode=net clonecd.hostname=canary1", "canary1", ""},
+		{"static ip=", "ip=" + subnet + ".77::" + subnet + ".1:255.255.255.0:s077:eth0:off", "s077", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			testenv.Output("ip", "-n", ns, "addr", "flush", "dev", "eth0")
+			os.Remove(filepath.Join(dir, "nodes.table"))
+			if tc.nodes != "" {
+				os.WriteFile(filepath.Join(dir, "nodes.table"), []byte(tc.nodes), 0o644)
+			}
 			cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^$")
 			cmd.Env = append(os.Environ(), "NETBOOT_HELPER=1", "SERVER=http://"+ln.Addr().String(), "CMDLINE="+tc.cmdline)
 			out, err := cmd.CombinedOutput()

@@ -1,0 +1,145 @@
+package bootenv
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func TestParseCmdline(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want map[string]string
+	}{
+		{"BOOT_IMAGE=/vmlinuz ro quiet", map[string]string{"BOOT_IMAGE": "/vmlinuz", "ro": "", "quiet": ""}},
+		{"console=tty0 console=ttyS0,115200 clonecd.mode=probe\n", map[string]string{"console": "tty0 ttyS0,115200", "clonecd.mode": "probe"}},
+		{`clonecd.hostname="node 7" a=b=c`, map[string]string{"clonecd.hostname": "node 7", "a": "b=c"}},
+		{"clonecd.mode=cd clonecd.mode=net", map[string]string{"clonecd.mode": "net"}},
+		{"x=1 -- clonecd.mode=shell", map[string]string{"x": "1"}},
+		{"", map[string]string{}},
+		{`  a="" b  `, map[string]string{"a": "", "b": ""}},
+	} {
+		if got := ParseCmdline(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ParseCmdline(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func TestConsoleDevices(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want []string
+	}{
+		{"tty0 ttyS0,115200n8", []string{"/dev/tty0", "/dev/ttyS0"}},
+		{"ttyS0 ttyS0,9600", []string{"/dev/ttyS0"}},
+		{"", []string{"/dev/console"}},
+		{"../etc/passwd", []string{"/dev/console"}},
+	} {
+		if got := ConsoleDevices(c.in); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("ConsoleDevices(%q) = %v, want %v", c.in, got, c.want)
+		}
+	}
+}
+
+func media(t *testing.T, sumLine func(sum string) string) string {
+	dir := t.TempDir()
+	data := []byte("pretend this is node.cpio.gz")
+	os.WriteFile(filepath.Join(dir, "node.cpio.gz"), data, 0o644)
+	os.WriteFile(filepath.Join(dir, "CLONE_CD_VERSION"), []byte("1.19\n"), 0o644)
+	s := sha256.Sum256(data)
+	if sumLine != nil {
+		os.WriteFile(filepath.Join(dir, "node.cpio.gz.sha256"), []byte(sumLine(hex.EncodeToString(s[:]))), 0o644)
+	}
+	return dir
+}
+
+func TestCheckImage(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		line func(string) string
+		err  string
+	}{
+		{"sha256sum format", func(s string) string { return s + "  node.cpio.gz\n" }, ""},
+		{"upper case", func(s string) string { return strings.ToUpper(s) + " *node.cpio.gz\n" }, ""},
+		{"wrong sum", func(s string) string { return strings.Repeat("0", 64) + "  node.cpio.gz\n" }, "node.cpio.gz sha256 "},
+		{"garbage", func(s string) string { return "hello\n" }, "no sha256 sum"},
+		{"empty", func(s string) string { return "" }, "no sha256 sum"},
+		{"missing", nil, "checksum file"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := media(t, c.line)
+			err := CheckImage(dir)
+			if c.err == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Fatalf("error %v, want one with %q", err, c.err)
+			}
+		})
+	}
+}
+
+func TestProbeReport(t *testing.T) {
+	dir := media(t, func(s string) string { return s + "  node.cpio.gz\n" })
+	if !IsMedia(dir) {
+		t.Fatal("IsMedia false for media")
+	}
+	var out bytes.Buffer
+	env := &Env{Modules: []string{"ahci", "e1000"}, MediaDev: "/dev/sr0", MediaDir: dir, MediaFS: "iso9660", Version: "1.19"}
+	if err := Probe(env, &out); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"clonecd: drivers loaded: ahci e1000\n", "clonecd: media /dev/sr0 (iso9660) version 1.19\n", "clonecd: media OK: node.cpio.gz sha256 matches\n"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("probe output lacks %q:\n%s", want, out.String())
+		}
+	}
+	os.WriteFile(filepath.Join(dir, "node.cpio.gz"), []byte("corrupted"), 0o644)
+	out.Reset()
+	if err := Probe(env, &out); err == nil || !strings.Contains(out.String(), "media BAD") {
+		t.Errorf("corrupted image: %v\n%s", err, out.String())
+	}
+	os.Remove(filepath.Join(dir, "CLONE_CD_VERSION"))
+	if IsMedia(dir) {
+		t.Error("IsMedia true without CLONE_CD_VERSION")
+	}
+	if err := Probe(&Env{}, &out); err == nil {
+		t.Error("Probe without media succeeded")
+	}
+}
+
+func TestNotPID1(t *testing.T) {
+	if os.Getpid() == 1 {
+		t.Skip("running as PID 1")
+	}
+	if err := PowerOff(); err == nil || !strings.Contains(err.Error(), "not PID 1") {
+		t.Errorf("PowerOff outside the initramfs: %v", err)
+	}
+	if err := Reboot(); err == nil {
+		t.Error("Reboot outside the initramfs succeeded?")
+	}
+	if st := Init(nil); st != 2 {
+		t.Errorf("Init outside PID 1 returned %d, want 2", st)
+	}
+}
+
+func FuzzParseCmdline(f *testing.F) {
+	f.Add(`console=tty0 console=ttyS0,115200 clonecd.hostname="a b" -- x`)
+	f.Fuzz(func(t *testing.T, s string) {
+		m := ParseCmdline(s)
+		for k := range m {
+			if !strings.Contains(s, `"`) && strings.ContainsAny(k, " \t\n") {
+				t.Errorf("key %q has blanks", k)
+			}
+		}
+		ConsoleDevices(m["console"])
+	})
+}

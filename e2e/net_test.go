@@ -1,0 +1,295 @@
+package e2e
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/netclone"
+)
+
+// newer is the version the network reclone moves the node to.
+const newer = "9.10-e2e"
+
+// serverAddr is where the ISO's --server URL (http://10.0.2.2:8080) lands
+// on the host through QEMU's user network.
+const serverAddr = "127.0.0.1:8080"
+
+// netServer is the image server of the test: killable, restartable, and
+// able to corrupt one byte of the next resumed image stream.
+type netServer struct {
+	h          http.Handler
+	mu         sync.Mutex
+	hs         *http.Server
+	corrupt    atomic.Bool // flip a byte in the next Range response
+	corrupted  atomic.Int32
+	imageGETs  atomic.Int32
+	rangedGETs atomic.Int32
+}
+
+func (s *netServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasSuffix(r.URL.Path, "/"+netclone.ImageFile) && r.Method == http.MethodGet {
+		s.imageGETs.Add(1)
+		if r.Header.Get("Range") != "" {
+			s.rangedGETs.Add(1)
+			if s.corrupt.CompareAndSwap(true, false) {
+				s.corrupted.Add(1)
+				w = &flipOne{ResponseWriter: w, at: 100000}
+			}
+		}
+	}
+	s.h.ServeHTTP(w, r)
+}
+
+func (s *netServer) start(t testing.TB) {
+	t.Helper()
+	var ln net.Listener
+	var err error
+	for i := 0; i < 50; i++ { // the old socket may linger a moment
+		if ln, err = net.Listen("tcp", serverAddr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("image server on %s (the ISO's --server 10.0.2.2:8080): %v", serverAddr, err)
+	}
+	hs := &http.Server{Handler: s}
+	s.mu.Lock()
+	s.hs = hs
+	s.mu.Unlock()
+	go hs.Serve(ln)
+}
+
+func (s *netServer) kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.hs != nil {
+		s.hs.Close() // listener and open streams: like kill -9
+		s.hs = nil
+	}
+}
+
+type flipOne struct {
+	http.ResponseWriter
+	at, off int64
+}
+
+func (f *flipOne) Write(p []byte) (int, error) {
+	if f.at >= f.off && f.at < f.off+int64(len(p)) {
+		q := append([]byte(nil), p...)
+		q[f.at-f.off] ^= 0x01
+		p = q
+	}
+	f.off += int64(len(p))
+	return f.ResponseWriter.Write(p)
+}
+
+// netStore publishes the ISO's image as two versions (the ISO's and a
+// newer one, current) in a versions-store layout, with the cloner's
+// kernel and initrd and the nodes table.
+func netStore(t testing.TB, w *work) string {
+	t.Helper()
+	store := filepath.Join(w.dir, "store")
+	sum, err := os.ReadFile(w.image + ".sha256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{version, newer} {
+		d := filepath.Join(store, "versions", v)
+		os.MkdirAll(filepath.Join(d, "isolinux"), 0o755)
+		if err := os.Link(w.image, filepath.Join(d, netclone.ImageFile)); err != nil {
+			testenv.Run(t, "cp", w.image, filepath.Join(d, netclone.ImageFile))
+		}
+		files := map[string]string{netclone.ImageFile + ".sha256": string(sum), "CLONE_CD_VERSION": v + "\n"}
+		for name, content := range files {
+			os.WriteFile(filepath.Join(d, name), []byte(content), 0o644)
+		}
+		for src, dst := range map[string]string{w.dos: "node.sfdisk", w.nodes: "nodes", w.kernel: "isolinux/vmlinuz", w.initrd: "isolinux/initrd.img"} {
+			testenv.Run(t, "cp", src, filepath.Join(d, dst))
+		}
+	}
+	if err := os.Symlink("versions/"+newer, filepath.Join(store, "current")); err != nil {
+		t.Fatal(err)
+	}
+	return store
+}
+
+// TestNetReclone is issue 6's QEMU acceptance: a node cloned from the ISO
+// is recloned to a newer version by `clonecd reclone` on the host (ssh
+// through a hostfwd; the node boots its ramclone entry and streams from
+// the image server at 10.0.2.2). The server is killed and restarted in
+// the middle of the stream (the node resumes) and the resumed stream has
+// one corrupted byte (the node rejects the image and tries again). The
+// node then reboots into the new version and `clonecd status` shows it
+// done with that version and its log.
+func TestNetReclone(t *testing.T) {
+	t.Parallel()
+	testenv.NeedTools(t, "ssh", "ssh-keygen")
+	w := setup(t)
+	const host = "node06"
+	store := netStore(t, w)
+	srv := &netServer{h: netclone.NewServer(store, 4)}
+	srv.start(t)
+	t.Cleanup(srv.kill)
+
+	// 1. Clone from the ISO.
+	disk := vm.Disk{Path: blankDisk(t, "net.img")}
+	cloneFromISO(t, w, "net-clone", w.iso, disk, false, host)
+
+	// 2. Boot it with ssh forwarded; authorise our key and learn its host key.
+	keys := t.TempDir()
+	testenv.Run(t, "ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", filepath.Join(keys, "id"))
+	pub, _ := os.ReadFile(filepath.Join(keys, "id.pub"))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	v, err := vm.Start(vm.Options{Name: "net-node", Disks: []vm.Disk{disk}, MemMB: 2048, NIC: nic(host),
+		Net: fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:22", port), Boot: "c", Reboot: true, Log: consoleLog(t, w, "net-node")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	login(t, v, host)
+	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"K\"\"1 $(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub) $(cat /etc/clonecd-version) END\"\r", strings.TrimSpace(string(pub))))
+	line, err := v.Expect(`K1 ssh-ed25519 \S+ \S+ END`, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(regexp.MustCompile(`K1 ssh-ed25519 \S+ \S+ END`).FindString(line))
+	if f[3] != version {
+		t.Fatalf("cloned from the ISO: version %s, want %s", f[3], version)
+	}
+	os.WriteFile(filepath.Join(keys, "known_hosts"), []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, f[1], f[2])), 0o644)
+	sshCfg := filepath.Join(keys, "config")
+	os.WriteFile(sshCfg, []byte(fmt.Sprintf("Host %s\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s/id\n  IdentitiesOnly yes\n  UserKnownHostsFile %s/known_hosts\n  StrictHostKeyChecking yes\n", host, port, keys, keys)), 0o644)
+
+	// 3. clonecd reclone on the host.
+	var out bytes.Buffer
+	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
+		"--delay", "0s", "--timeout", cloneWait.String(), host)
+	rc.Stdout, rc.Stderr = &out, &out
+	if err := rc.Start(); err != nil {
+		t.Fatal(err)
+	}
+	rcDone := make(chan error, 1)
+	go func() { rcDone <- rc.Wait() }()
+	t.Cleanup(func() { rc.Process.Kill() })
+
+	// 4. Kill the server a fifth of the way through the stream, restart it
+	// with the next resumed stream corrupted.
+	deadline := time.Now().Add(cloneWait)
+	for {
+		st, err := netclone.ReadState(store, host)
+		if err == nil && st.State == netclone.StateCloning && st.Percent() >= 20 {
+			t.Logf("killing the server with %s at %d%% of the image", host, st.Percent())
+			break
+		}
+		if err == nil && (st.State == netclone.StateFailed || st.State == netclone.StateDone) {
+			t.Fatalf("%s finished before the server could be killed: %+v", host, st)
+		}
+		select {
+		case err := <-rcDone:
+			t.Fatalf("reclone ended before the stream: %v\n%s", err, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stream from %s", host)
+		}
+		time.Sleep(time.Second) // polling the server's state file
+	}
+	srv.kill()
+	srv.corrupt.Store(true)
+	time.Sleep(3 * time.Second) // the server stays down a while
+	srv.start(t)
+
+	// 5. The node resumes, rejects the corrupted image, tries again and
+	// finishes; reclone sees it done. A cloner that stops in its rescue
+	// shell instead of trying again is an error; the test then types exit
+	// (the shell's documented retry) to check the rest.
+	shellRetries := 0
+	for done := false; !done; {
+		select {
+		case err = <-rcDone:
+			done = true
+		case <-time.After(2 * time.Second): // watching the console
+			if n := strings.Count(v.Output(), "clonecd: FAILED at step"); n > shellRetries {
+				shellRetries = n
+				t.Errorf("the network cloner stopped in the rescue shell after a failure instead of trying again (%d); typing exit", n)
+				v.Send("exit\r")
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("reclone did not finish in %s\n%s", cloneWait, out.String())
+			}
+		}
+	}
+	t.Logf("clonecd reclone:\n%s", out.String())
+	if err != nil {
+		st, _ := netclone.ReadState(store, host)
+		t.Fatalf("reclone: %v (node state %+v)", err, st)
+	}
+	if !regexp.MustCompile(host + `\s+done\s+\S+\s+` + regexp.QuoteMeta(newer)).MatchString(out.String()) {
+		t.Errorf("reclone's table does not show %s done with %s", host, newer)
+	}
+	if srv.corrupted.Load() != 1 || srv.rangedGETs.Load() < 1 || srv.imageGETs.Load() < 3 {
+		t.Errorf("image GETs %d (resumed %d, corrupted %d): want a resume, a corrupted stream and a fresh one",
+			srv.imageGETs.Load(), srv.rangedGETs.Load(), srv.corrupted.Load())
+	}
+
+	// 6. The node reboots into the new version.
+	login(t, v, host)
+	v.Send("echo \"V\"\"1 $(cat /etc/clonecd-version) $(hostname) END\"\r")
+	line, err = v.Expect(`V1 \S+ \S+ END`, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(regexp.MustCompile(`V1 \S+ \S+ END`).FindString(line)); f[1] != newer || f[2] != host {
+		t.Errorf("after the network reclone: version %s host %s, want %s %s", f[1], f[2], newer, host)
+	}
+
+	// 7. clonecd status shows it done, with the version and its log.
+	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, host)
+	t.Logf("clonecd status:\n%s", status)
+	st, err := netclone.ReadState(store, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(host+`\s+`+regexp.QuoteMeta(newer)+`\s+done\s`).MatchString(status) || !strings.Contains(status, st.Log) || st.Log == "" {
+		t.Errorf("status does not show %s done on %s with its log", host, newer)
+	}
+	if lg, err := os.ReadFile(st.Log); err != nil || !bytes.Contains(lg, []byte("unpack")) {
+		t.Errorf("uploaded log %s: %v\n%.2000s", st.Log, err, lg)
+	}
+	powerOff(t, v)
+}
+
+// login waits for HOST login: on the serial console and logs in as root.
+func login(t testing.TB, v *vm.VM, host string) {
+	t.Helper()
+	if _, err := v.Expect(host+` login: `, cloneWait); err != nil {
+		t.Fatalf("no %s login: %v", host, err)
+	}
+	v.Send("root\r")
+	if _, err := v.Expect(`Password: `, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v.Send("clonecd\r")
+	if _, err := v.Expect(`root@`+host+`:~# `, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
