@@ -15,8 +15,9 @@ import (
 
 // TestBootISO builds a probe ISO with `clonecd build` (the real binary,
 // its own initramfs, the build host's kernel) and boots the same file
-// three ways under QEMU TCG: a CD on IDE under SeaBIOS, a USB disk under
-// SeaBIOS (isohybrid MBR), a CD under OVMF (El Torito EFI entry, GRUB).
+// four ways under QEMU TCG: a CD on IDE under SeaBIOS, a USB disk under
+// SeaBIOS (isohybrid MBR), a CD under OVMF (El Torito EFI entry, GRUB) and
+// a USB disk under OVMF (ESP as MBR partition 2).
 // Each boot must reach clonecd's init, which lists the drivers it loaded,
 // finds and mounts the media and checks node.cpio.gz against its sha256.
 func TestBootISO(t *testing.T) {
@@ -53,6 +54,8 @@ func TestBootISO(t *testing.T) {
 	}
 	usb := filepath.Join(dir, "usb.img")
 	testenv.Run(t, "cp", iso, usb)
+	usb2 := filepath.Join(dir, "usb2.img")
+	testenv.Run(t, "cp", iso, usb2)
 
 	for _, c := range []struct {
 		name    string
@@ -64,6 +67,8 @@ func TestBootISO(t *testing.T) {
 		{"bios-cd-ide", vm.Options{CDROM: iso}, `ISOLINUX \d`, []string{"ata_piix", "sr_mod"}, 6 * time.Minute},
 		{"bios-usb", vm.Options{Disks: []vm.Disk{{Path: usb, Bus: "usb"}}}, `ISOLINUX \d`, []string{"xhci_pci", "usb_storage"}, 6 * time.Minute},
 		{"uefi-cd", vm.Options{UEFI: true, CDROM: iso}, `Booting .clone.`, []string{"ata_piix", "sr_mod"}, 12 * time.Minute},
+		// dd to a USB stick boots both ways: UEFI finds the ESP by MBR partition 2
+		{"uefi-usb", vm.Options{UEFI: true, Disks: []vm.Disk{{Path: usb2, Bus: "usb"}}}, `Booting .clone.`, []string{"xhci_pci", "usb_storage"}, 12 * time.Minute},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()

@@ -2,6 +2,7 @@ package builder
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"os"
 	"os/exec"
@@ -69,6 +70,7 @@ func TestWriteISO(t *testing.T) {
 	dir := t.TempDir()
 	image, _, _ := inputs(t, dir)
 	st := stageTree(t, dir, image)
+	before := fileSum(t, IsolinuxBin)
 	iso := filepath.Join(dir, "x.iso")
 	info, err := WriteISO(st.Dir, iso, ISOOptions{VolumeID: "CLONECD_1_19", BIOSBoot: "isolinux/isolinux.bin",
 		EFIBoot: ESPPath, Hybrid: true, DiskID: 0xc10ecd01})
@@ -86,7 +88,19 @@ func TestWriteISO(t *testing.T) {
 	}
 	checkISO(t, iso, "CLONECD_1_19", true)
 	if len(info.Boot) != 2 || info.Boot[0].Platform != PlatformBIOS || info.Boot[1].Platform != PlatformEFI {
-		t.Errorf("boot entries %+v", info.Boot)
+		t.Fatalf("boot entries %+v", info.Boot)
+	}
+	// the boot info table is patched into the ISO's copy of isolinux.bin
+	// only: the hard-linked system file stays as it was
+	if after := fileSum(t, IsolinuxBin); after != before {
+		t.Errorf("%s was modified (hard link written through)", IsolinuxBin)
+	}
+	bin := filepath.Join(dir, "isolinux.bin")
+	testenv.Run(t, "xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/isolinux/isolinux.bin", bin)
+	b, _ := os.ReadFile(bin)
+	if len(b) < 64 || binary.LittleEndian.Uint32(b[8:]) != 16 || binary.LittleEndian.Uint32(b[12:]) != info.Boot[0].LBA ||
+		binary.LittleEndian.Uint32(b[16:]) != uint32(len(b)) {
+		t.Errorf("boot info table not patched: % x", b[8:24])
 	}
 	// the ESP passes fsck.vfat
 	esp := filepath.Join(dir, "efi.img")
@@ -216,4 +230,27 @@ func TestBuildKickstart(t *testing.T) {
 	if b, _ := os.ReadFile(filepath.Join(media, "isolinux/initrd.img")); string(b) != "prebuilt" {
 		t.Errorf("/isolinux/initrd.img is not the prebuilt one: %q", b)
 	}
+}
+
+// TestNoGrubEFI: a build host without grub-mkstandalone gets a clear error
+// pointing at the package and --no-uefi; with --no-uefi the ISO is
+// BIOS-only.
+func TestNoGrubEFI(t *testing.T) {
+	testenv.NeedTools(t, "xorriso", "sfdisk", "cpio", "gzip")
+	dir := t.TempDir()
+	image, layout, _ := inputs(t, dir)
+	t.Setenv("PATH", filepath.Join(dir, "empty"))
+	o := Options{Output: filepath.Join(dir, "x.iso"), Image: image, Layout: layout, Version: "1.19", Initrd: image, Quiet: true}
+	if _, err := Build(o); err == nil || !strings.Contains(err.Error(), "grub-efi-amd64-bin") || !strings.Contains(err.Error(), "--no-uefi") {
+		t.Fatalf("err = %v, want the grub-efi-amd64-bin / --no-uefi hint", err)
+	}
+	o.NoUEFI = true
+	s, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Boot) != 1 || s.Boot[0].Platform != PlatformBIOS {
+		t.Errorf("boot entries %+v, want BIOS only", s.Boot)
+	}
+	checkISO(t, o.Output, "CLONECD_1_19", false)
 }

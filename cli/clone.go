@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 
+	"github.com/clonecd/clonecd/bootenv"
 	"github.com/clonecd/clonecd/clone"
 )
 
@@ -29,10 +30,11 @@ examples:
   truncate -s 4G node.img
   clonecd clone --media /mnt/cdrom --target node.img --hostname node07
   clonecd clone --media build/media --target /dev/sdb --data-keep
-  clonecd clone --media build/media --target node.img --break unpack   # stop before unpack`,
+  clonecd clone --media build/media --target node.img --break unpack   # stop before unpack
+  clonecd clone --hostname node07    # in the clone CD's rescue shell: retry the clone`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			media := fs.String("media", "", "clone media directory (required)")
-			target := fs.String("target", "", "disk, by-id path, serial or image file (required: clonecd never guesses a disk outside the initramfs)")
+			target := fs.String("target", "", "disk, by-id path, serial or image file (required with --media; without both, in the clone CD's rescue shell, the mounted media and the one disk that is not the media)")
 			host := fs.String("hostname", "", "the node's hostname (default: the nodes table by --mac, else node-MAC)")
 			brk := fs.String("break", "", "stop before this step ("+strings.Join(clone.Steps, ", ")+")")
 			keep := fs.Bool("data-keep", false, "stop before writing when the table differs and the layout preserves a partition (clonecd.data=keep)")
@@ -46,8 +48,16 @@ examples:
 				if len(args) > 0 {
 					return UsageError("unexpected arguments %q", args)
 				}
-				if *media == "" || *target == "" {
-					return UsageError("--media and --target are required")
+				mediaDev := ""
+				if *media == "" {
+					// in the clone CD's rescue shell: the mounted media
+					*media, mediaDev = mountedMedia()
+					if *media == "" {
+						return UsageError("--media is required (no mounted clone media found)")
+					}
+					fmt.Fprintf(Stderr, "clonecd clone: media %s (%s)\n", *media, mediaDev)
+				} else if *target == "" {
+					return UsageError("--target is required with --media")
 				}
 				if st, err := os.Stat(*media); err != nil || !st.IsDir() {
 					return UsageError("--media %s: not a directory", *media)
@@ -55,6 +65,10 @@ examples:
 				cfg := clone.Config{
 					Media: os.DirFS(*media), Target: *target, Hostname: *host, Break: *brk,
 					DataKeep: *keep, Version: *version, Server: *server, NoTune: *noTune, MACs: []string{},
+					MediaDev: mediaDev,
+				}
+				if mediaDev != "" { // on the node itself: its NICs name it
+					cfg.MACs = nil
 				}
 				if *mac != "" {
 					cfg.MACs = strings.Split(*mac, ",")
@@ -81,4 +95,22 @@ examples:
 			}
 		},
 	})
+}
+
+// mountedMedia finds mounted clone media (the CD in the rescue shell).
+func mountedMedia() (dir, dev string) {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return "", ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 3 || f[1] == "/" || !strings.HasPrefix(f[0], "/dev/") {
+			continue
+		}
+		if bootenv.IsMedia(f[1]) {
+			return f[1], f[0]
+		}
+	}
+	return "", ""
 }

@@ -69,7 +69,7 @@ examples:
 			fs.Var(&extra, "file", "extra file or directory DEST=SRC (repeatable)")
 			fs.BoolVar(&o.NoFirmware, "no-firmware", false, "leave out firmware")
 			fs.BoolVar(&o.NoModules, "no-modules", false, "leave out kernel modules")
-			fs.IntVar(&o.Level, "level", 9, "gzip level")
+			fs.IntVar(&o.Level, "level", 6, "gzip level (1-9)")
 			fs.BoolVar(&quiet, "q", false, "no progress or summary")
 			return func(args []string) error {
 				if len(args) > 0 {

@@ -98,6 +98,9 @@ Examples:
 				var st *image.Stats
 				var sum string
 				if *out == "-" {
+					if fi, err := os.Stdout.Stat(); err == nil && fi.Mode().IsRegular() {
+						o.Skip = append(o.Skip, fi) // pack / -o - > /node.cpio.gz
+					}
 					st, err = image.Pack(root, os.Stdout, o)
 				} else {
 					st, sum, err = image.PackFile(root, *out, o)

@@ -88,6 +88,11 @@ func TestPackUnpackVerifyCLI(t *testing.T) {
 		t.Fatalf("verify changed: code %d\n%s\n%s", code, out, errOut)
 	}
 
+	_, _, code = clonecd(t, dir, "verify", "-q", "--ignore", "/usr/bin/tool", "img.cpio.gz", "out")
+	if code != 0 {
+		t.Errorf("verify --ignore /usr/bin/tool: code %d", code)
+	}
+
 	// pack to standard output; a corrupt image fails unpack naming the entry
 	testenv.Run(t, "sh", "-c", "cd "+dir+" && \"$0\" pack -q -o - root > stdout.cpio.gz && test -s stdout.cpio.gz && test ! -e stdout.cpio.gz.sha256", testenv.Clonecd(t))
 	raw, _ := os.ReadFile(filepath.Join(dir, "img.cpio.gz"))

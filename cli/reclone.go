@@ -18,7 +18,7 @@ import (
 
 type recloneFlags struct {
 	server, dir, rsh, command, version string
-	delay, timeout                     time.Duration
+	delay, timeout, grace              time.Duration
 	parallel                           int
 	skipCurrent, asJSON                bool
 }
@@ -28,9 +28,11 @@ func (f *recloneFlags) define(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "dir", defaultStore(), "the server's image directory, when no --server")
 	fs.StringVar(&f.rsh, "rsh", netclone.DefaultRsh, "remote shell; the node name and the command follow")
 	fs.StringVar(&f.command, "command", netclone.DefaultCommand, "command run on each node")
-	fs.DurationVar(&f.delay, "delay", -1, "pause between starts (default: one image's time on 1 GbE, printed)")
+	f.delay = -1
+	fs.Var((*autoDuration)(&f.delay), "delay", "pause between starts, or auto: one image's time on 1 GbE (printed)")
 	fs.IntVar(&f.parallel, "parallel", 8, "nodes in flight at most (0 = no cap)")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "per node, from start to done")
+	fs.DurationVar(&f.grace, "grace", 2*time.Minute, "a failed node that starts cloning again within this time is followed on")
 	fs.BoolVar(&f.skipCurrent, "skip-current", false, "leave nodes already on the served version alone")
 	fs.StringVar(&f.version, "version", "", "clone this version instead of the current one (canary)")
 	fs.BoolVar(&f.asJSON, "json", false, "print the results as JSON instead of a table")
@@ -129,7 +131,7 @@ func reclone(f *recloneFlags, nodes []string) error {
 	}
 	r := &netclone.Recloner{
 		Source: src, Rsh: rsh, Command: f.command, Delay: f.delay, Parallel: f.parallel,
-		Timeout: f.timeout, SkipCurrent: f.skipCurrent, Version: f.version, Out: Stdout,
+		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: f.version, Out: Stdout,
 		Live: progress.IsTerminal(Stdout) && !f.asJSON,
 	}
 	if r.Delay < 0 {
@@ -169,4 +171,27 @@ func parallelText(n int) string {
 		return "all"
 	}
 	return strconv.Itoa(n)
+}
+
+// autoDuration is a duration flag whose default "auto" is stored as -1.
+type autoDuration time.Duration
+
+func (d *autoDuration) String() string {
+	if d == nil || *d < 0 {
+		return "auto"
+	}
+	return time.Duration(*d).String()
+}
+
+func (d *autoDuration) Set(s string) error {
+	if s == "auto" {
+		*d = -1
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v < 0 {
+		return fmt.Errorf("want a duration like 5s or auto")
+	}
+	*d = autoDuration(v)
+	return nil
 }

@@ -55,7 +55,7 @@ Examples:
 				}
 				start := time.Now()
 				// The meter counts compressed bytes read, for a true ETA.
-				st, err := image.Unpack(meter.Reader(in), dir, image.UnpackOptions{NoChown: *noChown, NoXattrs: *noX,
+				st, err := image.Unpack(meter.Reader(in), dir, image.UnpackOptions{NoChown: *noChown, NoXattrs: *noX, Progress: image.ItemsOnly(meter),
 					Warn: func(s string) { fmt.Fprintf(Stderr, "clonecd unpack: warning: %s\n", s) }})
 				meter.Done()
 				if err != nil {

@@ -25,11 +25,14 @@ are listed apart and are not failures.
 
 Examples:
   clonecd verify node.cpio.gz /
-  clonecd verify --no-extra /media/cdrom/node.cpio.gz /mnt/node`,
+  clonecd verify --no-extra /media/cdrom/node.cpio.gz /mnt/node
+  clonecd verify --ignore '/var/log/***' --ignore '/var/lib/systemd/***' node.cpio.gz /`,
 		Setup: func(fs *flag.FlagSet) Runner {
 			quiet := fs.Bool("q", false, "quiet: print only differences")
 			noExtra := fs.Bool("no-extra", false, "do not look for files the image does not hold")
 			noX := fs.Bool("no-xattrs", false, "do not compare extended attributes")
+			var skip listFlag
+			fs.Var(&skip, "ignore", "do not compare paths matching `PATTERN` (repeatable; e.g. '/var/log/***' on a live node)")
 			return func(args []string) error {
 				if len(args) != 2 {
 					return UsageError("verify needs IMAGE and DIR (try clonecd verify --help)")
@@ -44,8 +47,14 @@ Examples:
 					defer f.Close()
 					in = f
 				}
-				meter := progress.New(Stderr, "verify", 0, *quiet)
-				rep, err := image.Verify(in, dir, image.VerifyOptions{NoExtra: *noExtra, NoXattrs: *noX, Progress: meter})
+				var total int64
+				if fi, err := in.Stat(); err == nil && fi.Mode().IsRegular() {
+					total = fi.Size()
+				}
+				// The meter counts compressed bytes read, for a true ETA.
+				meter := progress.New(Stderr, "verify", total, *quiet)
+				rep, err := image.Verify(meter.Reader(in), dir, image.VerifyOptions{NoExtra: *noExtra, NoXattrs: *noX, Skip: skip,
+					Progress: image.ItemsOnly(meter)})
 				meter.Done()
 				if err != nil {
 					return err

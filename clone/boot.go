@@ -106,9 +106,10 @@ func failed(env *bootenv.Env, log io.Writer, err error) {
 		step = se.Step
 		err = se.Err
 	}
+	tail := LogTail(LogFile, 20)
 	fmt.Fprintf(log, "clonecd: FAILED at step %s: %v\n", step, err)
 	fmt.Fprintf(log, "clonecd: last lines of %s:\n", LogFile)
-	for _, l := range LogTail(LogFile, 20) {
+	for _, l := range tail {
 		fmt.Fprintf(log, "  | %s\n", l)
 	}
 	fmt.Fprintf(log, "clonecd: rescue shell: the whole log is %s; fix the problem, then type `exit` to retry the clone (or `poweroff -f`)\n", LogFile)

@@ -55,8 +55,7 @@ func ParsePattern(p string) (*Pattern, error) {
 	if strings.HasPrefix(p, "/") {
 		b.WriteString("^")
 	} else {
-		b.WriteString("^(?:.*/)?")
-		p = "/" + p
+		b.WriteString("^(?:.*/)?") // paths always start with "/"
 	}
 	suffix := "$"
 	if strings.HasSuffix(p, "/***") {

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/clonecd/clonecd/cpio"
@@ -17,7 +18,6 @@ type ent struct {
 	mode             uint32
 	nlink            int
 	ino              uint32
-	size             int64 // declared size if not len(data)
 }
 
 func reg(name, data string) ent { return ent{name: name, data: data, mode: cpio.TypeReg | 0o644} }
@@ -28,7 +28,7 @@ func dirEnt(name string) ent { return ent{name: name, mode: cpio.TypeDir | 0o755
 
 // rawArchive writes entries without the checks pack makes; a declared
 // size larger than the data makes a lying header.
-func rawArchive(t *testing.T, f cpio.Format, es ...ent) []byte {
+func rawArchive(t testing.TB, f cpio.Format, es ...ent) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	w := cpio.NewWriter(&buf)
@@ -192,4 +192,46 @@ func readAll(r *cpio.Reader) ([]byte, error) {
 	var b bytes.Buffer
 	_, err := b.ReadFrom(onlyReader{r})
 	return b.Bytes(), err
+}
+
+// TestHardlinkOrders: data on the first link (u-root) or the last (GNU)
+// or on none (an empty file) all give one inode with the data.
+func TestHardlinkOrders(t *testing.T) {
+	link := func(name, data string) ent {
+		return ent{name: name, data: data, mode: cpio.TypeReg | 0o640, nlink: 3, ino: 42}
+	}
+	for _, tt := range []struct {
+		name string
+		es   []ent
+		want string
+	}{
+		{"data first", []ent{link("a", "shared"), link("d/b", ""), link("c", "")}, "shared"},
+		{"data last", []ent{link("a", ""), link("d/b", ""), link("c", "shared")}, "shared"},
+		{"data middle", []ent{link("a", ""), link("d/b", "shared"), link("c", "")}, "shared"},
+		{"empty", []ent{link("a", ""), link("d/b", ""), link("c", "")}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := Unpack(bytes.NewReader(rawArchive(t, cpio.CRC, tt.es...)), dir, UnpackOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Files != 1 || st.Hardlinks != 2 {
+				t.Errorf("stats %+v", *st)
+			}
+			var ino uint64
+			for _, n := range []string{"a", "d/b", "c"} {
+				fi, err := os.Stat(filepath.Join(dir, n))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := os.ReadFile(filepath.Join(dir, n))
+				sys := fi.Sys().(*syscall.Stat_t)
+				if string(b) != tt.want || fi.Mode().Perm() != 0o640 || sys.Nlink != 3 || (ino != 0 && sys.Ino != ino) {
+					t.Errorf("%s: %q mode %v nlink %d", n, b, fi.Mode(), sys.Nlink)
+				}
+				ino = sys.Ino
+			}
+		})
+	}
 }

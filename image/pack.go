@@ -11,13 +11,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strings"
+	"syscall"
 
 	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/cpio"
-	"github.com/clonecd/clonecd/progress"
 )
 
 // PackOptions tune Pack.
@@ -35,7 +34,28 @@ type PackOptions struct {
 	// discards them.
 	Warn func(string)
 	// Progress counts bytes of file data and entries; may be nil.
-	Progress *progress.Meter
+	Progress Counter
+	// Skip are files (the image being written, say) left out wherever
+	// they are in the tree.
+	Skip []os.FileInfo
+}
+
+// Counter receives progress: bytes of data and entries. *progress.Meter
+// is one.
+type Counter interface{ Add(n, items int64) }
+
+// ItemsOnly passes on entries but not bytes, for a meter that counts the
+// compressed bytes itself.
+func ItemsOnly(c Counter) Counter { return itemsOnly{c} }
+
+type itemsOnly struct{ c Counter }
+
+func (i itemsOnly) Add(_, items int64) { i.c.Add(0, items) }
+
+func addProgress(c Counter, n, items int64) {
+	if c != nil {
+		c.Add(n, items)
+	}
 }
 
 // Stats counts what Pack, Unpack or Verify handled.
@@ -177,7 +197,7 @@ func (p *packer) walk(rel, dir string) error {
 		if rel != "" {
 			crel = rel + "/" + name
 		}
-		cpath := dir + "/" + name
+		cpath := joinPath(dir, name)
 		var st unix.Stat_t
 		if err := unix.Lstat(cpath, &st); err != nil {
 			if errors.Is(err, unix.ENOENT) {
@@ -187,7 +207,7 @@ func (p *packer) walk(rel, dir string) error {
 			return fmt.Errorf("pack: lstat %s: %w", cpath, err)
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
-		if p.o.Filter.Excluded("/"+crel, isDir) {
+		if p.o.Filter.Excluded("/"+crel, isDir) || p.skipped(&st) {
 			p.st.Excluded++
 			continue
 		}
@@ -205,15 +225,29 @@ func (p *packer) walk(rel, dir string) error {
 	return nil
 }
 
+func (p *packer) skipped(st *unix.Stat_t) bool {
+	for _, fi := range p.o.Skip {
+		if s, ok := fi.Sys().(*syscall.Stat_t); ok && s.Dev == st.Dev && s.Ino == st.Ino {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *packer) header(rel string, st *unix.Stat_t) *cpio.Header {
 	name := rel
 	if name == "" {
 		name = "."
 	}
 	p.nextIno++
+	mtime := st.Mtim.Sec
+	if mtime < 0 || mtime > cpio.MaxSize {
+		p.warn("/%s: mtime %d does not fit in cpio; stored as 0", rel, mtime)
+		mtime = 0
+	}
 	return &cpio.Header{
 		Name: name, Mode: st.Mode, Uid: int(st.Uid), Gid: int(st.Gid), Nlink: 1,
-		Mtime: st.Mtim.Sec, Ino: p.nextIno, Format: p.o.Format,
+		Mtime: mtime, Ino: p.nextIno, Format: p.o.Format,
 		Rdevmajor: unix.Major(st.Rdev), Rdevminor: unix.Minor(st.Rdev),
 	}
 }
@@ -320,7 +354,7 @@ func (p *packer) flushLinks() error {
 
 func (p *packer) writeHeader(h *cpio.Header) error {
 	p.st.Entries++
-	p.o.Progress.Add(0, 1)
+	addProgress(p.o.Progress, 0, 1)
 	if err := p.w.WriteHeader(h); err != nil {
 		return fmt.Errorf("pack: %w", err)
 	}
@@ -359,7 +393,7 @@ func (p *packer) writeFile(h *cpio.Header, path string, size int64) error {
 			}
 			left -= int64(n)
 			p.st.Bytes += int64(n)
-			p.o.Progress.Add(int64(n), 0)
+			addProgress(p.o.Progress, int64(n), 0)
 		}
 		if err == io.EOF {
 			if p.o.Format == cpio.CRC {
@@ -422,6 +456,13 @@ func PackFile(root, image string, o PackOptions) (*Stats, string, error) {
 		return nil, "", fmt.Errorf("pack: %w", err)
 	}
 	defer os.Remove(tmp.Name())
+	// never pack the image into itself, nor the one it replaces
+	if fi, err := tmp.Stat(); err == nil {
+		o.Skip = append(o.Skip, fi)
+	}
+	if fi, err := os.Stat(image); err == nil {
+		o.Skip = append(o.Skip, fi)
+	}
 	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
 	st, err := Pack(root, bw, o)
@@ -474,7 +515,7 @@ func Measure(root string, f *Filter) (bytes int64, entries int) {
 		for _, name := range names {
 			crel := rel + "/" + name
 			var st unix.Stat_t
-			if unix.Lstat(dir+"/"+name, &st) != nil {
+			if unix.Lstat(joinPath(dir, name), &st) != nil {
 				continue
 			}
 			isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
@@ -486,10 +527,18 @@ func Measure(root string, f *Filter) (bytes int64, entries int) {
 				bytes += st.Size
 			}
 			if isDir && st.Dev == rootSt.Dev {
-				walk(crel, dir+"/"+name)
+				walk(crel, joinPath(dir, name))
 			}
 		}
 	}
-	walk("", strings.TrimSuffix(root, "/"))
+	walk("", root)
 	return bytes, entries + 1
+}
+
+// joinPath joins without doubling a slash ("/" + "etc" is "/etc").
+func joinPath(dir, name string) string {
+	if len(dir) > 0 && dir[len(dir)-1] == '/' {
+		return dir + name
+	}
+	return dir + "/" + name
 }

@@ -13,7 +13,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/cpio"
-	"github.com/clonecd/clonecd/progress"
 )
 
 // UnpackOptions tune Unpack.
@@ -26,7 +25,7 @@ type UnpackOptions struct {
 	// Warn receives warnings (xattrs the filesystem does not support).
 	Warn func(string)
 	// Progress counts bytes of file data and entries; may be nil.
-	Progress *progress.Meter
+	Progress Counter
 }
 
 // Decompress returns a reader of the archive in r: gunzipped when r starts
@@ -157,18 +156,17 @@ type linkGroup struct {
 }
 
 type extractor struct {
-	dir     string
-	root    int
-	o       UnpackOptions
-	st      Stats
-	dirs    map[string]int
-	seen    map[string]bool
-	links   map[linkKey]*linkGroup
-	dattrs  []dirAttr
-	xattrs  []xattrRecord
-	chown   bool
-	strict  bool // chown failures are errors
-	created map[string]bool
+	dir    string
+	root   int
+	o      UnpackOptions
+	st     Stats
+	dirs   map[string]int
+	seen   map[string]bool
+	links  map[linkKey]*linkGroup
+	dattrs []dirAttr
+	xattrs []xattrRecord
+	chown  bool
+	strict bool // chown failures are errors
 }
 
 func newExtractor(dir string, o UnpackOptions) (*extractor, error) {
@@ -301,7 +299,7 @@ func (x *extractor) entry(h *cpio.Header, cr *cpio.Reader) error {
 	}
 	x.seen[rel] = true
 	x.st.Entries++
-	x.o.Progress.Add(0, 1)
+	addProgress(x.o.Progress, 0, 1)
 	mode := h.Mode & 0o7777
 	typ := h.Type()
 	if typ == cpio.TypeDir {
@@ -463,7 +461,7 @@ func (x *extractor) fill(fd int, h *cpio.Header, cr *cpio.Reader, mode uint32) e
 	if h.Size > 0 {
 		n, err := cr.WriteTo(fdWriter(fd))
 		x.st.Bytes += n
-		x.o.Progress.Add(n, 0)
+		addProgress(x.o.Progress, n, 0)
 		if err != nil {
 			return err
 		}

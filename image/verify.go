@@ -14,7 +14,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/cpio"
-	"github.com/clonecd/clonecd/progress"
 )
 
 // VerifyOptions tune Verify.
@@ -24,12 +23,15 @@ type VerifyOptions struct {
 	// Ignore are patterns of paths in DIR not to report as extra (nil:
 	// DefaultExcludes, the runtime trees pack leaves out).
 	Ignore []string
+	// Skip are patterns of paths not compared at all (logs on a live
+	// node, say).
+	Skip []string
 	// NoExtra skips the walk of DIR for files the image does not hold.
 	NoExtra bool
 	// NoXattrs skips comparing extended attributes.
 	NoXattrs bool
 	// Progress counts bytes of file data and entries; may be nil.
-	Progress *progress.Meter
+	Progress Counter
 }
 
 // Difference is one way DIR differs from the image.
@@ -56,6 +58,7 @@ type verifier struct {
 	rep      *Report
 	identity *Filter
 	ignore   *Filter
+	skip     *Filter
 	names    map[string]bool
 	groups   map[linkKey]string // archive hardlink group -> first name
 	inodes   map[linkKey]string // DIR inode -> first name with it
@@ -64,6 +67,9 @@ type verifier struct {
 
 func (v *verifier) diff(rel, format string, a ...any) {
 	d := Difference{displayName(rel), fmt.Sprintf(format, a...)}
+	if v.skip.Excluded(d.Path, false) || v.skip.Excluded(d.Path, true) {
+		return
+	}
 	if v.identity.Excluded(d.Path, false) || v.identity.Excluded(d.Path, true) {
 		v.rep.Identity = append(v.rep.Identity, d)
 	} else {
@@ -122,6 +128,9 @@ func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
 	if v.ignore, err = NewFilter(true, ign, nil); err != nil {
 		return nil, err
 	}
+	if v.skip, err = NewFilter(true, o.Skip, nil); err != nil {
+		return nil, err
+	}
 	var xrecs []xattrRecord
 	cr := cpio.NewReader(rc)
 	for {
@@ -151,7 +160,7 @@ func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
 			}
 			return v.rep, fmt.Errorf("verify: entry %q at offset %d: %w", h.Name, h.Offset, err)
 		}
-		o.Progress.Add(h.Size, 1)
+		addProgress(o.Progress, h.Size, 1)
 	}
 	if !o.NoXattrs {
 		v.xattrs(xrecs)

@@ -45,6 +45,7 @@ func bootFiles(t *testing.T) (kernel, initrd, media string) {
 	t.Helper()
 	testenv.NeedTools(t, "qemu-system-x86_64", "xorriso")
 	o := goldenOptions(t)
+	o.Root = o.Golden // as the ISO builder does
 	bootOnce.Do(func() {
 		bootErr = func() error {
 			ks, _ := filepath.Glob(filepath.Join(o.Golden, "boot/vmlinuz-*"))
@@ -157,12 +158,13 @@ func TestBootProbeStorage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Kill()
-	line, err := v.Expect(`clonecd: drivers loaded: [^\r\n]*`, 6*time.Minute)
+	start := time.Now()
+	line, err := v.Expect(`clonecd: drivers loaded: [^\r\n]*\r?\n`, 6*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
 	loaded := fields(strings.TrimPrefix(line, "clonecd: drivers loaded:"))
-	bound, err := v.Expect(`clonecd: devices bound: [^\r\n]*`, time.Minute)
+	bound, err := v.Expect(`clonecd: devices bound: [^\r\n]*\r?\n`, time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +189,7 @@ func TestBootProbeStorage(t *testing.T) {
 	if _, err := v.Expect(`clonecd: media OK: node.cpio.gz sha256 matches`, 2*time.Minute); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("QEMU start to media OK: %s; %d modules loaded by coldplug", time.Since(start).Round(time.Second), len(strings.Fields(line))-3)
 	if err := v.Wait(2 * time.Minute); err != nil {
 		t.Fatalf("VM did not power off after the probe: %v", err)
 	}

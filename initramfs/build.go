@@ -102,7 +102,7 @@ func (c *countWriter) Write(p []byte) (int, error) {
 func compress(w io.Writer, t *tree, o Options, s *Summary) error {
 	level := o.Level
 	if level == 0 {
-		level = 9
+		level = 6
 	}
 	out := &countWriter{w: w}
 	zw, err := pgzip.NewWriterLevel(out, level)
@@ -273,68 +273,135 @@ func isScript(real string) bool {
 	return n == 2 && string(b) == "#!"
 }
 
-// addPrograms copies the helper programs with their libraries. A program
-// that is a symlink to a sibling (mkfs.ext4 → mke2fs) stays a symlink, so
-// it still sees its own name in argv[0].
+// planned is one file a program brings: a file from src or a symlink.
+type planned struct {
+	dest, src, link string
+	lib             bool
+}
+
+// planProgram lists what program name needs from r's root: the program
+// (a symlink to a sibling, like mkfs.ext4 → mke2fs, stays a symlink so
+// that argv[0] still tells it apart), its interpreter and libraries.
+func planProgram(t *tree, r *elfdeps.Resolver, name string, depth int, plan []planned) ([]planned, error) {
+	dest := path.Join("/sbin", path.Base(name))
+	if t.has(dest) || depth > 8 {
+		return plan, nil
+	}
+	for _, p := range plan {
+		if p.dest == dest {
+			return plan, nil
+		}
+	}
+	p, err := r.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	dirReal, err := r.Real(path.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	if target, err := os.Readlink(filepath.Join(dirReal, path.Base(p))); err == nil && !strings.Contains(target, "/") {
+		plan, err = planProgram(t, r, path.Join(path.Dir(p), target), depth+1, plan)
+		if err != nil {
+			return nil, err
+		}
+		return append(plan, planned{dest: dest, link: target}), nil
+	}
+	real, err := r.Real(p)
+	if err != nil {
+		return nil, err
+	}
+	plan = append(plan, planned{dest: dest, src: real})
+	if isScript(real) {
+		return plan, nil
+	}
+	libs, err := r.Needs(p)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range libs {
+		plan = append(plan, planned{dest: l.Dest, src: l.Src, lib: true})
+	}
+	return plan, nil
+}
+
+// sameFile reports whether two files have the same contents.
+func sameFile(a, b string) bool {
+	if a == b {
+		return true
+	}
+	x, err1 := os.ReadFile(a)
+	y, err2 := os.ReadFile(b)
+	return err1 == nil && err2 == nil && bytes.Equal(x, y)
+}
+
+// addPrograms copies the helper programs with their libraries from Root.
+// Default programs Root lacks (a golden root without xfsprogs or
+// dosfstools) come from the build host when every library they need is
+// either new to the image or the very same file already in it; otherwise
+// they are reported missing rather than mixing two C libraries.
 func addPrograms(t *tree, r *elfdeps.Resolver, o Options, s *Summary) error {
 	progs, explicit := o.Programs, true
 	if progs == nil {
 		progs, explicit = DefaultPrograms, false
 	}
-	var add func(name string, depth int) error
-	add = func(name string, depth int) error {
-		dest := path.Join("/sbin", path.Base(name))
-		if t.has(dest) || depth > 8 {
-			return nil
-		}
-		p, err := r.Lookup(name)
-		if err != nil {
-			return err
-		}
-		dirReal, err := r.Real(path.Dir(p))
-		if err != nil {
-			return err
-		}
-		if target, err := os.Readlink(filepath.Join(dirReal, path.Base(p))); err == nil && !strings.Contains(target, "/") {
-			if err := add(path.Join(path.Dir(p), target), depth+1); err != nil {
-				return err
-			}
-			t.symlink(dest, target)
-			return nil
-		}
-		real, err := r.Real(p)
-		if err != nil {
-			return err
-		}
-		if err := t.file(dest, real); err != nil {
-			return err
-		}
-		if isScript(real) {
-			return nil
-		}
-		libs, err := r.Needs(p)
-		if err != nil {
-			return err
-		}
-		for _, l := range libs {
-			if !t.has(l.Dest) {
-				if err := t.file(l.Dest, l.Src); err != nil {
+	commit := func(plan []planned) error {
+		for _, p := range plan {
+			switch {
+			case t.has(p.dest):
+			case p.link != "":
+				t.symlink(p.dest, p.link)
+			default:
+				if err := t.file(p.dest, p.src); err != nil {
 					return err
 				}
-				t.m[clean(l.Dest)].hdr.Mode = cpio.TypeReg | 0o755
+				if p.lib {
+					t.m[clean(p.dest)].hdr.Mode = cpio.TypeReg | 0o755
+				}
 			}
 		}
 		return nil
 	}
+	var missing []string
 	for _, name := range progs {
-		if err := add(name, 0); err != nil {
+		plan, err := planProgram(t, r, name, 0, nil)
+		if err != nil {
 			if explicit {
 				return fmt.Errorf("initramfs: program %s: %w", name, err)
 			}
-			s.Missing = append(s.Missing, name)
+			missing = append(missing, name)
 			continue
 		}
+		if err := commit(plan); err != nil {
+			return err
+		}
 		s.Programs = append(s.Programs, path.Base(name))
+	}
+	if len(missing) > 0 && clean(o.Root) != "/" {
+		host, err := elfdeps.New("/")
+		if err != nil {
+			return err
+		}
+	next:
+		for _, name := range missing {
+			plan, err := planProgram(t, host, name, 0, nil)
+			if err != nil {
+				s.Missing = append(s.Missing, name)
+				continue
+			}
+			for _, p := range plan {
+				if e, ok := t.m[clean(p.dest)]; ok && p.lib && (e.src == "" || !sameFile(e.src, p.src)) {
+					s.Missing = append(s.Missing, name+" (library "+p.dest+" differs from --root's)")
+					continue next
+				}
+			}
+			if err := commit(plan); err != nil {
+				return err
+			}
+			s.Programs = append(s.Programs, path.Base(name))
+		}
+	} else {
+		s.Missing = append(s.Missing, missing...)
 	}
 	// mke2fs's defaults and the like.
 	for _, conf := range []string{"/etc/mke2fs.conf"} {

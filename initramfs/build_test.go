@@ -169,6 +169,7 @@ func TestSelectModules(t *testing.T) {
 		{name: "add by path", add: []string{"kernel/drivers/gpu/drm/i915/"}, has: []string{"i915", "drm"}},
 		{name: "omit glob", omit: []string{"mlx*"}, has: []string{"e1000"}, not: []string{"mlx4_en", "mlx5_core"}},
 		{name: "omit a dependency drops its users", omit: []string{"libata"}, not: []string{"libata", "ahci", "ata_piix"}, has: []string{"nvme"}},
+		{name: "add by name beats omit", add: []string{"e1000"}, omit: []string{"kernel/drivers/net/ethernet/"}, has: []string{"e1000"}, not: []string{"e1000e", "tg3"}},
 		{name: "unknown", add: []string{"no_such_module_x"}, err: "no_such_module_x"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -263,5 +264,35 @@ func TestVersionLess(t *testing.T) {
 	sort.Slice(vs, func(i, j int) bool { return versionLess(vs[i], vs[j]) })
 	if want := "5.10.0-30-amd64 6.1.0-9-amd64 6.1.0-10-amd64 6.1.0-50-amd64 6.10.0-1-amd64"; strings.Join(vs, " ") != want {
 		t.Errorf("sorted %v, want %s", vs, want)
+	}
+}
+
+// TestGoldenRootPrograms builds as the ISO builder does, programs from
+// the golden root: what it lacks (mkfs.xfs, mkfs.vfat, sfdisk) comes from
+// the build host when the libraries agree, and everything runs from the
+// image alone.
+func TestGoldenRootPrograms(t *testing.T) {
+	testenv.NeedRoot(t)
+	o := goldenOptions(t)
+	o.Root = o.Golden
+	o.NoModules = true
+	img, s := build(t, o)
+	have := map[string]bool{}
+	for _, p := range s.Programs {
+		have[p] = true
+	}
+	for _, p := range []string{"mke2fs", "mkfs.ext4", "e2fsck", "mkfs.xfs", "mkfs.vfat", "sfdisk"} {
+		if !have[p] {
+			t.Errorf("%s missing from the programs %v (missing: %v)", p, s.Programs, s.Missing)
+		}
+	}
+	dir := extract(t, img)
+	for _, c := range [][]string{{"/sbin/mke2fs", "-V"}, {"/sbin/mkfs.xfs", "-V"}, {"/sbin/sfdisk", "--version"}} {
+		if out, err := exec.Command("chroot", append([]string{dir}, c...)...).CombinedOutput(); err != nil {
+			t.Errorf("chroot %s: %v\n%s", strings.Join(c, " "), err, out)
+		}
+	}
+	if !strings.Contains(listing(t, img), "etc/mke2fs.conf") {
+		t.Error("no /etc/mke2fs.conf")
 	}
 }

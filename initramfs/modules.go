@@ -37,11 +37,13 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 			want[m] = true
 		}
 	}
+	forced := map[string]bool{} // added by name: wins over an omit
 	for _, a := range o.AddModules {
 		n := 0
 		for _, m := range x.Modules() {
 			if selector(a).matches(m, x.Path[m]) {
 				want[m] = true
+				forced[m] = !strings.ContainsAny(a, "*?[/")
 				n++
 			}
 		}
@@ -49,6 +51,7 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 			for _, m := range x.Lookup(a) {
 				if !x.Builtin[m] {
 					want[m] = true
+					forced[m] = true
 				}
 				n++
 			}
@@ -58,6 +61,9 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 		}
 	}
 	omitted := func(m string) bool {
+		if forced[m] {
+			return false
+		}
 		for _, s := range o.OmitModules {
 			if selector(s).matches(m, x.Path[m]) {
 				return true

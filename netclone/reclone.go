@@ -49,6 +49,7 @@ type Recloner struct {
 	Timeout     time.Duration // per node, from start to done (0: 30m)
 	RshTimeout  time.Duration // for the ssh command (0: 2m)
 	Poll        time.Duration // state polling (0: 1s)
+	Grace       time.Duration // how long a failed node may take to start again by itself (0: none)
 	SkipCurrent bool          // leave nodes already on the served version
 	Version     string        // clone this version instead of current (canary)
 	Out         io.Writer     // progress and events
@@ -234,6 +235,7 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 	defer tick.Stop()
 	deadline := time.NewTimer(r.Timeout)
 	defer deadline.Stop()
+	var failedAt time.Time // when the node was first seen failed
 	for {
 		st, err := r.Source.Get(ctx, node)
 		if err == nil {
@@ -252,8 +254,16 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 				res.Result, res.OK, res.Version, res.Duration = "done", true, st.Version, time.Since(start)
 				return res
 			case StateFailed:
-				res.Version = st.Version
-				return fail(st.Summary(), errors.New(st.Error))
+				// A cloner that tries again reports cloning within Grace.
+				if failedAt.IsZero() {
+					failedAt = time.Now()
+				}
+				if time.Since(failedAt) >= r.Grace {
+					res.Version = st.Version
+					return fail(st.Summary(), errors.New(st.Error))
+				}
+			default:
+				failedAt = time.Time{}
 			}
 		}
 		select {

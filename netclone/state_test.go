@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestStateSummary(t *testing.T) {
@@ -81,5 +82,73 @@ func TestReporter(t *testing.T) {
 	}
 	if _, err := WriteState(dir, State{Node: "../x", State: StateDone}); err == nil {
 		t.Fatal("bad node name accepted")
+	}
+}
+
+// TestLiveDisplay: the live block has a line per node in flight and an
+// overall bar; the table has a row per node and the summary.
+func TestLiveDisplay(t *testing.T) {
+	r := &Recloner{total: 4, finished: 1, failed: 1, inflight: map[string]*flight{
+		"s10": {start: time.Now(), state: State{State: StateCloning, Done: 30, Total: 100}},
+		"s2":  {start: time.Now(), state: State{State: StateWaiting}},
+	}}
+	got := r.liveBlock()
+	want := []string{"  s2           waiting", "  s10          cloning 30%", "[#######                       ] 1/4 finished, 2 in flight, 1 failed"}
+	for _, w := range want {
+		if !strings.Contains(got, w) {
+			t.Errorf("no %q in\n%s", w, got)
+		}
+	}
+	if strings.Index(got, "s2 ") > strings.Index(got, "s10 ") {
+		t.Errorf("nodes not in natural order:\n%s", got)
+	}
+	var b strings.Builder
+	WriteTable(&b, []Result{{Node: "s1", Result: "done", OK: true, Version: "1.2", Duration: 90 * time.Second},
+		{Node: "s2", Result: "unreachable", Error: "ssh: connect to host s2 port 22: No route to host"}})
+	for _, w := range []string{"s1             done                            1m30s  1.2", "s2             unreachable                         -  -  (ssh: connect", "1 of 2 nodes ok, 1 failed"} {
+		if !strings.Contains(b.String(), w) {
+			t.Errorf("no %q in\n%s", w, b.String())
+		}
+	}
+}
+
+func TestDefaultDelay(t *testing.T) {
+	for _, tc := range []struct {
+		size int64
+		want time.Duration
+	}{{0, time.Second}, {236 << 20, 2100 * time.Millisecond}, {1 << 30, 9200 * time.Millisecond}, {100 << 30, time.Minute}} {
+		if got := DefaultDelay(tc.size); got != tc.want {
+			t.Errorf("DefaultDelay(%d) = %s, want %s", tc.size, got, tc.want)
+		}
+	}
+}
+
+// TestRecloneGrace: a node that fails and starts again by itself (the
+// cloner retries) is followed on within Grace; without Grace its failure
+// is final.
+func TestRecloneGrace(t *testing.T) {
+	for _, tc := range []struct {
+		grace time.Duration
+		want  string
+	}{{10 * time.Second, "done"}, {0, "failed at unpack"}} {
+		dir := t.TempDir()
+		imageDir(t, dir, "2.1", 1000, 1)
+		src, _ := NewSource("", dir)
+		node := func(states ...State) {
+			waitFor(t, 10*time.Second, func() bool { st, _ := ReadState(dir, "s1"); return st.State == StateWaiting })
+			for _, st := range states {
+				st.Node = "s1"
+				WriteState(dir, st)
+				time.Sleep(300 * time.Millisecond) // the node takes a while per step
+			}
+		}
+		go node(State{State: StateCloning, Step: "unpack"}, State{State: StateFailed, Step: "unpack", Error: "sha256 mismatch"},
+			State{State: StateCloning, Step: "setup"}, State{State: StateDone, Version: "2.1"})
+		r := &Recloner{Source: src, Rsh: []string{"/bin/sh", "-c", `echo "` + RamcloneMarker + `"`, "rsh"}, Poll: 50 * time.Millisecond, Grace: tc.grace}
+		res, err := r.Run(t.Context(), []string{"s1"})
+		if err != nil || res[0].Result != tc.want {
+			t.Errorf("grace %s: %+v %v, want %s", tc.grace, res, err, tc.want)
+		}
+		waitFor(t, 10*time.Second, func() bool { st, _ := ReadState(dir, "s1"); return st.State == StateDone })
 	}
 }

@@ -10,7 +10,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"log"
 	"net"
 	"os"
 	"strings"
@@ -114,6 +116,8 @@ func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any
 		names[i] = l.Attrs().Name
 	}
 	logf("clonecd: DHCP on %s", strings.Join(names, " "))
+	log.SetOutput(io.Discard) // dhclient logs whole packets
+	defer log.SetOutput(os.Stderr)
 	os.MkdirAll("/etc", 0o755)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
