@@ -143,3 +143,13 @@ func FuzzParseCmdline(f *testing.F) {
 		ConsoleDevices(m["console"])
 	})
 }
+
+func TestSafely(t *testing.T) {
+	err := safely(func() error { panic("boom") })
+	if err == nil || !strings.Contains(err.Error(), "clonecd crashed: boom") {
+		t.Errorf("panic became %v", err)
+	}
+	if err := safely(func() error { return os.ErrNotExist }); err != os.ErrNotExist {
+		t.Errorf("error passed as %v", err)
+	}
+}

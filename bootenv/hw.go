@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -33,7 +34,15 @@ func Beep() {
 		// 880 Hz for 300 ms: the low 16 bits are the timer period,
 		// the high ones the duration in ms.
 		if err := unix.IoctlSetInt(int(f.Fd()), kdMkTone, 300<<16|1193180/880); err != nil {
-			unix.IoctlSetInt(int(f.Fd()), kiocSound, 1193180/880)
+			if unix.IoctlSetInt(int(f.Fd()), kiocSound, 1193180/880) == nil {
+				// KIOCSOUND sounds until told to stop.
+				go func(f *os.File) {
+					time.Sleep(300 * time.Millisecond)
+					unix.IoctlSetInt(int(f.Fd()), kiocSound, 0)
+					f.Close()
+				}(f)
+				continue
+			}
 		}
 		f.Close()
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -70,7 +71,7 @@ func Init(boot func(*Env) error) int {
 		if boot == nil {
 			err = fmt.Errorf("this clonecd has no cloner")
 		} else {
-			err = boot(env)
+			err = safely(func() error { return boot(env) })
 		}
 	case err == nil:
 		err = fmt.Errorf("clonecd.mode=%s: want cd, net, probe or shell", mode)
@@ -90,6 +91,17 @@ func Init(boot func(*Env) error) int {
 		}
 		reason = "the shell was left; here is a new one (`poweroff -f` to stop)"
 	}
+}
+
+// safely runs fn, turning a panic into an error: PID 1 must not die (the
+// kernel would panic and the admin would lose the rescue shell).
+func safely(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("clonecd crashed: %v\n%s", r, debug.Stack())
+		}
+	}()
+	return fn()
 }
 
 func logErr(env *Env, err error) {

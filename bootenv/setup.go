@@ -247,7 +247,8 @@ func IsMedia(dir string) bool {
 // FindMedia polls the block devices (new ones appear as USB and SCSI
 // buses settle; coldplug runs between polls) for a CD, disk or partition
 // holding clone media (iso9660, else vfat), mounts it read-only and sets
-// MediaDev, MediaDir, MediaFS and Version.
+// MediaDev, MediaDir, MediaFS and Version. A device named by
+// clonecd.media=DEV on the kernel command line is tried first.
 func (e *Env) FindMedia(o Options) error {
 	dir := o.MediaDir
 	if dir == "" {

@@ -261,6 +261,19 @@ func TestBootShellNetExt4(t *testing.T) {
 	if !regexp.MustCompile(`crc32c_(intel|generic)`).MatchString(out) {
 		t.Errorf("crc32c (ext4's softdep) not loaded: %q", out)
 	}
+	// The kernel asked /sbin/modprobe (clonecd) for fs-ext4; it loaded
+	// the softdep crc32c_generic (crypto-crc32c) before ext4.
+	out = run(`dmesg | grep -o 'clonecd modprobe: kmod: loaded [a-z0-9_]*' | tr '\n' ' '; echo KMSG-$((6*7))`, `KMSG-42`, time.Minute)
+	if !regexp.MustCompile(`loaded crc32c_generic .*loaded ext4`).MatchString(out) {
+		t.Errorf("modprobe helper did not load crc32c_generic then ext4: %q", out)
+	}
+	// NIC and USB drivers came from coldplug (logged in /tmp/clone.log).
+	out = run(`grep -o 'kmod: loaded [a-z0-9_]*' /tmp/clone.log | tr '\n' ' '; echo LOG-$((6*7))`, `LOG-42`, time.Minute)
+	for _, re := range []string{`loaded virtio_net`, `loaded 8139(cp|too)`, `loaded xhci_pci`, `loaded usb_storage`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("clone.log: coldplug did not %s: %q", re, out)
+		}
+	}
 	if err := v.Send("poweroff -f\n"); err != nil {
 		t.Fatal(err)
 	}

@@ -296,3 +296,39 @@ func TestGoldenRootPrograms(t *testing.T) {
 		t.Error("no /etc/mke2fs.conf")
 	}
 }
+
+// TestFirmwareAndExtraFiles: firmware named by an included module (tg3
+// names tigon/tg3*.bin) is copied from the firmware tree, --no-firmware
+// leaves it out, and extra files and directories land where asked.
+func TestFirmwareAndExtraFiles(t *testing.T) {
+	fw := t.TempDir()
+	os.MkdirAll(filepath.Join(fw, "tigon"), 0o755)
+	os.WriteFile(filepath.Join(fw, "tigon/tg3.bin"), []byte("firmware"), 0o644)
+	os.WriteFile(filepath.Join(fw, "unrelated.bin"), []byte("x"), 0o644)
+	extra := t.TempDir()
+	os.MkdirAll(filepath.Join(extra, "tree/sub"), 0o755)
+	os.WriteFile(filepath.Join(extra, "tree/sub/f"), []byte("f"), 0o644)
+	os.WriteFile(filepath.Join(extra, "conf"), []byte("c"), 0o600)
+	o := goldenOptions(t)
+	o.Firmware = fw
+	o.ExtraFiles = map[string]string{"/etc/extra.conf": filepath.Join(extra, "conf"), "/opt/tree": filepath.Join(extra, "tree")}
+	img, s := build(t, o)
+	list := listing(t, img)
+	for _, want := range []string{"lib/firmware/tigon/tg3.bin", "etc/extra.conf", "opt/tree/sub/f"} {
+		if !strings.Contains(list, want) {
+			t.Errorf("image lacks %s", want)
+		}
+	}
+	if strings.Contains(list, "unrelated.bin") {
+		t.Error("firmware no module names was copied")
+	}
+	if s.Firmware != 1 || len(s.FirmwareMiss) == 0 {
+		t.Errorf("Summary: %d firmware, %d missing; want 1 and some missing", s.Firmware, len(s.FirmwareMiss))
+	}
+	o.NoFirmware = true
+	o.ExtraFiles = nil
+	img, s = build(t, o)
+	if strings.Contains(listing(t, img), "lib/firmware") || s.Firmware != 0 {
+		t.Errorf("--no-firmware: %d firmware files", s.Firmware)
+	}
+}

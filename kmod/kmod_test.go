@@ -226,3 +226,49 @@ func uniq(l []string) []string {
 	}
 	return out
 }
+
+// TestColdplugFakeSysfs runs coldplug passes (dry run) over a sysfs tree
+// made of modalias files: devices matching modules.alias get their
+// modules with dependencies, each device once, and a device that appears
+// later is picked up by the next pass.
+func TestColdplugFakeSysfs(t *testing.T) {
+	_, _, dir := goldenModules(t)
+	l, err := NewLoader(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.DryRun = true
+	l.Sys = t.TempDir()
+	dev := func(p, alias string) {
+		d := filepath.Join(l.Sys, "devices", p)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "modalias"), []byte(alias+"\n"), 0o444)
+	}
+	dev("pci0000:00/0000:00:03.0", "pci:v00008086d00002922sv00001AF4sd00001100bc01sc06i01")
+	dev("pci0000:00/0000:00:05.0", "pci:v00008086d0000100Esv00001AF4sd00001100bc02sc00i00")
+	dev("platform/serial8250", "platform:serial8250") // builtin / no module: nothing to load
+	mods, fresh := l.ColdplugPass()
+	if fresh != 3 {
+		t.Errorf("first pass saw %d new devices, want 3", fresh)
+	}
+	got := strings.Join(mods, " ")
+	for _, want := range []string{"libata", "libahci", "ahci", "e1000"} {
+		if !contains(mods, want) {
+			t.Errorf("first pass loaded %q, lacks %s", got, want)
+		}
+	}
+	if strings.Index(got, "libata") > strings.Index(got, "ahci ") {
+		t.Errorf("ahci before its dependency libata: %q", got)
+	}
+	if mods, fresh := l.ColdplugPass(); len(mods) != 0 || fresh != 0 {
+		t.Errorf("second pass with no new devices: %v, %d new", mods, fresh)
+	}
+	dev("pci0000:00/0000:00:04.0", "pci:v00001B36d00000010sv00001AF4sd00001100bc01sc08i02")
+	mods, fresh = l.ColdplugPass()
+	if fresh != 1 || !contains(mods, "nvme") || !contains(mods, "nvme_core") {
+		t.Errorf("pass after an NVMe device appeared: %v, %d new", mods, fresh)
+	}
+	if all := l.Loaded(); !contains(all, "e1000") || !contains(all, "nvme") || all[len(all)-1] != "nvme" {
+		t.Errorf("Loaded() = %v, want every pass's modules in load order", all)
+	}
+}

@@ -190,3 +190,28 @@ func errorsAs(err error, target **exec.ExitError) bool {
 	}
 	return ok
 }
+
+// TestCLIRamclone: `clonecd ramclone` on a node's boot directory sets the
+// one-shot entry with the real grub-editenv; --dry-run only prints.
+func TestCLIRamclone(t *testing.T) {
+	testenv.NeedTools(t, "grub-editenv")
+	bin := testenv.Clonecd(t)
+	boot := t.TempDir()
+	os.MkdirAll(filepath.Join(boot, "grub"), 0o755)
+	os.WriteFile(filepath.Join(boot, "grub", "grub.cfg"), []byte(grubCfg), 0o644)
+	out := testenv.Run(t, bin, "ramclone", "--boot-dir", boot, "--dry-run", "--reboot")
+	if !strings.Contains(out, "would run: ") || !strings.Contains(out, "next_entry=ramclone") || !strings.Contains(out, "would reboot") {
+		t.Fatalf("dry run:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(boot, "grub", "grubenv")); err == nil {
+		t.Fatal("--dry-run wrote grubenv")
+	}
+	out = testenv.Run(t, bin, "ramclone", "--boot-dir", boot)
+	env := testenv.Run(t, "grub-editenv", filepath.Join(boot, "grub", "grubenv"), "list")
+	if !strings.Contains(env, "next_entry=ramclone") || !strings.Contains(out, "next boot is \"ramclone\"") {
+		t.Fatalf("ramclone: %s\ngrubenv: %s", out, env)
+	}
+	if o, err := testenv.Output(bin, "ramclone", "--boot-dir", t.TempDir()); err == nil || !strings.Contains(o, "no boot loader configuration") {
+		t.Fatalf("no boot loader: %v %s", err, o)
+	}
+}

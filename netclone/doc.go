@@ -12,6 +12,17 @@
 // "waiting"); nobody is refused, so a node never has to guess when to come
 // back.
 //
+// A clone that does not finish never boots as if it were good: ramclone
+// sets a one-shot GRUB entry (grub-reboot; --sticky uses grub-set-default,
+// so every boot is the cloner until a clone succeeds and writes a fresh
+// root whose grubenv is empty). Once the cloner has made new filesystems,
+// the node's GRUB finds no configuration until the bootloader step, which
+// runs only after the image's sha256 matched; a failed network clone
+// stays in the cloner (it tries again, then the rescue shell) instead of
+// rebooting. The node's name on the server is clonecd.hostname=, else the
+// served nodes table by MAC, else DHCP's host name, else node-<mac>
+// (ramclone also records clonecd_hostname in grubenv for the entry).
+//
 // Server layout under DIR (the versions store's layout, or a flat image
 // directory):
 //

@@ -293,3 +293,35 @@ func TestMediaFS(t *testing.T) {
 type onlyOpen struct{ m *Media }
 
 func (o onlyOpen) Open(name string) (fs.File, error) { return o.m.Open(name) }
+
+func TestParseContentRange(t *testing.T) {
+	for _, tc := range []struct {
+		in           string
+		start, total int64
+		ok           bool
+	}{
+		{"bytes 100-199/1000", 100, 1000, true},
+		{"bytes 0-0/*", 0, -1, true},
+		{"bytes 5-/10", 5, 10, true},
+		{"bytes -5/10", 0, 0, false},
+		{"items 1-2/3", 0, 0, false},
+		{"bytes 1-2", 0, 0, false},
+		{"bytes x-2/3", 0, 0, false},
+	} {
+		s, n, ok := parseContentRange(tc.in)
+		if ok != tc.ok || ok && (s != tc.start || n != tc.total) {
+			t.Errorf("%q: %d %d %v", tc.in, s, n, ok)
+		}
+	}
+}
+
+func FuzzParseContentRange(f *testing.F) {
+	f.Add("bytes 100-199/1000")
+	f.Add("bytes 0-0/*")
+	f.Fuzz(func(t *testing.T, s string) {
+		start, total, ok := parseContentRange(s)
+		if ok && (start < 0 || total < -1) {
+			t.Fatalf("%q: start %d total %d", s, start, total)
+		}
+	})
+}

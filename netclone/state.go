@@ -149,6 +149,13 @@ func WriteState(dir string, upd State) (State, error) {
 		if upd.State == StateCloning && cur.Started.IsZero() {
 			cur.Started = now
 		}
+		if upd.State == StateCloning && cur.State == StateFailed {
+			// The cloner tries again: a new attempt, from the start.
+			cur.Done, cur.Total, cur.Step = 0, 0, ""
+			if upd.Attempt == 0 {
+				cur.Attempt = max(cur.Attempt, 1) + 1
+			}
+		}
 		if upd.State == StateDone || upd.State == StateFailed {
 			cur.Finished = now
 		}

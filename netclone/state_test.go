@@ -75,6 +75,12 @@ func TestReporter(t *testing.T) {
 			t.Fatalf("ImageSize %d %v", n, err)
 		}
 	}
+	// The cloner tries again by itself: attempt 2, progress from zero.
+	st, _ = WriteState(dir, State{Node: "s007", State: StateCloning, Step: "setup"})
+	if st.Attempt != 2 || st.Done != 0 || st.Summary() != "cloning (setup)" || st.Error != "" {
+		t.Fatalf("retry after failure: %+v", st)
+	}
+	WriteState(dir, State{Node: "s007", State: StateFailed, Step: "unpack", Error: "disk full"})
 	// A new reclone starts clean: waiting, no stale error.
 	st, _ = WriteState(dir, State{Node: "s007", State: StateWaiting})
 	if st.Error != "" || st.Step != "" || st.Summary() != "waiting" || st.Log == "" {

@@ -20,8 +20,18 @@ func Slots() int {
 
 // acquire takes one of the machine-wide VM slots (flock'd files in the
 // temp dir), waiting while all are busy. The slot is released when the
-// returned file is closed or the process dies.
+// returned file is closed or the process dies. Waiters line up on a queue
+// lock first, so a test that frees a slot and at once starts its next VM
+// cannot keep a slot from tests that waited longer.
 func acquire() (*os.File, error) {
+	q, err := os.OpenFile(os.TempDir()+"/clonecd-vm-queue.lock", os.O_CREATE|os.O_RDWR, 0o666)
+	if err != nil {
+		return nil, err
+	}
+	defer q.Close()
+	if err := unix.Flock(int(q.Fd()), unix.LOCK_EX); err != nil {
+		return nil, fmt.Errorf("vm queue lock: %w", err)
+	}
 	for {
 		for i := 0; i < Slots(); i++ {
 			p := fmt.Sprintf("%s/clonecd-vm-slot-%d.lock", os.TempDir(), i)
