@@ -244,7 +244,7 @@ func TestRecloneAllNamespaces(t *testing.T) {
 		nodes, maxStreams, parallel = 16, 3, 6
 		delay                       = 150 * time.Millisecond
 	)
-	c := newSimCluster(t, nodes, 1, maxStreams, 4<<20, 8<<20)
+	c := newSimCluster(t, nodes, 1, maxStreams, 4<<20, 2<<20) // 2 s per stream: they overlap
 	var log bytes.Buffer
 	r := c.recloner(delay, parallel, &log)
 	results, err := r.Run(t.Context(), c.nodes)
