@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/clonecd/clonecd/progress"
 	"strings"
 	"text/tabwriter"
 
@@ -79,7 +80,7 @@ examples:
 				if !e.Current {
 					state = "not current (canary; clonecd promote " + e.Version + ")"
 				}
-				fmt.Fprintf(Stdout, "published %s (%s, sha256 %s) in %s: %s\n", e.Version, storeSize(e.Size), e.SHA256[:12], s.Dir, state)
+				fmt.Fprintf(Stdout, "published %s (%s, sha256 %s) in %s: %s\n", e.Version, progress.Bytes(e.Size), e.SHA256[:12], s.Dir, state)
 				return nil
 			}
 		},
@@ -165,7 +166,7 @@ examples:
 						sum = sum[:12]
 					}
 					fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, e.Version, e.Date.Local().Format("2006-01-02 15:04"),
-						storeSize(e.Size), sum, status, nodes, e.Note)
+						progress.Bytes(e.Size), sum, status, nodes, e.Note)
 				}
 				return tw.Flush()
 			}
@@ -277,7 +278,7 @@ examples:
 				}
 				removed, err := s.Prune(*keep)
 				for _, e := range removed {
-					fmt.Fprintf(Stdout, "deleted %s (%s)\n", e.Version, storeSize(e.Size))
+					fmt.Fprintf(Stdout, "deleted %s (%s)\n", e.Version, progress.Bytes(e.Size))
 				}
 				if err == nil && len(removed) == 0 {
 					fmt.Fprintln(Stdout, "nothing to delete")
@@ -296,23 +297,10 @@ func pruneDryRun(s *versions.Store, keep int) error {
 		return err
 	}
 	for _, e := range would {
-		fmt.Fprintf(Stdout, "would delete %s (%s)\n", e.Version, storeSize(e.Size))
+		fmt.Fprintf(Stdout, "would delete %s (%s)\n", e.Version, progress.Bytes(e.Size))
 	}
 	if len(would) == 0 {
 		fmt.Fprintln(Stdout, "nothing to delete")
 	}
 	return nil
-}
-
-func storeSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"strings"
+	"sync"
+	"syscall"
 	"time"
 
 	"github.com/clonecd/clonecd/bootenv"
@@ -18,8 +20,8 @@ import (
 // import it. It returns the media and an optional Reporter.
 var NetMedia func(ctx context.Context, env *bootenv.Env, server string) (fs.FS, Reporter, error)
 
-// LogFile is the cloner's log in the initramfs.
-const LogFile = "/tmp/clone.log"
+// LogFile is the cloner's log in the initramfs (a variable for tests).
+var LogFile = "/tmp/clone.log"
 
 // EjectInterval is how often wait-eject looks at the CD drive.
 var EjectInterval = 30 * time.Second
@@ -30,10 +32,10 @@ var EjectInterval = 30 * time.Second
 // tail, and opens the rescue shell; leaving the shell runs the clone again.
 func Boot(env *bootenv.Env) error {
 	ctx := context.Background()
-	log := env.Log
-	if log == nil {
-		log = os.Stdout
+	if env.Log == nil {
+		env.Log = os.Stdout
 	}
+	log := &swapWriter{w: env.Log}
 	cl := env.Cmdline
 	mode := cl["clonecd.mode"]
 	if mode == "" {
@@ -50,7 +52,9 @@ func Boot(env *bootenv.Env) error {
 		Work:     "/target",
 		OnBreak: func(step string) error {
 			fmt.Fprintf(log, "clonecd: break before step %s: rescue shell; type `exit` to go on with %s\n", step, step)
-			return bootenv.Shell(env, "clonecd break="+step+" (exit: continue)")
+			err := bootenv.Shell(env, "clonecd break="+step+" (exit: continue)")
+			log.reopen(env)
+			return err
 		},
 	}
 	if cfg.Break == "setup" {
@@ -86,14 +90,82 @@ func Boot(env *bootenv.Env) error {
 			}
 		}
 	}
-	for {
+	for attempt := 1; ; attempt++ {
 		err := Run(ctx, cfg)
 		if err == nil {
 			fmt.Fprintf(log, "clonecd: clone done\n")
 			return afterClone(env, log, after)
 		}
+		if mode == "net" && attempt < NetAttempts && retriable(err) {
+			fmt.Fprintf(log, "clonecd: attempt %d of %d failed: %v; fetching the image again\n", attempt, NetAttempts, err)
+			time.Sleep(time.Duration(attempt) * 5 * time.Second)
+			continue
+		}
 		failed(env, log, err)
+		log.reopen(env)
 	}
+}
+
+// NetAttempts is how many times the network cloner runs the clone on its
+// own before it gives up and opens the rescue shell: a stream that breaks
+// for good or an image whose sha256 does not match is fetched again.
+var NetAttempts = 3
+
+// retriable reports whether a failed run is worth running again unattended:
+// failures of the image stream (step unpack), not of the disk or layout.
+func retriable(err error) bool {
+	var se *StepError
+	return errors.As(err, &se) && se.Step == "unpack"
+}
+
+// swapWriter is the run's log. After a rescue shell it is reopened: the
+// shell's session hangs up the console tty when it ends, and writes through
+// descriptors opened before fail from then on.
+type swapWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *swapWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// reopen points the log (and env.Log) at freshly opened consoles and
+// /tmp/clone.log.
+func (s *swapWriter) reopen(env *bootenv.Env) {
+	var ws []io.Writer
+	if f, err := os.OpenFile(LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+		ws = append(ws, f)
+	}
+	consoles := env.Consoles
+	if len(consoles) == 0 {
+		consoles = []string{"/dev/console"}
+	}
+	for _, c := range consoles {
+		if f, err := os.OpenFile(c, os.O_WRONLY|syscall.O_NOCTTY, 0); err == nil {
+			ws = append(ws, f)
+		}
+	}
+	if len(ws) == 0 {
+		return
+	}
+	w := &bestEffort{ws: ws}
+	s.mu.Lock()
+	s.w = w
+	s.mu.Unlock()
+	env.Log = w
+}
+
+// bestEffort writes to every writer, ignoring the ones that fail.
+type bestEffort struct{ ws []io.Writer }
+
+func (b *bestEffort) Write(p []byte) (int, error) {
+	for _, w := range b.ws {
+		w.Write(p)
+	}
+	return len(p), nil
 }
 
 // failed beeps, shows the failed step and the log tail, and opens the

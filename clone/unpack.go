@@ -114,7 +114,8 @@ func (r *run) unpack() error {
 		return fmt.Errorf("node.cpio.gz is corrupt: sha256 %s, node.cpio.gz.sha256 says %s", got, want)
 	}
 	sec := time.Since(cr.t0).Seconds()
-	r.logf("unpack: %s in %.1fs (%.1f MB/s), sha256 ok; %+v", humanBytes(cr.n), sec, float64(cr.n)/1e6/max(sec, 0.001), *st)
+	r.logf("unpack: %s in %.1fs (%.1f MB/s read, %.1f MB/s written), sha256 ok; %+v", humanBytes(cr.n), sec,
+		float64(cr.n)/1e6/max(sec, 0.001), float64(st.Bytes)/1e6/max(sec, 0.001), *st)
 	return nil
 }
 
