@@ -3,6 +3,7 @@ package clone
 import (
 	"bytes"
 	"fmt"
+	"github.com/clonecd/clonecd/progress"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -56,7 +57,7 @@ func (r *run) setup() error {
 	if !root {
 		return fmt.Errorf("media node.sfdisk: no partition is mounted at / (add a `# clonecd: part=N fs=ext4 mount=/` line)")
 	}
-	r.logf("media: version %s, image %s, %s table with %d partitions", r.version, humanBytes(st.Size()), r.layout.Label, len(r.layout.Parts))
+	r.logf("media: version %s, image %s, %s table with %d partitions", r.version, progress.Bytes(st.Size()), r.layout.Label, len(r.layout.Parts))
 	return nil
 }
 
@@ -97,7 +98,7 @@ func (r *run) chooseDisk() error {
 		return err
 	}
 	r.sectors, r.secSize = n, ss
-	r.logf("target disk %s: %s, %d-byte sectors%s", r.disk, humanBytes(int64(n)*int64(ss)), ss, describe(r.cfg.SysRoot, filepath.Base(r.disk)))
+	r.logf("target disk %s: %s, %d-byte sectors%s", r.disk, progress.Bytes(int64(n)*int64(ss)), ss, describe(r.cfg.SysRoot, filepath.Base(r.disk)))
 	return nil
 }
 
@@ -251,7 +252,7 @@ func FindDisk(sysRoot, spec, mediaDev string) (string, error) {
 	var desc []string
 	for _, c := range cands {
 		sz, _ := strconv.ParseInt(readSys(sysRoot, "block", c, "size"), 10, 64)
-		desc = append(desc, fmt.Sprintf("%s %s%s", c, humanBytes(sz*512), describe(sysRoot, c)))
+		desc = append(desc, fmt.Sprintf("%s %s%s", c, progress.Bytes(sz*512), describe(sysRoot, c)))
 	}
 	return "", fmt.Errorf("%d candidate disks, refusing to guess: %s; choose one with clonecd.disk=NAME|SERIAL (or --target)", len(cands), strings.Join(desc, "; "))
 }
@@ -268,17 +269,4 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

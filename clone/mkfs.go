@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"github.com/clonecd/clonecd/internal/tools"
+	"github.com/clonecd/clonecd/progress"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,7 +68,7 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 	var args []string
 	switch p.FS {
 	case "swap":
-		tool := lookTool("mkswap")
+		tool := tools.Find("mkswap")
 		if tool == "" {
 			return nil, nil
 		}
@@ -75,7 +77,7 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 			args = append(args, "-L", p.FSLabel)
 		}
 	case "ext2", "ext3", "ext4":
-		tool := lookTool("mke2fs")
+		tool := tools.Find("mke2fs")
 		if tool == "" {
 			return nil, fmt.Errorf("partition %d: mke2fs not found", p.Number)
 		}
@@ -84,7 +86,7 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 			args = append(args, "-L", p.FSLabel)
 		}
 	case "xfs":
-		tool := lookTool("mkfs.xfs")
+		tool := tools.Find("mkfs.xfs")
 		if tool == "" {
 			return nil, fmt.Errorf("partition %d: mkfs.xfs not found", p.Number)
 		}
@@ -93,9 +95,9 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 			args = append(args, "-L", p.FSLabel)
 		}
 	case "vfat", "fat", "fat32", "fat16", "msdos":
-		tool := lookTool("mkfs.vfat")
+		tool := tools.Find("mkfs.vfat")
 		if tool == "" {
-			tool = lookTool("mkfs.fat")
+			tool = tools.Find("mkfs.fat")
 		}
 		if tool == "" {
 			return nil, nil
@@ -109,20 +111,6 @@ func MkfsCommand(p partition.Part, dev string) ([]string, error) {
 	}
 	args = append(args, opts...)
 	return append(args, dev), nil
-}
-
-// lookTool finds a program on PATH or in the sbin directories.
-func lookTool(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
 }
 
 // splitWords splits mkfs options as a shell would, honouring single and
@@ -236,7 +224,7 @@ func MakeFAT16(dev, label string) error {
 		}
 	}
 	if clusters < 4085 || clusters >= 65525 || total > 0xffffffff {
-		return fmt.Errorf("vfat %s: %s does not suit FAT16 and mkfs.vfat is not in the cloner", dev, humanBytes(size))
+		return fmt.Errorf("vfat %s: %s does not suit FAT16 and mkfs.vfat is not in the cloner", dev, progress.Bytes(size))
 	}
 	lbl := []byte(strings.ToUpper(label) + "           ")[:11]
 	if label == "" {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/clonecd/clonecd/progress"
 	"io"
 	"io/fs"
 	"os"
@@ -103,7 +104,7 @@ func (r *run) unpack() error {
 	cr := &countReader{r: io.TeeReader(f, h), total: total, rep: r.cfg.Reporter, log: r.log, t0: time.Now()}
 	st, err := image.Unpack(cr, r.root, image.UnpackOptions{Warn: func(w string) { r.logf("unpack: warning: %s", w) }})
 	if err != nil {
-		return fmt.Errorf("unpacking node.cpio.gz after %s: %w", humanBytes(cr.n), err)
+		return fmt.Errorf("unpacking node.cpio.gz after %s: %w", progress.Bytes(cr.n), err)
 	}
 	// hash whatever follows the archive's trailer too
 	if _, err := io.Copy(io.Discard, cr); err != nil {
@@ -114,7 +115,7 @@ func (r *run) unpack() error {
 		return fmt.Errorf("node.cpio.gz is corrupt: sha256 %s, node.cpio.gz.sha256 says %s", got, want)
 	}
 	sec := time.Since(cr.t0).Seconds()
-	r.logf("unpack: %s in %.1fs (%.1f MB/s read, %.1f MB/s written), sha256 ok; %+v", humanBytes(cr.n), sec,
+	r.logf("unpack: %s in %.1fs (%.1f MB/s read, %.1f MB/s written), sha256 ok; %+v", progress.Bytes(cr.n), sec,
 		float64(cr.n)/1e6/max(sec, 0.001), float64(st.Bytes)/1e6/max(sec, 0.001), *st)
 	return nil
 }
@@ -157,7 +158,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 	if c.total > 0 && c.n >= c.next {
 		pct := c.n * 100 / c.total
 		if c.n > 0 {
-			fmt.Fprintf(c.log, "clonecd: unpack: %d%% (%s of %s, %.0fs)\n", pct, humanBytes(c.n), humanBytes(c.total), time.Since(c.t0).Seconds())
+			fmt.Fprintf(c.log, "clonecd: unpack: %d%% (%s of %s, %.0fs)\n", pct, progress.Bytes(c.n), progress.Bytes(c.total), time.Since(c.t0).Seconds())
 		}
 		c.next = (pct/10 + 1) * c.total / 10
 	}

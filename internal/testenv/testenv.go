@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"github.com/clonecd/clonecd/internal/tools"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -33,18 +34,7 @@ func NeedTools(t testing.TB, tools ...string) {
 }
 
 // Tool returns the path of a tool or "".
-func Tool(name string) string {
-	if p, err := exec.LookPath(name); err == nil {
-		return p
-	}
-	for _, d := range []string{"/usr/sbin", "/sbin", "/usr/bin", "/bin"} {
-		p := filepath.Join(d, name)
-		if st, err := os.Stat(p); err == nil && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
+func Tool(name string) string { return tools.Find(name) }
 
 // NeedRoot skips (or fails under Strict) unless running as root.
 func NeedRoot(t testing.TB) {
