@@ -51,6 +51,18 @@ unit: sectors
 # clonecd: part=5 fs=ext4 mount=/data label=data preserve=yes
 `
 
+// ksPost is the ISOs' ks.cfg (next to --layout, which wins for the
+// partitioning): a chroot %post and a --nochroot one that writes into the
+// new root through INSTALL_ROOT, both run at the end of the identity step.
+const ksPost = `# clonecd e2e kickstart: only %post
+%post
+echo "$HOSTNAME" > /etc/clonecd-post
+%end
+%post --nochroot
+echo "nochroot:$HOSTNAME:$CLONECD_VERSION" > "$INSTALL_ROOT/etc/clonecd-post-nochroot"
+%end
+`
+
 // macs name the test nodes through the media's nodes table.
 var macs = map[string]string{
 	"node01": "52:54:00:c1:00:01", "node02": "52:54:00:c1:00:02", "node03": "52:54:00:c1:00:03",
@@ -71,6 +83,7 @@ type work struct {
 	consMu  sync.Mutex
 	prints  map[string]string // node → ssh host key fingerprint
 	nodes   string
+	ks      string
 	dos     string
 	gpt     string
 	gnuOnce sync.Once
@@ -79,7 +92,7 @@ type work struct {
 
 func (w *work) build(t testing.TB, iso, img, layout string) {
 	t.Helper()
-	args := []string{"build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--nodes", w.nodes,
+	args := []string{"build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--kickstart", w.ks, "--nodes", w.nodes,
 		"--version", version, "--server", "http://10.0.2.2:8080", "-o", iso}
 	if w.initrd != "" { // the first ISO's initramfs: building one takes minutes here
 		args = append(args, "--initrd", w.initrd, "--kernel", w.kernel)
@@ -143,6 +156,7 @@ func setup(t testing.TB) *work {
 		fmt.Fprintf(&nodes, "%s %s\n", m, h)
 	}
 	w.nodes = write("nodes", nodes.String())
+	w.ks = write("ks.cfg", ksPost)
 	w.dos, w.gpt = write("dos.sfdisk", dosLayout), write("gpt.sfdisk", gptLayout)
 	img := filepath.Join(w.dir, "node.cpio.gz")
 	run(t, w.bin, "pack", "-q", "-o", img, w.golden)
@@ -343,6 +357,12 @@ func testVirtio(t *testing.T, w *work) {
 	d := vm.Disk{Path: img, Bus: "virtio"}
 	cloneFromISO(t, w, "virtio-clone", w.iso, d, false, "node01")
 	v, _ := bootAndCheck(t, w, "virtio-boot", d, false, "node01")
+	// ks.cfg's %post scripts ran in the clone (chroot) and in the cloner
+	// (--nochroot, through INSTALL_ROOT) with the node's HOSTNAME.
+	v.Send(`echo "K""S post=$(cat /etc/clonecd-post) nochroot=$(cat /etc/clonecd-post-nochroot) END"` + "\r")
+	if _, err := v.Expect(`KS post=node01 nochroot=nochroot:node01:`+regexp.QuoteMeta(version)+` END`, 2*time.Minute); err != nil {
+		t.Errorf("ks.cfg %%post effects after boot: %v", err)
+	}
 	v.Send("echo precious > /data/keep.txt; sync; echo W''ROTE\r")
 	if _, err := v.Expect("WROTE", time.Minute); err != nil {
 		t.Fatal(err)
