@@ -70,7 +70,7 @@ func Boot(env *bootenv.Env) error {
 		if err != nil {
 			return fmt.Errorf("network media from %s: %w", orNone(cfg.Server), err)
 		}
-		cfg.Media, cfg.Reporter = media, rep
+		cfg.Media, cfg.Reporter, cfg.Net = media, rep, true
 		if after == "" {
 			after = AfterReboot
 		}

@@ -97,6 +97,12 @@ func (r *run) espPart() *partition.Part {
 // inside the new root: GRUB for BIOS and/or UEFI (removable path), else
 // extlinux.
 func (r *run) bootloader() error {
+	if r.safe != nil {
+		// the image's own boot/grub files, held in RAM during the unpack
+		if err := r.mergeImageGrub(); err != nil {
+			return fmt.Errorf("copying the image's /boot/grub: %w", err)
+		}
+	}
 	if err := r.installRamclone(); err != nil {
 		return err
 	}
@@ -148,6 +154,16 @@ func (r *run) bootloader() error {
 			return fmt.Errorf("boot/grub/grub.cfg does not boot root=UUID=%s", u)
 		}
 		r.logf("bootloader: grub.cfg boots root=UUID=%s", r.uuids[r.rootPart().Number])
+		if r.safe != nil {
+			// The clone succeeded: only now the default leaves the cloner
+			// (what grub-set-default 0 does; GRUB_DEFAULT=saved).
+			env := filepath.Join(r.root, "boot/grub/grubenv")
+			if err := SetGrubenv(env, map[string]string{"saved_entry": "0", "next_entry": ""}); err != nil {
+				return err
+			}
+			unix.Sync()
+			r.logf("bootloader: grubenv saved_entry=0: the node boots the new system from now on")
+		}
 	case r.exists("usr/bin/extlinux") || r.exists("sbin/extlinux") || r.exists("usr/sbin/extlinux"):
 		return r.extlinux()
 	default:
@@ -286,11 +302,7 @@ func (r *run) installRamclone() error {
 	if info != nil {
 		uuid = info.UUID
 	}
-	args := "clonecd.mode=net"
-	if server != "" {
-		args += " clonecd.server=" + server
-	}
-	args += " console=tty0 console=ttyS0,115200"
+	args := r.ramcloneArgs()
 	script := fmt.Sprintf(`#!/bin/sh
 # written by clonecd: boots the network cloner (grub-reboot ramclone)
 exec tail -n +4 "$0"
@@ -318,13 +330,28 @@ menuentry 'ramclone' --id ramclone {
 	return nil
 }
 
+// ramcloneArgs is the kernel command line of the ramclone entry.
+func (r *run) ramcloneArgs() string {
+	server := r.cfg.Server
+	if server == "" {
+		server = r.conf["server"]
+	}
+	args := "clonecd.mode=net"
+	if server != "" {
+		args += " clonecd.server=" + server
+	}
+	return args + " console=tty0 console=ttyS0,115200"
+}
+
 func (r *run) copyMedia(name, rel string) error {
 	in, err := r.media.Open(name)
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
 	defer in.Close()
-	return copyTo(in, filepath.Join(r.root, rel), 0o644)
+	// renamed into place: in network mode the cloner's initrd on the disk
+	// is what a cut before the end of the bootloader step boots (safety.go)
+	return copyAtomic(in, filepath.Join(r.root, rel), 0o644)
 }
 
 func copyFile(src, dst string, mode os.FileMode) error {

@@ -81,6 +81,10 @@ type Config struct {
 	Eject func() error
 	// NoTune skips the tune step's changes (it still logs what it sees).
 	NoTune bool
+	// Net is network mode (clonecd.mode=net, recloning a node from its
+	// own disk): until the clone succeeds, the node's next boot is the
+	// cloner (see safety.go).
+	Net bool
 	// SysRoot is the root of sysfs lookups ("" = "/"); tests point it at a
 	// fake tree.
 	SysRoot string

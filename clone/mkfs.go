@@ -48,10 +48,19 @@ func (r *run) mkfs() error {
 			r.logf("mkfs: FAT16 made on %s in Go (no mkfs.vfat)", dev)
 			continue
 		}
+		restore := r.safe != nil && r.safe.part == p.Number
+		if restore {
+			args = withUUID(args, p.FS, r.safe.uuid) // core.img finds /boot/grub by this UUID
+		}
 		r.logf("mkfs: %s", strings.Join(args, " "))
 		cmd := exec.CommandContext(r.ctx, args[0], args[1:]...)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return fmt.Errorf("%s on %s: %v: %s", filepath.Base(args[0]), dev, err, bytes.TrimSpace(out))
+		}
+		if restore {
+			if err := r.restoreBoot(dev, p.FS); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -47,6 +47,9 @@ func (r *run) check() error {
 
 // partition writes the table unless the check preserved it.
 func (r *run) partition() error {
+	if r.cfg.Net {
+		r.saveBoot()
+	}
 	if r.preserv {
 		r.logf("partition: table kept (preserving %v)", keys(r.keep))
 		return r.waitParts()

@@ -38,6 +38,7 @@ type run struct {
 	hostnm  string
 	uuids   map[int]string
 	fsinfo  map[int]*partition.FSInfo
+	safe    *saved // network mode: the cloner's boot files in RAM (safety.go)
 }
 
 func (r *run) logf(format string, a ...any) {
@@ -74,6 +75,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		if err != nil {
 			r.cleanup()
 		}
+		r.dropSaved()
 		if cfg.Reporter != nil {
 			cfg.Reporter.Done(err)
 		}

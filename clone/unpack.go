@@ -87,6 +87,16 @@ func (r *run) unpack() error {
 	if err := r.mountAll(); err != nil {
 		return err
 	}
+	if r.safe != nil {
+		// The image's boot/grub and boot/clonecd go to RAM until the whole
+		// stream has been unpacked and its sha256 matched: a cut in the
+		// middle must not leave the image's grub.cfg (no ramclone entry,
+		// another root UUID), grubenv or modules, nor half a cloner
+		// kernel, where the node's core.img looks (safety.go).
+		if err := r.stageImageBoot(); err != nil {
+			return err
+		}
+	}
 	want, err := readSum(r.media, "node.cpio.gz.sha256")
 	if err != nil {
 		return err
@@ -113,6 +123,11 @@ func (r *run) unpack() error {
 	got := hex.EncodeToString(h.Sum(nil))
 	if got != want {
 		return fmt.Errorf("node.cpio.gz is corrupt: sha256 %s, node.cpio.gz.sha256 says %s", got, want)
+	}
+	if r.safe != nil {
+		if err := r.unstageImageBoot(); err != nil {
+			return err
+		}
 	}
 	sec := time.Since(cr.t0).Seconds()
 	r.logf("unpack: %s in %.1fs (%.1f MB/s read, %.1f MB/s written), sha256 ok; %+v", progress.Bytes(cr.n), sec,

@@ -93,7 +93,7 @@ type work struct {
 func (w *work) build(t testing.TB, iso, img, layout string) {
 	t.Helper()
 	args := []string{"build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--kickstart", w.ks, "--nodes", w.nodes,
-		"--version", version, "--server", "http://10.0.2.2:8080", "-o", iso}
+		"--version", version, "--server", serverURL(), "-o", iso}
 	if w.initrd != "" { // the first ISO's initramfs: building one takes minutes here
 		args = append(args, "--initrd", w.initrd, "--kernel", w.kernel)
 	}

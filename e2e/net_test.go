@@ -23,9 +23,25 @@ import (
 // newer is the version the network reclone moves the node to.
 const newer = "9.10-e2e"
 
-// serverAddr is where the ISO's --server URL (http://10.0.2.2:8080) lands
-// on the host through QEMU's user network.
-const serverAddr = "127.0.0.1:8080"
+// serverAddr is where the ISO's --server URL (http://10.0.2.2:PORT) lands
+// on the host through QEMU's user network: a port that was free when the
+// tests started, so that a second run on the machine does not collide.
+var serverAddr = freeAddr()
+
+func freeAddr() string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "127.0.0.1:8080"
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// serverURL is the image server as the guest reaches it.
+func serverURL() string {
+	_, port, _ := net.SplitHostPort(serverAddr)
+	return "http://10.0.2.2:" + port
+}
 
 // netServer is the image server of the test: killable, restartable, and
 // able to corrupt one byte of the next resumed image stream.
@@ -64,7 +80,7 @@ func (s *netServer) start(t testing.TB) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("image server on %s (the ISO's --server 10.0.2.2:8080): %v", serverAddr, err)
+		t.Fatalf("image server on %s (the ISO's --server %s): %v", serverAddr, serverURL(), err)
 	}
 	hs := &http.Server{Handler: s}
 	s.mu.Lock()
@@ -222,12 +238,41 @@ func TestNetReclone(t *testing.T) {
 	// finishes; reclone sees it done. A cloner that stops in its rescue
 	// shell instead of trying again is an error; the test then types exit
 	// (the shell's documented retry) to check the rest.
+	// 5b. Once the node fetches the image afresh and has unpacked a third
+	// of it, cut its power (kill QEMU) and boot its disk alone: the old
+	// root is half overwritten, but the node must boot the cloner again
+	// (same root UUID, the cloner's /boot/grub kept, grubenv
+	// saved_entry=ramclone), which then finishes the clone.
+	nodeOpts := vm.Options{Name: "net-node-cut", Disks: []vm.Disk{disk}, MemMB: 2048, NIC: nic(host),
+		Net: fmt.Sprintf("hostfwd=tcp:127.0.0.1:%d-:22", port), Boot: "c", Reboot: true, Log: consoleLog(t, w, "net-node-cut")}
+	unpackRE := regexp.MustCompile(`clonecd: unpack: [3-9]0%`)
+	cut := false
 	shellRetries := 0
 	for done := false; !done; {
 		select {
 		case err = <-rcDone:
 			done = true
 		case <-time.After(2 * time.Second): // watching the console
+			if o := v.Output(); !cut {
+				if i := strings.LastIndex(o, "fetching the image again"); i >= 0 && unpackRE.MatchString(o[i:]) {
+					cut = true
+					t.Logf("power cut: killing QEMU while %s unpacks its fresh stream", host)
+					v.Kill()
+					shellRetries = 0
+					if v, err = vm.Start(nodeOpts); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(v.Kill)
+					if _, err := v.Expect(`clonecd: step setup done`, 10*time.Minute); err != nil {
+						t.Fatalf("after a power cut in the middle of unpack the disk does not boot the cloner: %v", err)
+					}
+					if _, err := v.Expect(`clonecd: safety: .* written back`, 10*time.Minute); err != nil {
+						t.Errorf("the cloner booted after the cut does not keep itself bootable: %v", err)
+					}
+					t.Logf("the disk booted the cloner again after the power cut")
+					continue
+				}
+			}
 			if n := strings.Count(v.Output(), "clonecd: FAILED at step"); n > shellRetries {
 				shellRetries = n
 				t.Errorf("the network cloner stopped in the rescue shell after a failure instead of trying again (%d); typing exit", n)
@@ -239,6 +284,9 @@ func TestNetReclone(t *testing.T) {
 		}
 	}
 	t.Logf("clonecd reclone:\n%s", out.String())
+	if !cut {
+		t.Errorf("the power cut during the fresh stream's unpack never happened")
+	}
 	if err != nil {
 		st, _ := netclone.ReadState(store, host)
 		t.Fatalf("reclone: %v (node state %+v)", err, st)

@@ -27,7 +27,11 @@ type RamcloneOptions struct {
 // (grub-reboot ramclone, the `lilo -R ramclone` of Medusa; with Sticky
 // grub-set-default, which a successful clone replaces with a fresh root),
 // or extlinux (extlinux --once=ramclone). It returns a description of
-// what it did.
+// what it did. A one-shot entry is enough for a clone that is cut short:
+// before it formats the root, the network cloner writes the node's
+// /boot/grub back onto it with the same UUID and grubenv
+// saved_entry=ramclone, and makes the normal entry the default only once
+// the clone has succeeded (package clone, safety.go).
 func Ramclone(o RamcloneOptions) (string, error) {
 	if o.BootDir == "" {
 		o.BootDir = "/boot"
