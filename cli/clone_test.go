@@ -28,7 +28,7 @@ func TestCloneNetFlags(t *testing.T) {
 		{[]string{"clone", "--help"}, 0, `--net http://master:8080 --target node.img`},
 	}
 	for _, tt := range tests {
-		code, out, errs := runStoreCLI(t, tt.args...)
+		code, out, errs := runMain(t, tt.args...)
 		if code != tt.code || !regexp.MustCompile(tt.err).MatchString(out+errs) {
 			t.Errorf("%v: exit %d, out %q, err %q; want exit %d and %q", tt.args, code, out, errs, tt.code, tt.err)
 		}

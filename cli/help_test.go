@@ -14,33 +14,30 @@ func TestEveryCommandHasHelp(t *testing.T) {
 	}
 	for name := range commands {
 		t.Run(strings.ReplaceAll(name, " ", "_"), func(t *testing.T) {
-			var out, errb bytes.Buffer
-			defer swapOutput(&out, &errb)()
-			argv := append([]string{"clonecd"}, strings.Fields(name)...)
-			if code := Main(append(argv, "--help")); code != 0 {
-				t.Fatalf("exit %d, stderr %q", code, errb.String())
+			code, out, errs := runMain(t, append(strings.Fields(name), "--help")...)
+			if code != 0 {
+				t.Fatalf("exit %d, stderr %q", code, errs)
 			}
-			if !strings.HasPrefix(out.String(), "usage: clonecd "+name) {
-				t.Errorf("help does not start with the usage line: %q", firstLine(out.String()))
+			if !strings.HasPrefix(out, "usage: clonecd "+name) {
+				t.Errorf("help does not start with the usage line: %q", firstLine(out))
 			}
-			if !strings.Contains(strings.ToLower(out.String()), "example") {
+			if !strings.Contains(strings.ToLower(out), "example") {
 				t.Errorf("help of %q has no examples", name)
 			}
-			if errb.Len() != 0 {
-				t.Errorf("help also wrote to stderr: %q", errb.String())
+			if errs != "" {
+				t.Errorf("help also wrote to stderr: %q", errs)
 			}
 		})
 	}
 }
 
 func TestUnknownCommand(t *testing.T) {
-	var out, errb bytes.Buffer
-	defer swapOutput(&out, &errb)()
-	if code := Main([]string{"clonecd", "frobnicate"}); code != 2 {
+	code, _, errs := runMain(t, "frobnicate")
+	if code != 2 {
 		t.Fatalf("exit %d, want 2", code)
 	}
-	if !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
-		t.Fatalf("stderr %q does not name the command", errb.String())
+	if !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Fatalf("stderr %q does not name the command", errs)
 	}
 }
 
@@ -49,10 +46,13 @@ func firstLine(s string) string {
 	return line
 }
 
-// swapOutput points Stdout and Stderr at the buffers and returns the
-// function that restores them.
-func swapOutput(out, errb *bytes.Buffer) func() {
-	o, e := Stdout, Stderr
-	Stdout, Stderr = out, errb
-	return func() { Stdout, Stderr = o, e }
+// runMain runs clonecd with args and returns exit status, stdout, stderr.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	oldOut, oldErr := Stdout, Stderr
+	Stdout, Stderr = &out, &errb
+	defer func() { Stdout, Stderr = oldOut, oldErr }()
+	code := Main(append([]string{"clonecd"}, args...))
+	return code, out.String(), errb.String()
 }

@@ -35,7 +35,7 @@ func TestKickstartCommand(t *testing.T) {
 		{[]string{"kickstart"}, 2, `^$`, `want one kickstart file`},
 	}
 	for _, tt := range tests {
-		code, stdout, stderr := runStoreCLI(t, tt.args...)
+		code, stdout, stderr := runMain(t, tt.args...)
 		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(stdout) || !regexp.MustCompile(tt.errs).MatchString(stderr) {
 			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s\nwant exit %d, stdout %q, stderr %q", tt.args, code, stdout, stderr, tt.code, tt.out, tt.errs)
 		}

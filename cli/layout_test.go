@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"os"
 	"os/exec"
@@ -12,17 +11,6 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testenv"
 )
-
-// runMain runs clonecd with args and returns exit status, stdout, stderr.
-func runMain(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	oldOut, oldErr := Stdout, Stderr
-	Stdout, Stderr = &out, &errb
-	defer func() { Stdout, Stderr = oldOut, oldErr }()
-	code := Main(append([]string{"clonecd"}, args...))
-	return code, out.String(), errb.String()
-}
 
 func fileHash(t *testing.T, p string) [32]byte {
 	t.Helper()

@@ -12,17 +12,6 @@ import (
 	"github.com/clonecd/clonecd/versions"
 )
 
-// runCLI runs clonecd with args and returns its exit status and output.
-func runStoreCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	oldOut, oldErr := Stdout, Stderr
-	Stdout, Stderr = &out, &errb
-	defer func() { Stdout, Stderr = oldOut, oldErr }()
-	code := Main(append([]string{"clonecd"}, args...))
-	return code, out.String(), errb.String()
-}
-
 func TestVersionCommand(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "CLONE_CD_VERSION")
@@ -45,7 +34,7 @@ func TestVersionCommand(t *testing.T) {
 		{[]string{"version", "frob", "--file", f}, 2, `^$`, "2.0\n"},
 	}
 	for _, tt := range tests {
-		code, out, errs := runStoreCLI(t, tt.args...)
+		code, out, errs := runMain(t, tt.args...)
 		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(out) {
 			t.Errorf("%v: exit %d out %q err %q; want %d %q", tt.args, code, out, errs, tt.code, tt.out)
 		}
@@ -101,7 +90,7 @@ func TestStoreCommands(t *testing.T) {
 				}
 			}
 		}
-		code, out, errs := runStoreCLI(t, tt.args...)
+		code, out, errs := runMain(t, tt.args...)
 		if code != tt.code || !regexp.MustCompile(tt.out).MatchString(out) {
 			t.Fatalf("%v: exit %d\nout: %s\nerr: %s\nwant exit %d, out matching %q", tt.args, code, out, errs, tt.code, tt.out)
 		}

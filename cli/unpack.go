@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"time"
 
@@ -39,20 +40,12 @@ Examples:
 				if err := os.MkdirAll(dir, 0o755); err != nil {
 					return err
 				}
-				var total int64
-				if fi, err := os.Stat(img); err == nil && img != "-" {
-					total = fi.Size()
+				in, total, err := openImage(img)
+				if err != nil {
+					return err
 				}
+				defer in.Close()
 				meter := progress.New(Stderr, "unpack", total, *quiet)
-				in := os.Stdin
-				if img != "-" {
-					f, err := os.Open(img)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					in = f
-				}
 				start := time.Now()
 				// The meter counts compressed bytes read, for a true ETA.
 				st, err := image.Unpack(meter.Reader(in), dir, image.UnpackOptions{NoChown: *noChown, NoXattrs: *noX, Progress: image.ItemsOnly(meter),
@@ -73,4 +66,22 @@ Examples:
 			}
 		},
 	})
+}
+
+// openImage opens an image argument: a file, or standard input for "-"
+// (which closing leaves open). total is the file's size when it is a
+// regular file, else 0.
+func openImage(name string) (rc io.ReadCloser, total int64, err error) {
+	f := os.Stdin
+	rc = io.NopCloser(f)
+	if name != "-" {
+		if f, err = os.Open(name); err != nil {
+			return nil, 0, err
+		}
+		rc = f
+	}
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		total = fi.Size()
+	}
+	return rc, total, nil
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"flag"
 	"fmt"
-	"os"
 
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/progress"
@@ -38,19 +37,11 @@ Examples:
 					return UsageError("verify needs IMAGE and DIR (try clonecd verify --help)")
 				}
 				img, dir := args[0], args[1]
-				in := os.Stdin
-				if img != "-" {
-					f, err := os.Open(img)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					in = f
+				in, total, err := openImage(img)
+				if err != nil {
+					return err
 				}
-				var total int64
-				if fi, err := in.Stat(); err == nil && fi.Mode().IsRegular() {
-					total = fi.Size()
-				}
+				defer in.Close()
 				// The meter counts compressed bytes read, for a true ETA.
 				meter := progress.New(Stderr, "verify", total, *quiet)
 				rep, err := image.Verify(meter.Reader(in), dir, image.VerifyOptions{NoExtra: *noExtra, NoXattrs: *noX, Skip: skip,

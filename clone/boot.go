@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
@@ -35,7 +34,7 @@ func Boot(env *bootenv.Env) error {
 	if env.Log == nil {
 		env.Log = os.Stdout
 	}
-	log := &swapWriter{w: env.Log}
+	log := &swapWriter{lockedWriter{w: env.Log}}
 	cl := env.Cmdline
 	mode := cl["clonecd.mode"]
 	if mode == "" {
@@ -121,16 +120,7 @@ func retriable(err error) bool {
 // swapWriter is the run's log. After a rescue shell it is reopened: the
 // shell's session hangs up the console tty when it ends, and writes through
 // descriptors opened before fail from then on.
-type swapWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *swapWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
-}
+type swapWriter struct{ lockedWriter }
 
 // reopen points the log (and env.Log) at freshly opened consoles and
 // /tmp/clone.log.

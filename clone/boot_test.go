@@ -26,7 +26,7 @@ func TestSwapWriterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := &bootenv.Env{Log: deadWriter{}, Consoles: []string{console, filepath.Join(dir, "missing/tty0")}}
-	sw := &swapWriter{w: env.Log}
+	sw := &swapWriter{lockedWriter{w: env.Log}}
 	if _, err := fmt.Fprintln(sw, "before"); err == nil {
 		t.Fatal("the dead writer did not fail")
 	}

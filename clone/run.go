@@ -166,6 +166,8 @@ func (t *tailBuffer) Lines(n int) []string {
 	return append([]string(nil), l...)
 }
 
+// lockedWriter serialises writes to w (the log is written from the steps
+// and from progress goroutines).
 type lockedWriter struct {
 	mu sync.Mutex
 	w  io.Writer
