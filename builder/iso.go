@@ -118,6 +118,13 @@ func WriteISO(dir, out string, o ISOOptions) (info *ISOInfo, err error) {
 		}
 	}
 
+	aside := dir + ".big"
+	defer os.RemoveAll(aside)
+	big, err := setAside(dir, aside, o.BIOSBoot, o.EFIBoot)
+	if err != nil {
+		return nil, err
+	}
+
 	tmp := out + ".part"
 	os.Remove(tmp)
 	// The size only preallocates (sparse); the file grows as written.
@@ -150,6 +157,9 @@ func WriteISO(dir, out string, o ISOOptions) (info *ISOInfo, err error) {
 	defer f.Close()
 	info = &ISOInfo{Files: files, Payload: payload}
 	if info.Volume, err = volumeSize(f); err != nil {
+		return nil, fmt.Errorf("%s: %w", tmp, err)
+	}
+	if info.Volume, err = appendBig(f, info.Volume, big); err != nil {
 		return nil, fmt.Errorf("%s: %w", tmp, err)
 	}
 	info.Size = info.Volume

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,7 +20,11 @@ func inputs(t testing.TB, dir string) (image, layout, nodes string) {
 	t.Helper()
 	testenv.NeedTools(t, "cpio", "gzip")
 	root := filepath.Join(dir, "root")
-	for p, body := range map[string]string{"etc/hostname": "golden\n", "etc/motd": "cloned by clonecd\n", "data/.keep": ""} {
+	// usr/share/noise makes node.cpio.gz larger than bigMin, so that the boot
+	// tests read an appended file through the kernel's isofs.
+	noise := make([]byte, bigMin+1<<20)
+	rand.NewChaCha8([32]byte{7}).Read(noise)
+	for p, body := range map[string]string{"etc/hostname": "golden\n", "etc/motd": "cloned by clonecd\n", "data/.keep": "", "usr/share/noise": string(noise)} {
 		os.MkdirAll(filepath.Join(root, filepath.Dir(p)), 0o755)
 		if err := os.WriteFile(filepath.Join(root, p), []byte(body), 0o644); err != nil {
 			t.Fatal(err)
