@@ -344,12 +344,7 @@ func (s *Store) PublishWith(image string, o PublishOptions) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cur *Entry
-	for i := range list {
-		if list[i].Current {
-			cur = &list[i]
-		}
-	}
+	cur := current(list)
 	layout := o.Layout
 	if layout == "" {
 		if cur == nil {
@@ -484,6 +479,18 @@ func (s *Store) currentName() string {
 // List returns the published versions, oldest first, with Current and the
 // nodes that run each filled in.
 func (s *Store) List() ([]Entry, error) { return s.list() }
+
+// current is the entry of list marked current (the last one, were there
+// several), or nil.
+func current(list []Entry) *Entry {
+	var cur *Entry
+	for i := range list {
+		if list[i].Current {
+			cur = &list[i]
+		}
+	}
+	return cur
+}
 
 func (s *Store) list() ([]Entry, error) {
 	des, err := os.ReadDir(filepath.Join(s.Dir, "versions"))
@@ -664,12 +671,9 @@ func (s *Store) RollbackWith(reason string) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	var cur *Entry
+	cur := current(list)
 	good := map[string]*Entry{}
 	for i := range list {
-		if list[i].Current {
-			cur = &list[i]
-		}
 		if !list[i].Bad {
 			good[list[i].Version] = &list[i]
 		}
