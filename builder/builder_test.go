@@ -56,18 +56,20 @@ func TestDefaultKernel(t *testing.T) {
 	}
 }
 
-// TestKernelVersion reads the release out of real Debian kernels.
+// TestKernelVersion reads the release out of real Debian kernels: every
+// /boot/vmlinuz-* installed on this machine and in the golden root, whatever
+// their versions are today (the file name says what the header must say).
 func TestKernelVersion(t *testing.T) {
-	cases := map[string]string{"/boot/vmlinuz-6.1.0-56-amd64": "6.1.0-56-amd64"}
-	if g := testenv.GoldenDir(); g != "" {
-		if _, err := os.Stat(g + ".ok-v1"); err == nil {
-			cases[filepath.Join(g, "boot/vmlinuz-6.1.0-50-amd64")] = "6.1.0-50-amd64"
+	var kernels []string
+	for _, dir := range []string{"/boot", filepath.Join(testenv.GoldenRoot(t), "boot")} {
+		ks, _ := filepath.Glob(filepath.Join(dir, "vmlinuz-*"))
+		if len(ks) == 0 {
+			testenv.Missing(t, "a Debian kernel in %s (package linux-image-amd64)", dir)
 		}
+		kernels = append(kernels, ks...)
 	}
-	for p, want := range cases {
-		if _, err := os.Stat(p); err != nil {
-			testenv.NeedTools(t, "kernel "+p)
-		}
+	for _, p := range kernels {
+		want := strings.TrimPrefix(filepath.Base(p), "vmlinuz-")
 		got, err := KernelFileVersion(p)
 		if err != nil || got != want {
 			t.Errorf("KernelFileVersion(%s) = %q, %v; want %q", p, got, err, want)

@@ -30,8 +30,10 @@ var (
 	bootErr                error
 )
 
+// TestMain removes the shared boot files and fails the package if its
+// tests changed the host's /etc.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := testenv.GuardEtc(m)
 	if bootDir != "" {
 		os.RemoveAll(bootDir)
 	}

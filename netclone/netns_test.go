@@ -24,7 +24,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("NETCLONE_FAKE_NODE") == "1" {
 		os.Exit(fakeNode())
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.GuardEtc(m)) // fails if the tests changed the host's /etc
 }
 
 // fakeNode does what a rebooted node's cloner does over the network:

@@ -5,7 +5,9 @@ PKGS="qemu-system-x86 qemu-utils linux-image-amd64 isolinux syslinux-common
 syslinux-utils extlinux fdisk gdisk e2fsprogs dosfstools mtools xorriso ovmf
 grub-pc-bin grub-efi-amd64-bin grub-common cpio pigz debootstrap
 openssh-server openssh-client busybox-static xfsprogs kmod iproute2 curl
-ca-certificates util-linux"
+ca-certificates util-linux
+minisign rsync nginx-light dnsmasq-base ipxe shim-signed grub-efi-amd64-signed
+zstd chromium lintian systemd iptables ethtool tcpdump"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

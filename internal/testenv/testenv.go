@@ -14,7 +14,9 @@ import (
 // Strict reports whether missing prerequisites fail tests (CLONECD_STRICT=1).
 func Strict() bool { return os.Getenv("CLONECD_STRICT") == "1" }
 
-func missing(t testing.TB, format string, a ...any) {
+// Missing skips the test (or fails it under Strict) for a prerequisite
+// that is not there.
+func Missing(t testing.TB, format string, a ...any) {
 	t.Helper()
 	if Strict() {
 		t.Fatalf("prerequisite missing (CLONECD_STRICT=1): "+format, a...)
@@ -28,7 +30,7 @@ func NeedTools(t testing.TB, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if Tool(tool) == "" {
-			missing(t, "tool %s not found (run `make deps`)", tool)
+			Missing(t, "tool %s not found (run `make deps`)", tool)
 		}
 	}
 }
@@ -40,7 +42,7 @@ func Tool(name string) string { return tools.Find(name) }
 func NeedRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		missing(t, "root")
+		Missing(t, "root")
 	}
 }
 
@@ -114,7 +116,7 @@ func GoldenRoot(t testing.TB) string {
 	t.Helper()
 	d := GoldenDir()
 	if _, err := os.Stat(d + ".ok-v1"); err != nil {
-		missing(t, "golden root %s (run `make golden`)", d)
+		Missing(t, "golden root %s (run `make golden`)", d)
 	}
 	return d
 }

@@ -15,6 +15,7 @@ import (
 	"log"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -45,7 +46,14 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone
 	if serverURL == "" {
 		return nil, nil, errors.New("no clonecd.server=URL on the kernel command line")
 	}
-	l, err := Up(ctx, env.Cmdline, logf)
+	// Only the cloner as PID 1 owns /etc/resolv.conf; a test (or an admin
+	// running this outside the initramfs) must not have its host's DNS
+	// rewritten.
+	resolv := ""
+	if os.Getpid() == 1 {
+		resolv = ResolvConf
+	}
+	l, err := Up(ctx, env.Cmdline, resolv, logf)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -92,11 +100,16 @@ func NodeName(cmdline map[string]string, l *Link, media fs.FS) (name, why string
 	return clone.ChooseHostname(cmdline["clonecd.hostname"], nodes, macs, dhcp)
 }
 
+// ResolvConf is where the cloner (PID 1 in the initramfs) writes the
+// lease's name servers.
+const ResolvConf = "/etc/resolv.conf"
+
 // Up configures the network from the kernel command line's ip= (static:
 // ip=CLIENT:SERVER:GATEWAY:NETMASK:HOSTNAME:DEVICE:off; ip=off when the
 // kernel did it) or by DHCP on every Ethernet link, taking the first
-// lease.
-func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any)) (*Link, error) {
+// lease. The lease's name servers are written to resolvConf, and nowhere
+// when it is "".
+func Up(ctx context.Context, cmdline map[string]string, resolvConf string, logf func(string, ...any)) (*Link, error) {
 	if lo, err := netlink.LinkByName("lo"); err == nil {
 		netlink.LinkSetUp(lo)
 	}
@@ -118,7 +131,6 @@ func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any
 	logf("clonecd: DHCP on %s", strings.Join(names, " "))
 	log.SetOutput(io.Discard) // dhclient logs whole packets
 	defer log.SetOutput(os.Stderr)
-	os.MkdirAll("/etc", 0o755)
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var last error
@@ -128,7 +140,7 @@ func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any
 			logf("clonecd: DHCP on %s: %v", res.Interface.Attrs().Name, res.Err)
 			continue
 		}
-		if err := res.Lease.Configure(); err != nil {
+		if err := configure(res.Lease, resolvConf); err != nil {
 			last = err
 			logf("clonecd: DHCP on %s: configure: %v", res.Interface.Attrs().Name, err)
 			continue
@@ -149,6 +161,51 @@ func Up(ctx context.Context, cmdline map[string]string, logf func(string, ...any
 		last = errors.New("no answer")
 	}
 	return nil, fmt.Errorf("DHCP on %s: no lease: %w", strings.Join(names, ", "), last)
+}
+
+// configure puts the lease's address and routes on its link, as u-root's
+// Packet4.Configure does, and writes its name servers only to resolvConf:
+// u-root's own Configure always writes dhclient.ResolvConfPath, the
+// host's /etc/resolv.conf.
+func configure(lease dhclient.Lease, resolvConf string) error {
+	p, ok := lease.(*dhclient.Packet4)
+	if !ok {
+		return fmt.Errorf("not an IPv4 lease: %v", lease)
+	}
+	ipnet := p.Lease()
+	if ipnet == nil {
+		return errors.New("the DHCP answer has no address")
+	}
+	link := p.Link()
+	if err := netlink.AddrReplace(link, &netlink.Addr{IPNet: ipnet}); err != nil {
+		return fmt.Errorf("address %s on %s: %w", ipnet, link.Attrs().Name, err)
+	}
+	msg, _ := p.Message()
+	var routes []*netlink.Route
+	if rs := msg.ClasslessStaticRoute(); rs != nil { // RFC 3442: they replace the Router option
+		for _, r := range rs {
+			nr := &netlink.Route{LinkIndex: link.Attrs().Index, Dst: r.Dest, Gw: r.Router}
+			if nr.Gw == nil || nr.Gw.Equal(net.IPv4zero) {
+				nr.Scope = netlink.SCOPE_LINK
+			}
+			routes = append(routes, nr)
+		}
+	} else if gw := msg.Router(); len(gw) > 0 {
+		routes = append(routes, &netlink.Route{LinkIndex: link.Attrs().Index, Gw: gw[0]})
+	}
+	for _, r := range routes {
+		if err := netlink.RouteReplace(r); err != nil {
+			return fmt.Errorf("route %s on %s: %w", r, link.Attrs().Name, err)
+		}
+	}
+	if resolvConf == "" {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(resolvConf), 0o755); err != nil {
+		return err
+	}
+	ns, search, domain := p.GatherDNSSettings()
+	return dhclient.WriteDNSSettings(ns, search, domain, resolvConf)
 }
 
 // ethernetLinks waits until there are Ethernet links (the NIC driver may

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv("NETBOOT_HELPER") == "1" {
 		os.Exit(helper())
 	}
-	os.Exit(m.Run())
+	os.Exit(testenv.GuardEtc(m)) // fails if the tests changed the host's /etc
 }
 
 func helper() int {
