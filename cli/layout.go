@@ -55,7 +55,7 @@ examples:
 				if err != nil {
 					return err
 				}
-				w, err := partition.Apply(l, args[1], *dry)
+				w, err := partition.Apply(l, args[1], partition.ApplyOptions{DryRun: *dry})
 				if err != nil {
 					return err
 				}

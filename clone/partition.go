@@ -54,7 +54,7 @@ func (r *run) partition() error {
 		r.logf("partition: table kept (preserving %v)", keys(r.keep))
 		return r.waitParts()
 	}
-	fitted, err := partition.Apply(r.layout, r.disk, false)
+	fitted, err := partition.Apply(r.layout, r.disk, partition.ApplyOptions{})
 	if err != nil {
 		return fmt.Errorf("writing the table of %s: %w", r.disk, err)
 	}

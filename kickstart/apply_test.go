@@ -54,7 +54,7 @@ func TestApplyLoop(t *testing.T) {
 			}
 			img := testenv.Sparse(t, "disk.img", tt.gib<<30)
 			dev := testenv.Loop(t, img, ss)
-			if _, err := partition.Apply(want, dev, false); err != nil {
+			if _, err := partition.Apply(want, dev, partition.ApplyOptions{}); err != nil {
 				t.Fatalf("Apply: %v", err)
 			}
 			dump := testenv.Run(t, "sfdisk", "-d", dev)
@@ -137,7 +137,7 @@ func TestApplyTooSmall(t *testing.T) {
 		t.Fatal(err)
 	}
 	img := testenv.Sparse(t, "small.img", 4<<30)
-	_, err = partition.Apply(l, img, false)
+	_, err = partition.Apply(l, img, partition.ApplyOptions{})
 	if err == nil || !strings.Contains(err.Error(), "MiB") {
 		t.Fatalf("Apply on 4 GiB: %v, want a does-not-fit error in MiB", err)
 	}

@@ -72,7 +72,7 @@ func TestCheckDecision(t *testing.T) {
 	if d, err := Check(l, dev); err != nil || d.Preserve || !strings.Contains(d.Reason, "no partition table") {
 		t.Fatalf("blank disk: %+v %v", d, err)
 	}
-	if _, err := Apply(l, dev, false); err != nil {
+	if _, err := Apply(l, dev, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	p1, p2, p3 := PartDevice(dev, 1), PartDevice(dev, 2), PartDevice(dev, 3)
@@ -115,7 +115,7 @@ func TestCheckDecision(t *testing.T) {
 	t.Run("missing partition", func(t *testing.T) {
 		testenv.Output("sfdisk", "--no-reread", "--delete", dev, "2")
 		expect("missing partition", l, false, "repartition: partition 2 is missing on the disk")
-		if _, err := Apply(l, dev, false); err != nil {
+		if _, err := Apply(l, dev, ApplyOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		flush(t, dev, p3)
@@ -175,7 +175,7 @@ func TestCheckVfatImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Apply(l, img, false)
+	w, err := Apply(l, img, ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

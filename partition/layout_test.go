@@ -283,7 +283,7 @@ func TestSfdiskAcceptsLayout(t *testing.T) {
 	a := testenv.Sparse(t, "a.img", 4<<30)
 	b := testenv.Sparse(t, "b.img", 4<<30)
 	sfdiskScript(t, a, text)
-	if _, err := Apply(l, b, false); err != nil {
+	if _, err := Apply(l, b, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if x, y := sfdiskDump(t, a), strings.ReplaceAll(sfdiskDump(t, b), b, a); x != y {
@@ -294,7 +294,7 @@ func TestSfdiskAcceptsLayout(t *testing.T) {
 func TestDryRunWritesNothing(t *testing.T) {
 	img := testenv.Sparse(t, "d.img", 64<<20)
 	l, _ := ParseLayout(strings.NewReader("label: dos\nsize=8M\n,\n"))
-	w, err := Apply(l, img, true)
+	w, err := Apply(l, img, ApplyOptions{DryRun: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -74,7 +74,7 @@ func TestCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w, err := Apply(l, dev, false)
+	w, err := Apply(l, dev, ApplyOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestCapture(t *testing.T) {
 		t.Errorf("sfdisk from the captured layout: %v %v", d, err)
 	}
 	img2 := testenv.Sparse(t, "other2.img", 512<<20)
-	if _, err := Apply(back, img2, false); err != nil {
+	if _, err := Apply(back, img2, ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if x, y := sfdiskDump(t, img), strings.ReplaceAll(sfdiskDump(t, img2), img2, img); x != y {

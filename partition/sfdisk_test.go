@@ -122,7 +122,7 @@ func TestDumpAndApplyMatchSfdisk(t *testing.T) {
 					t.Fatalf("parse %s: %v", src.what, err)
 				}
 				dst := newDisk(t, "dst-"+src.what+".img", c)
-				if _, err := Apply(lay, dst, false); err != nil {
+				if _, err := Apply(lay, dst, ApplyOptions{}); err != nil {
 					t.Fatalf("apply %s: %v", src.what, err)
 				}
 				got := strings.ReplaceAll(sfdiskDump(t, dst), dst, ref)

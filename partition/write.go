@@ -10,12 +10,19 @@ import (
 	"strings"
 )
 
+// ApplyOptions are Apply's settings; the zero value writes the table.
+type ApplyOptions struct {
+	DryRun bool // write nothing; return the table that would be written
+	Force  bool // write even when the disk is in use (mounted, swap, held)
+}
+
 // Apply fits l to the disk dev (block device or image file), fills in a
 // random label-id and partition uuids where the layout has none, and
 // writes the table; for a block device it then has the kernel re-read it
 // (BLKRRPART, or BLKPG like partx when that is refused). With dryRun it
 // writes nothing. It returns the table as written (or as it would be).
-func Apply(l *Layout, dev string, dryRun bool) (*Layout, error) {
+func Apply(l *Layout, dev string, o ApplyOptions) (*Layout, error) {
+	dryRun := o.DryRun
 	d, err := openDisk(dev, !dryRun)
 	if err != nil {
 		return nil, err

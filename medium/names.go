@@ -1,0 +1,83 @@
+package medium
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// The files of a medium, by their relative names.
+const (
+	Version       = "CLONE_CD_VERSION"
+	ImageGzip     = "node.cpio.gz"
+	ImageZstd     = "node.cpio.zst"
+	Layout        = "node.sfdisk"
+	Kickstart     = "ks.cfg"
+	Nodes         = "nodes"
+	Conf          = "clonecd.conf"
+	Kernel        = "isolinux/vmlinuz"
+	Initrd        = "isolinux/initrd.img"
+	Files         = "node.files"
+	Torrent       = "node.torrent"
+	ManifestFile  = "MANIFEST"
+	SignatureFile = "MANIFEST.minisig"
+
+	// SumSuffix names an image's sha256 file: node.cpio.gz.sha256.
+	SumSuffix = ".sha256"
+)
+
+// Images are the image names a medium may hold, the preferred first.
+var Images = []string{ImageGzip, ImageZstd}
+
+// Optional are the files a version may lack.
+var Optional = []string{Kickstart, Nodes, Conf, Kernel, Initrd, Files, Torrent}
+
+// SumName is the sha256 file of name (node.cpio.gz.sha256).
+func SumName(name string) string { return name + SumSuffix }
+
+// IsImage reports whether name is one of Images.
+func IsImage(name string) bool {
+	for _, n := range Images {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// FindImage returns the name of the image fsys holds (node.cpio.gz, else
+// node.cpio.zst).
+func FindImage(fsys fs.FS) (string, error) {
+	for _, n := range Images {
+		if _, err := fs.Stat(fsys, n); err == nil {
+			return n, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return "", err
+		}
+	}
+	return "", fmt.Errorf("no image (%s): %w", strings.Join(Images, " or "), fs.ErrNotExist)
+}
+
+// ValidName reports whether name may be a file of a medium (and a line of
+// a manifest): relative, slash separated, components of [A-Za-z0-9._+-],
+// none empty, "." or "..".
+func ValidName(name string) error {
+	if name == "" {
+		return errors.New("empty file name")
+	}
+	if len(name) > 255 {
+		return fmt.Errorf("file name %.40q... is longer than 255 bytes", name)
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == "" || c == "." || c == ".." {
+			return fmt.Errorf("file name %q: empty, \".\" or \"..\" component", name)
+		}
+		for _, r := range c {
+			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._+-", r)) {
+				return fmt.Errorf("file name %q: character %q not allowed", name, r)
+			}
+		}
+	}
+	return nil
+}
