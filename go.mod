@@ -3,6 +3,7 @@ module github.com/clonecd/clonecd
 go 1.26.8
 
 require (
+	aead.dev/minisign v0.3.0
 	github.com/diskfs/go-diskfs v1.9.4
 	github.com/google/renameio/v2 v2.0.2
 	github.com/insomniacslk/dhcp v0.0.0-20231206064809-8c70d406f6d2
@@ -11,6 +12,7 @@ require (
 	github.com/u-root/u-root v0.16.0
 	github.com/ulikunitz/xz v0.5.15
 	github.com/vishvananda/netlink v1.3.0
+	golang.org/x/crypto v0.45.0
 	golang.org/x/sys v0.49.0
 	golang.org/x/term v0.47.0
 	mvdan.cc/sh/v3 v3.11.0
