@@ -53,6 +53,12 @@ func TestSecretTokens(t *testing.T) {
 	if tok(again, "s001") != tok(s, "s001") || again.AdminToken() != s.AdminToken() {
 		t.Errorf("tokens changed across a restart")
 	}
+	if c, err := Token(dir, "s001"); err != nil || c.String() != "s001:"+tok(s, "s001") {
+		t.Errorf("Token(dir, s001) = %v, %v", c, err)
+	}
+	if c, err := Token(dir, AdminUser); err != nil || c.Token != s.AdminToken() {
+		t.Errorf("Token(dir, admin) = %v, %v", c, err)
+	}
 
 	for _, bad := range []string{"", "admin", "-oProxyCommand", ".hidden", "a b", "s001\x1b[31m", strings.Repeat("x", 129)} {
 		if _, err := s.NodeToken(bad); err == nil {

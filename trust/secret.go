@@ -60,6 +60,17 @@ func LoadOrCreateSecret(dir string) (*Secret, error) {
 	return LoadSecret(dir)
 }
 
+// Token is `clonecd token NAME`: the credential of NAME (a node, or
+// AdminUser) on the server whose store is dir. It makes the secret if the
+// server has not started yet, so media can be built before the first start.
+func Token(dir, name string) (Credential, error) {
+	s, err := LoadOrCreateSecret(dir)
+	if err != nil {
+		return Credential{}, err
+	}
+	return s.Credential(name)
+}
+
 // NodeToken is node's token: HMAC-SHA256(secret, "node\x00"+node),
 // base64url without padding.
 func (s *Secret) NodeToken(node string) (string, error) {

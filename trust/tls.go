@@ -129,6 +129,14 @@ func createServerCert(file string, hosts []string) error {
 	return nil
 }
 
+// ServerPin is the pin of the server whose store is dir (for `build`),
+// making the certificate if the server has not started yet: the server
+// adds its addresses later with the same key, so the pin holds.
+func ServerPin(dir string) (string, error) {
+	_, pin, err := LoadOrCreateServerCert(dir, nil)
+	return pin, err
+}
+
 // selfSigned returns the PEM of key and of a self-signed server
 // certificate for hosts.
 func selfSigned(key *ecdsa.PrivateKey, hosts []string) ([]byte, error) {

@@ -100,9 +100,13 @@ func (e *statusError) Error() string { return "status " + e.status }
 func TestServerCertReissue(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, CertFile)
-	_, pin, err := LoadOrCreateServerCert(dir, []string{"10.0.0.1"})
+	pin, err := ServerPin(dir) // build, before the server's first start
 	if err != nil {
 		t.Fatal(err)
+	}
+	_, pin1, err := LoadOrCreateServerCert(dir, []string{"10.0.0.1"})
+	if err != nil || pin1 != pin {
+		t.Fatalf("first start: pin %s, %v; want build's %s", pin1, err, pin)
 	}
 	st, _ := os.Stat(file)
 	if st.Mode().Perm() != 0o600 {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"aead.dev/minisign"
@@ -192,10 +191,16 @@ func LoadVerifier(paths ...string) (*Verifier, error) {
 		}
 		files := []string{p}
 		if st.IsDir() {
-			if files, err = filepath.Glob(filepath.Join(p, "*"+PubSuffix)); err != nil {
+			ents, err := os.ReadDir(p) // sorted by name
+			if err != nil {
 				return nil, err
 			}
-			sort.Strings(files)
+			files = files[:0]
+			for _, e := range ents {
+				if strings.HasSuffix(e.Name(), PubSuffix) && !e.IsDir() {
+					files = append(files, filepath.Join(p, e.Name()))
+				}
+			}
 		}
 		for _, f := range files {
 			k, err := LoadPublicKey(f)

@@ -92,6 +92,11 @@ func TestLoadVerifier(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, k.Public().FileName()), txt, 0o644)
 	}
 	os.WriteFile(filepath.Join(dir, "README"), []byte("not a key"), 0o644)
+	os.Mkdir(filepath.Join(dir, "old.pub"), 0o755) // a directory, not a key
+	odd := filepath.Join(t.TempDir(), "trust[1]*") // glob characters in the name
+	os.Mkdir(odd, 0o755)
+	pa0, _ := a.Public().MarshalText()
+	os.WriteFile(filepath.Join(odd, "a.pub"), pa0, 0o644)
 	bad := t.TempDir()
 	os.WriteFile(filepath.Join(bad, "x.pub"), []byte("garbage"), 0o644)
 	clash := t.TempDir()
@@ -112,6 +117,7 @@ func TestLoadVerifier(t *testing.T) {
 		{"file", []string{a.file + PubSuffix}, []string{a.ID()}, ""},
 		{"same key twice", []string{a.file + PubSuffix, dir}, []string{a.ID(), b.ID()}, ""},
 		{"empty directory", []string{t.TempDir()}, nil, ""},
+		{"directory named with glob characters", []string{odd}, []string{a.ID()}, ""},
 		{"missing", []string{filepath.Join(dir, "nope.pub")}, nil, "nope.pub"},
 		{"malformed key", []string{bad}, nil, "x.pub: not a minisign public key"},
 		{"two keys, one ID", []string{clash}, nil, "b.pub: key ID " + a.ID() + " is also the ID of another key"},
