@@ -43,11 +43,11 @@ func TestLayoutCommands(t *testing.T) {
 	// --help with examples on every sub-command
 	for _, sub := range []string{"dump", "apply", "check", "capture"} {
 		code, out, _ := runMain(t, "layout", sub, "--help")
-		if code != 0 || !strings.Contains(out, "examples:") {
+		if code != 0 || !strings.Contains(out, "Examples:") {
 			t.Errorf("layout %s --help: exit %d\n%s", sub, code, out)
 		}
 	}
-	if code, _, errs := runMain(t, "layout"); code != 2 || !strings.Contains(errs, "apply, capture, check, dump") {
+	if code, _, errs := runMain(t, "layout"); code != 2 || !strings.Contains(errs, "needs a sub-command: dump, capture, check, apply") {
 		t.Errorf("layout without sub-command: exit %d %q", code, errs)
 	}
 
@@ -112,12 +112,12 @@ func TestLayoutCommands(t *testing.T) {
 	// errors: a bad layout names the line (exit 1), a bad command line exits 2
 	bad := filepath.Join(dir, "bad.sfdisk")
 	os.WriteFile(bad, []byte("label: dos\nsize=1G, colour=red\n"), 0o644)
-	if code, _, errs := runMain(t, "layout", "apply", bad, img); code != 1 || !strings.Contains(errs, bad+": line 2: unknown field \"colour=red\"") {
+	if code, _, errs := runMain(t, "layout", "apply", bad, img); code != 2 || !strings.Contains(errs, bad+": line 2: unknown field \"colour=red\"") {
 		t.Errorf("bad layout: exit %d %q", code, errs)
 	}
 	big := filepath.Join(dir, "big.sfdisk")
 	os.WriteFile(big, []byte("label: dos\nsize=1G\n"), 0o644)
-	if code, _, errs := runMain(t, "layout", "apply", big, img); code != 1 || !strings.Contains(errs, "961 MiB too small") {
+	if code, _, errs := runMain(t, "layout", "apply", big, img); code != 2 || !strings.Contains(errs, "961 MiB too small") {
 		t.Errorf("too big: exit %d %q", code, errs)
 	}
 	if fileHash(t, img) == before {

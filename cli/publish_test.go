@@ -23,14 +23,16 @@ func TestVersionCommand(t *testing.T) {
 		out  string // regexp
 		file string // file content afterwards
 	}{
-		{[]string{"version", "--file", f}, 1, `^$`, ""},
-		{[]string{"version", "set", "1.9", "--file", f}, 0, `^1\.9\n$`, "1.9\n"},
-		{[]string{"version", "bump", "--file", f}, 0, `^1\.9 -> 1\.10\n$`, "1.10\n"},
+		{[]string{"version", "--file", f}, 2, `^$`, ""},
+		{[]string{"version", "set", "1.9", "--file", f}, 0, `^.*/CLONE_CD_VERSION: 1\.9\n$`, "1.9\n"},
+		{[]string{"version", "bump", "--file", f}, 0, `^.*/CLONE_CD_VERSION: 1\.9 -> 1\.10\n$`, "1.10\n"},
 		{[]string{"version", "show", "--file", f}, 0, `^1\.10\n$`, "1.10\n"},
 		{[]string{"version", "show", "--tag", "--file", f}, 0, `^CLONE_1_10\n$`, "1.10\n"},
 		{[]string{"version", "set", "1.05", "--file", f}, 2, `^$`, "1.10\n"},
-		{[]string{"version", "set", "2.0", "--file", f}, 0, `^1\.10 -> 2\.0\n$`, "2.0\n"},
-		{[]string{"version", "bump", "--file", alias}, 1, `^$`, "2.0\n"},
+		{[]string{"version", "set", "2.0", "-f", f}, 0, `^.*/CLONE_CD_VERSION: 1\.10 -> 2\.0\n$`, "2.0\n"},
+		{[]string{"version", "bump", "--file", alias}, 2, `^$`, "2.0\n"},
+		{[]string{"version", "set", "1.2.3", "--file", f}, 2, `^$`, "2.0\n"},
+		{[]string{"version", "bump", "--file"}, 2, `^$`, "2.0\n"},
 		{[]string{"version", "frob", "--file", f}, 2, `^$`, "2.0\n"},
 	}
 	for _, tt := range tests {
@@ -72,7 +74,7 @@ func TestStoreCommands(t *testing.T) {
 		{[]string{"promote", "1.5", "--dir", store}, 0, `current version is now 1\.5`},
 		{[]string{"rollback", "--dir", store, "--reason", "hangs"}, 0, `marked 1\.5 bad; current version is now 1\.1`},
 		{[]string{"images", "--dir", store}, 0, `(?s)\*1\.1 .* s001,s002\(cloning\) .* 1\.5 .*BAD: hangs +s003\(failed\)`},
-		{[]string{"promote", "1.5", "--dir", store}, 1, `^$`},
+		{[]string{"promote", "1.5", "--dir", store}, 2, `^$`},
 		{[]string{"prune", "--dir", store}, 2, `^$`},
 		{[]string{"prune", "--keep", "2", "--dry-run", "--dir", store}, 0, `^would delete 1\.0 `},
 		{[]string{"prune", "--keep", "2", "--dir", store}, 0, `^deleted 1\.0 `},
