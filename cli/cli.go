@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 )
@@ -122,9 +123,10 @@ func runtimeErrors(c *cobra.Command) {
 
 // printable makes a string from elsewhere (a node's report, a server's
 // reply) safe to print on a terminal: control characters, escape
-// sequences included, are shown quoted (\x1b), never sent as they are.
+// sequences included, are shown quoted (\x1b), never sent as they are;
+// bytes that are not UTF-8 become U+FFFD.
 func printable(s string) string {
-	if !strings.ContainsFunc(s, unicode.IsControl) {
+	if utf8.ValidString(s) && !strings.ContainsFunc(s, unicode.IsControl) {
 		return s
 	}
 	var b strings.Builder

@@ -13,6 +13,7 @@ import (
 // image fails before the target is touched, naming the server. (A clone
 // from a real clonecd serve is versions.TestCloneEachVersion.)
 func TestCloneNetFlags(t *testing.T) {
+	t.Parallel()
 	empty := httptest.NewServer(http.NotFoundHandler())
 	defer empty.Close()
 	img := filepath.Join(t.TempDir(), "node.img") // never created

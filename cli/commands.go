@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // commandGroup is a heading of clonecd --help and its commands.
@@ -70,9 +71,10 @@ func newRoot(out Output) *cobra.Command {
 			fmt.Fprint(out.Stderr, c.UsageString()) // bare clonecd: usage is an error
 			return &ExitError{Code: exitErr}
 		},
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		SuggestionsMinimumDistance: 2,
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.SetIn(out.Stdin)
 	root.SetOut(out.Stdout)
@@ -91,7 +93,21 @@ func newRoot(out Output) *cobra.Command {
 	}
 	root.SetHelpCommandGroupID("shell")
 	runtimeErrors(root)
+	completeValues(root)
 	return root
+}
+
+// completeValues lets the shell complete the values of flags that have a
+// fixed set (--format newc|crc, --break STEP, ...).
+func completeValues(c *cobra.Command) {
+	c.Flags().VisitAll(func(fl *pflag.Flag) {
+		if v, ok := fl.Value.(*oneOfFlag); ok {
+			c.RegisterFlagCompletionFunc(fl.Name, cobra.FixedCompletions(v.from, cobra.ShellCompDirectiveNoFileComp))
+		}
+	})
+	for _, sub := range c.Commands() {
+		completeValues(sub)
+	}
 }
 
 // subcommandArgs refuses arguments that name no sub-command of c.

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -36,8 +38,10 @@ func checkOutput(path string) error {
 		return fmt.Errorf("output %s is a directory: give a file name", path)
 	}
 	dir := filepath.Dir(path)
-	if fi, err := os.Stat(dir); err != nil {
-		return fmt.Errorf("output %s: directory %s: %w", path, dir, err)
+	if fi, err := os.Stat(dir); errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("output %s: directory %s does not exist", path, dir)
+	} else if err != nil {
+		return fmt.Errorf("output %s: %w", path, err)
 	} else if !fi.IsDir() {
 		return fmt.Errorf("output %s: %s is not a directory", path, dir)
 	}

@@ -33,17 +33,10 @@ func (f *intFlag) Type() string   { return "int" }
 func (f *intFlag) Set(s string) error {
 	n, err := strconv.Atoi(s)
 	if err != nil || n < f.min || n > f.max {
-		return f.want()
+		return fmt.Errorf("want %d-%d", f.min, f.max)
 	}
 	*f.p = n
 	return nil
-}
-
-func (f *intFlag) want() error {
-	if f.max == math.MaxInt32 {
-		return fmt.Errorf("want a whole number, at least %d", f.min)
-	}
-	return fmt.Errorf("want %d-%d", f.min, f.max)
 }
 
 // intVarP defines an int flag limited to [min, max].
@@ -193,8 +186,8 @@ func (l *listenFlag) Set(s string) error {
 	if err != nil {
 		return fmt.Errorf("want HOST:PORT like 10.0.0.1:8080")
 	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return fmt.Errorf("port %q: want 1-65535", port)
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q: want 1-65535 (0: any free port)", port)
 	}
 	if host == "" {
 		return fmt.Errorf("no host: give the address the nodes reach, like 10.0.0.1:%s; 0.0.0.0:%s listens on every interface", port, port)

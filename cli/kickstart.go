@@ -54,7 +54,7 @@ there were warnings, 2 when it cannot be read or gives no layout.`,
 	fl := c.Flags()
 	fl.BoolVar(&f.layoutOnly, "layout-only", false, "print only the layout file")
 	fl.StringVarP(&f.output, "output", "o", "", "write the layout file to `FILE` (nothing is printed)")
-	intVarP(fl, &f.ram, "ram", "", int(kickstart.DefaultRAM), 1, 1<<30, "`MiB` of RAM assumed for swap --recommended")
+	intVarP(fl, &f.ram, "ram", "", int(kickstart.DefaultRAM), 1, 1<<24, "`MiB` of RAM assumed for swap --recommended")
 	oneOfVar(fl, &f.firmware, "firmware", "bios", []string{"bios", "uefi"}, "firmware of the clones: bios or uefi (reqpart, label)")
 	oneOfVar(fl, &f.label, "label", "", []string{"dos", "gpt"}, "force the disk label: dos or gpt")
 	fl.StringVar(&f.fstype, "fstype", "ext4", "file system for part without --fstype")

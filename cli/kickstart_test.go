@@ -11,6 +11,7 @@ import (
 )
 
 func TestKickstartCommand(t *testing.T) {
+	t.Parallel()
 	ks := func(name string) string { return filepath.Join(testenv.RepoRoot(), "testdata", "kickstart", name) }
 	out := filepath.Join(t.TempDir(), "node.sfdisk")
 	tests := []struct {

@@ -40,8 +40,12 @@ func runMan(_ context.Context, out Output, f *manFlags, root *cobra.Command) err
 	var quote func(c *cobra.Command)
 	quote = func(c *cobra.Command) {
 		c.Long = manText(c.Long)
-		c.Flags().VisitAll(func(fl *pflag.Flag) { fl.Usage = escapeMarkdown(fl.Usage) })
-		c.PersistentFlags().VisitAll(func(fl *pflag.Flag) { fl.Usage = escapeMarkdown(fl.Usage) })
+		plain := func(fl *pflag.Flag) {
+			_, usage := pflag.UnquoteUsage(fl) // `FILE` marks the value's name for --help
+			fl.Usage = escapeMarkdown(usage)
+		}
+		c.Flags().VisitAll(plain)
+		c.PersistentFlags().VisitAll(plain)
 		c.DisableAutoGenTag = true
 		for _, sub := range c.Commands() {
 			quote(sub)

@@ -27,6 +27,7 @@ func clonecd(t *testing.T, dir string, args ...string) (stdout, stderr string, c
 
 // TestPackUnpackVerifyCLI drives the three commands as an admin would.
 func TestPackUnpackVerifyCLI(t *testing.T) {
+	t.Parallel()
 	testenv.NeedRoot(t)
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
@@ -104,6 +105,7 @@ func TestPackUnpackVerifyCLI(t *testing.T) {
 }
 
 func TestPackHelpAndErrors(t *testing.T) {
+	t.Parallel()
 	out, _, code := clonecd(t, "", "pack", "--help")
 	if code != 0 {
 		t.Fatalf("pack --help: %d", code)

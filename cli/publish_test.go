@@ -13,6 +13,7 @@ import (
 )
 
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "CLONE_CD_VERSION")
 	alias := filepath.Join(dir, "alias")
@@ -47,6 +48,7 @@ func TestVersionCommand(t *testing.T) {
 }
 
 func TestStoreCommands(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	store := filepath.Join(t.TempDir(), "clone_image")
 	img := func(name string) string {

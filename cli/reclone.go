@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,7 +34,7 @@ func (f *recloneFlags) define(fs *pflag.FlagSet) {
 	fs.StringVar(&f.command, "command", netclone.DefaultCommand, "command run on each node")
 	f.delay = -1
 	fs.Var(&f.delay, "delay", "pause between starts, or auto: one image's time on 1 GbE (printed)")
-	intVarP(fs, &f.parallel, "parallel", "", 8, 1, 1<<20, "nodes in flight at most, 1 or more")
+	intVarP(fs, &f.parallel, "parallel", "", 8, 1, 4096, "nodes in flight at most, 1-4096")
 	durationVar(fs, &f.timeout, "timeout", 30*time.Minute, time.Second, "per node, from start to done")
 	durationVar(fs, &f.grace, "grace", 2*time.Minute, 0, "a failed node that starts cloning again within this time is followed on")
 	fs.BoolVar(&f.skipCurrent, "skip-current", false, "leave nodes already on the served version alone")
@@ -96,11 +95,7 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 	if len(rsh) == 0 {
 		return UsageError("--rsh is empty")
 	}
-	server, err := serverURL(f.server)
-	if err != nil {
-		return err
-	}
-	src, err := netclone.NewSource(string(server), f.dir)
+	src, err := stateSource(f.server, f.dir)
 	if err != nil {
 		return err
 	}
@@ -123,8 +118,8 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 		r.Delay = netclone.DefaultDelay(size)
 		fmt.Fprintf(msgs, "--delay %s between starts (default: a %s image on a 1 GbE link)\n", r.Delay, progress.Bytes(size))
 	}
-	fmt.Fprintf(msgs, "recloning %d nodes, %s apart, at most %s in flight, following %s\n",
-		len(nodes), r.Delay, strconv.Itoa(f.parallel), src.Where())
+	fmt.Fprintf(msgs, "recloning %d nodes, %s apart, at most %d in flight, following %s\n",
+		len(nodes), r.Delay, f.parallel, src.Where())
 	start := time.Now()
 	results, err := r.Run(ctx, nodes)
 	if err != nil {

@@ -74,11 +74,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	if err != nil {
 		return err
 	}
-	server, err := serverURL(f.server)
-	if err != nil {
-		return err
-	}
-	src, err := netclone.NewSource(string(server), f.dir)
+	src, err := stateSource(f.server, f.dir)
 	if err != nil {
 		return err
 	}
@@ -125,6 +121,16 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 			printable(s.Summary()), when, printable(orDash(s.Log)))
 	}
 	return tw.Flush()
+}
+
+// stateSource is where status and reclone read node states: the server
+// (--server, else $CLONECD_SERVER), else its directory.
+func stateSource(flag urlFlag, dir string) (netclone.StateSource, error) {
+	server, err := serverURL(flag)
+	if err != nil {
+		return nil, err
+	}
+	return netclone.NewSource(string(server), dir)
 }
 
 func orDash(s string) string {
