@@ -30,7 +30,7 @@ func commands(out Output) []commandGroup {
 		{"net", "Reclone over the network:", []*cobra.Command{
 			serveCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out)}},
 		{"shell", "Shell completion and manual:", []*cobra.Command{
-			completionCmd(out), manCmd(out)}},
+			completionCmd(out), manCmd(out), helpCmd(out)}},
 	}
 }
 
@@ -91,7 +91,9 @@ func newRoot(out Output) *cobra.Command {
 			root.AddCommand(c)
 		}
 	}
-	root.SetHelpCommandGroupID("shell")
+	if help, _, err := root.Find([]string{"help"}); err == nil && help != root {
+		root.SetHelpCommand(help)
+	}
 	runtimeErrors(root)
 	completeValues(root)
 	return root

@@ -93,6 +93,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"completion", "tcsh"}, `invalid argument "tcsh" for "clonecd completion"`},
 		{[]string{"completion"}, `want one shell: bash, zsh or fish`},
 		{[]string{"man"}, `required flag\(s\) "output" not set`},
+		{[]string{"help", "frob"}, `^clonecd help: unknown help topic "frob"\n`},
+		{[]string{"help", "layout", "frob"}, `unknown help topic "layout frob"`},
 	} {
 		t.Run(strings.Join(tt.args, "_"), func(t *testing.T) {
 			t.Parallel()
@@ -126,6 +128,9 @@ func TestFlagSyntax(t *testing.T) {
 		{[]string{"--version"}, `^clonecd dev\n$`},
 		{[]string{"-v"}, `^clonecd dev\n$`},
 		{[]string{"help", "pack"}, `Usage:\n  clonecd pack \[flags\] ROOT`},
+		{[]string{"help", "layout", "apply"}, `Usage:\n  clonecd layout apply \[flags\] LAYOUT`},
+		{[]string{"help"}, `(?s)^clonecd packs a golden node.*Make the node image:`},
+		{[]string{"pack", "-qj4", "-o", filepath.Join(dir, "x.cpio.gz"), dir}, `^$`},
 		{[]string{"images", "--dir", filepath.Join(dir, "store"), "--json"}, `^\[\]\n$`},
 	} {
 		code, out, errs := runMain(t, tt.args...)

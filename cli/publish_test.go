@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -102,5 +104,31 @@ func TestStoreCommands(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(store, "CLONE_CD_VERSION"))
 	if err != nil || strings.TrimSpace(string(b)) != "1.1" {
 		t.Errorf("store CLONE_CD_VERSION = %q, %v", b, err)
+	}
+}
+
+// TestVersionRunFunctions calls the run functions directly with buffers,
+// as every command's run function can be.
+func TestVersionRunFunctions(t *testing.T) {
+	t.Parallel()
+	f := &versionFlags{file: filepath.Join(t.TempDir(), "CLONE_CD_VERSION")}
+	var out, errb bytes.Buffer
+	o := Output{Stdout: &out, Stderr: &errb}
+	if err := runVersionSet(context.Background(), o, f, []string{"CLONE_1_19"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runVersionBump(context.Background(), o, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.tag = true
+	if err := runVersionShow(context.Background(), o, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := f.file + ": 1.19\n" + f.file + ": 1.19 -> 1.20\nCLONE_1_20\n"; out.String() != want || errb.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q; want %q", out.String(), errb.String(), want)
+	}
+	var ee *ExitError
+	if err := runVersionSet(context.Background(), o, f, []string{"1.x"}); !errors.As(err, &ee) || ee.Code != 2 {
+		t.Errorf("set 1.x: %v; want a usage error", err)
 	}
 }
