@@ -3,24 +3,34 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/clonecd/clonecd/bootenv"
 	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/netclone"
 )
 
-func init() {
-	Register(&Command{
-		Name:    "clone",
-		Args:    "--media DIR|--net URL --target DISK|IMAGE [flags]",
-		Summary: "clone a node from clone media onto a disk or disk image (what the CD does)",
-		Help: `Runs the clone steps (` + strings.Join(clone.Steps, " ") + `) outside the
+type cloneFlags struct {
+	media, target, nodes, mac string
+	net, server               urlFlag
+	hostname                  nodeFlag
+	version                   versionFlag
+	brk                       string
+	dataKeep, noTune, quiet   bool
+}
+
+func cloneCmd(out Output) *cobra.Command {
+	f := &cloneFlags{}
+	c := &cobra.Command{
+		Use:   "clone --media DIR|--net URL --target DISK|IMAGE [flags]",
+		Short: "clone a node from clone media onto a disk or disk image (what the CD does)",
+		Long: `Runs the clone steps (` + strings.Join(clone.Steps, " ") + `) outside the
 initramfs: DIR is clone media (a mounted clonecd.iso or a directory holding
 CLONE_CD_VERSION, node.cpio.gz, node.cpio.gz.sha256, node.sfdisk), DISK a block
 device (/dev/sdb, a /dev/disk/by-id path, a serial) or a disk image file, which
@@ -32,95 +42,103 @@ streamed, resumable and sha256 checked, with the steps, progress, result
 and log reported to the server as the node --hostname (clonecd status).
 Needs root.
 
-examples:
-  truncate -s 4G node.img
+--target is required, except in the clone CD's rescue shell: there,
+without --media and --target, the mounted media and the one disk that is
+not the media are used.
+
+Exit status: 0 cloned, 2 failed (the step is named), 3 stopped before the
+--break step.`,
+		Example: `  truncate -s 4G node.img
   clonecd clone --media /mnt/cdrom --target node.img --hostname node07
   clonecd clone --media build/media --target /dev/sdb --data-keep
   clonecd clone --media build/media --target node.img --break unpack   # stop before unpack
   clonecd clone --net http://master:8080 --target node.img --hostname node07
   clonecd clone --hostname node07    # in the clone CD's rescue shell: retry the clone`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			media := fs.String("media", "", "clone media directory (required unless --net)")
-			netURL := fs.String("net", "", "image server `URL` (clonecd serve) to take the media from instead of --media; reports to it as --hostname")
-			target := fs.String("target", "", "disk, by-id path, serial or image file (required with --media; without both, in the clone CD's rescue shell, the mounted media and the one disk that is not the media)")
-			host := fs.String("hostname", "", "the node's hostname (default: the nodes table by --mac, else node-MAC)")
-			brk := fs.String("break", "", "stop before this step ("+strings.Join(clone.Steps, ", ")+")")
-			keep := fs.Bool("data-keep", false, "stop before writing when the table differs and the layout preserves a partition (clonecd.data=keep)")
-			version := fs.String("version", "", "version for /etc/clonecd-version (default: the media's CLONE_CD_VERSION)")
-			nodes := fs.String("nodes", "", "identity table (MAC HOSTNAME [ADDR/PREFIX [GW]]) instead of the media's /nodes")
-			mac := fs.String("mac", "", "MAC address(es), comma-separated, to look up in the nodes table (default: none)")
-			server := fs.String("server", "", "image server URL for the node's ramclone boot entry (default: the media's clonecd.conf)")
-			noTune := fs.Bool("no-tune", false, "do not change the disk's queue settings")
-			quiet := fs.Bool("q", false, "print only errors")
-			return func(args []string) error {
-				if len(args) > 0 {
-					return UsageError("unexpected arguments %q", args)
-				}
-				mediaDev := ""
-				if *netURL != "" {
-					if *media != "" {
-						return UsageError("--media and --net exclude each other")
-					}
-					if *target == "" || *host == "" {
-						return UsageError("--net needs --target and --hostname (the node's name on the server)")
-					}
-				} else if *media == "" {
-					// in the clone CD's rescue shell: the mounted media
-					*media, mediaDev = mountedMedia()
-					if *media == "" {
-						return UsageError("--media is required (no mounted clone media found)")
-					}
-					fmt.Fprintf(Stderr, "clonecd clone: media %s (%s)\n", *media, mediaDev)
-				} else if *target == "" {
-					return UsageError("--target is required with --media")
-				}
-				if *netURL == "" {
-					if st, err := os.Stat(*media); err != nil || !st.IsDir() {
-						return UsageError("--media %s: not a directory", *media)
-					}
-				}
-				cfg := clone.Config{
-					Target: *target, Hostname: *host, Break: *brk,
-					DataKeep: *keep, Version: *version, Server: *server, NoTune: *noTune, MACs: []string{},
-					MediaDev: mediaDev,
-				}
-				if mediaDev != "" { // on the node itself: its NICs name it
-					cfg.MACs = nil
-				}
-				if *mac != "" {
-					cfg.MACs = strings.Split(*mac, ",")
-				}
-				if *nodes != "" {
-					f, err := os.Open(*nodes)
-					if err != nil {
-						return err
-					}
-					defer f.Close()
-					cfg.Nodes = f
-				}
-				if !*quiet {
-					cfg.Log = Stderr
-				}
-				ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-				defer stop()
-				if *netURL != "" {
-					done, err := netMedia(ctx, &cfg, strings.TrimRight(*netURL, "/"))
-					if err != nil {
-						return err
-					}
-					defer done()
-				} else {
-					cfg.Media = os.DirFS(*media)
-				}
-				err := clone.Run(ctx, cfg)
-				if errors.Is(err, clone.ErrBreak) {
-					fmt.Fprintf(Stderr, "clonecd clone: %v\n", err)
-					return &ExitError{Code: 3}
-				}
-				return err
-			}
-		},
-	})
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runClone(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.StringVar(&f.media, "media", "", "clone media `DIR` (required unless --net)")
+	fl.Var(&f.net, "net", "image server `URL` (clonecd serve) to take the media from instead of --media; reports to it as --hostname")
+	fl.StringVar(&f.target, "target", "", "`DISK`: device, by-id path, serial or image file (required outside the clone CD)")
+	fl.Var(&f.hostname, "hostname", "the node's host `NAME` (default: the nodes table by --mac, else node-MAC)")
+	oneOfVar(fl, &f.brk, "break", "", clone.Steps, "stop before this `STEP` (exit status 3): "+strings.Join(clone.Steps, ", "))
+	fl.BoolVar(&f.dataKeep, "data-keep", false, "stop before writing when the table differs and the layout preserves a partition (clonecd.data=keep)")
+	fl.Var(&f.version, "version", "version, MAJOR.MINOR, for /etc/clonecd-version (default: the media's CLONE_CD_VERSION)")
+	fl.StringVar(&f.nodes, "nodes", "", "identity table `FILE` (MAC HOSTNAME [ADDR/PREFIX [GW]]) instead of the media's /nodes")
+	fl.StringVar(&f.mac, "mac", "", "MAC `ADDRESSES`, comma-separated, to look up in the nodes table (default: none)")
+	fl.Var(&f.server, "server", "image server `URL` for the node's ramclone boot entry (default: the media's clonecd.conf)")
+	fl.BoolVar(&f.noTune, "no-tune", false, "do not change the disk's queue settings")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors")
+	return c
+}
+
+func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error {
+	media, mediaDev := f.media, ""
+	switch {
+	case f.net != "" && media != "":
+		return UsageError("--media and --net exclude each other")
+	case f.net != "" && (f.target == "" || f.hostname == ""):
+		return UsageError("--net needs --target and --hostname (the node's name on the server)")
+	case f.net != "":
+	case media == "" && f.target == "" && inInitramfs():
+		// in the clone CD's rescue shell: the mounted media
+		media, mediaDev = mountedMedia()
+		if media == "" {
+			return UsageError("--media is required (no mounted clone media found)")
+		}
+		fmt.Fprintf(out.Stderr, "clonecd clone: media %s (%s)\n", media, mediaDev)
+	case media == "":
+		return UsageError("--media DIR (or --net URL) is required")
+	case f.target == "":
+		return UsageError("--target is required outside the clone CD: name the disk or image file to overwrite")
+	}
+	if f.net == "" {
+		if st, err := os.Stat(media); err != nil {
+			return UsageError("--media: %v", err)
+		} else if !st.IsDir() {
+			return UsageError("--media %s: not a directory", media)
+		}
+	}
+	cfg := clone.Config{
+		Target: f.target, Hostname: string(f.hostname), Break: f.brk, DataKeep: f.dataKeep,
+		Version: string(f.version), Server: string(f.server), NoTune: f.noTune, MACs: []string{},
+		MediaDev: mediaDev,
+	}
+	if mediaDev != "" { // on the node itself: its NICs name it
+		cfg.MACs = nil
+	}
+	if f.mac != "" {
+		cfg.MACs = strings.Split(f.mac, ",")
+	}
+	if f.nodes != "" {
+		nf, err := os.Open(f.nodes)
+		if err != nil {
+			return err
+		}
+		defer nf.Close()
+		cfg.Nodes = nf
+	}
+	if !f.quiet {
+		cfg.Log = out.Stderr
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
+	defer stop()
+	if f.net != "" {
+		done, err := netMedia(ctx, &cfg, string(f.net))
+		if err != nil {
+			return err
+		}
+		defer done()
+	} else {
+		cfg.Media = os.DirFS(media)
+	}
+	err := clone.Run(ctx, cfg)
+	if errors.Is(err, clone.ErrBreak) {
+		fmt.Fprintf(out.Stderr, "clonecd clone: %v\n", err)
+		return &ExitError{Code: exitBreak}
+	}
+	return err
 }
 
 // netMedia points cfg at the server's media (netclone.Media) with a
@@ -158,18 +176,41 @@ func netMedia(ctx context.Context, cfg *clone.Config, server string) (done func(
 
 // mountedMedia finds mounted clone media (the CD in the rescue shell).
 func mountedMedia() (dir, dev string) {
-	b, err := os.ReadFile("/proc/mounts")
-	if err != nil {
-		return "", ""
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		f := strings.Fields(l)
-		if len(f) < 3 || f[1] == "/" || !strings.HasPrefix(f[0], "/dev/") {
-			continue
-		}
-		if bootenv.IsMedia(f[1]) {
-			return f[1], f[0]
+	for _, m := range mounts() {
+		if m.dir != "/" && strings.HasPrefix(m.dev, "/dev/") && bootenv.IsMedia(m.dir) {
+			return m.dir, m.dev
 		}
 	}
 	return "", ""
+}
+
+// inInitramfs reports whether / is the initramfs (rootfs, ramfs or
+// tmpfs), where the clone CD's rescue shell runs, rather than a disk.
+func inInitramfs() bool {
+	found := false
+	for _, m := range mounts() {
+		if m.dir == "/" {
+			if m.fstype != "rootfs" && m.fstype != "ramfs" && m.fstype != "tmpfs" {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+type mount struct{ dev, dir, fstype string }
+
+func mounts() []mount {
+	b, err := os.ReadFile("/proc/mounts")
+	if err != nil {
+		return nil
+	}
+	var ms []mount
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 {
+			ms = append(ms, mount{f[0], f[1], f[2]})
+		}
+	}
+	return ms
 }

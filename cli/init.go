@@ -6,10 +6,21 @@ import (
 	"github.com/clonecd/clonecd/kmod"
 )
 
-// The initramfs's /init is clonecd itself (PID 1 lands here too, see
-// Main), and /sbin/modprobe is a link to it: the kernel's usermode helper
-// for fs-*, crypto-* and other module requests.
-func init() {
-	RegisterMulticall("init", func(args []string) int { return bootenv.Init(clone.Boot) })
-	RegisterMulticall("modprobe", func(args []string) int { return kmod.Modprobe(args, Stderr) })
+// multicall returns the program clonecd is when started as name
+// (argv[0]'s base name), or nil. The initramfs's /init is clonecd itself
+// (PID 1 lands here too, see Run), and /sbin/modprobe is a link to it:
+// the kernel's usermode helper for fs-*, crypto-* and other module
+// requests.
+func multicall(name string) func(argv []string, out Output) int {
+	switch name {
+	case "init":
+		return runInit
+	case "modprobe":
+		return runModprobe
+	}
+	return nil
 }
+
+func runInit(argv []string, out Output) int { return bootenv.Init(clone.Boot) }
+
+func runModprobe(argv []string, out Output) int { return kmod.Modprobe(argv, out.Stderr) }

@@ -2,35 +2,32 @@ package cli
 
 import (
 	"bufio"
-	"flag"
+	"context"
 	"fmt"
+	"io"
 	"os"
-	"path/filepath"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/initramfs"
 	"github.com/clonecd/clonecd/progress"
 )
 
-// initramfsList is a repeatable, comma-separable string flag.
-type initramfsList []string
-
-func (l *initramfsList) String() string { return strings.Join(*l, ",") }
-func (l *initramfsList) Set(s string) error {
-	for _, w := range strings.Split(s, ",") {
-		if w = strings.TrimSpace(w); w != "" {
-			*l = append(*l, w)
-		}
-	}
-	return nil
+type initramfsFlags struct {
+	initramfs.Options
+	output, fromDir                   string
+	addModules, omitModules, programs listFlag
+	files                             []string
+	quiet                             bool
 }
 
-func init() {
-	Register(&Command{
-		Name:    "initramfs",
-		Args:    "[flags] -o initrd.img",
-		Summary: "build the clone CD's initramfs (clonecd as /init, drivers, helper programs, rescue shell)",
-		Help: `Writes a gzip'd newc initramfs whose /init is this clonecd binary (static):
+func initramfsCmd(out Output) *cobra.Command {
+	f := &initramfsFlags{}
+	c := &cobra.Command{
+		Use:   "initramfs [flags] -o initrd.img",
+		Short: "build the clone CD's initramfs (clonecd as /init, drivers, helper programs, rescue shell)",
+		Long: `Writes a gzip'd newc initramfs whose /init is this clonecd binary (static):
 as PID 1 it sets up the boot environment, loads drivers by modalias and
 clones; /sbin/modprobe links to it for the kernel's module requests.
 
@@ -42,121 +39,96 @@ name from the same root's /lib/firmware. Helper programs (mke2fs, e2fsck,
 mkfs.xfs, mkfs.vfat, ...) are copied from --root with the shared libraries
 their ELF headers need. busybox-static gives the rescue shell.
 
---from-dir DIR packs a directory as it is (` + "`make rd`" + ` after ` + "`make rdfs`" + `).
-
-examples:
-  clonecd initramfs -o initrd.img
+--from-dir DIR packs a directory as it is (` + "`make rd`" + ` after ` + "`make rdfs`" + `).`,
+		Example: `  clonecd initramfs -o initrd.img
   clonecd initramfs --golden /var/cache/clonecd/golden-bookworm -o initrd.img
   clonecd initramfs --kernel-version 6.1.0-50-amd64 --add-module btrfs --omit-module 'mlx*' -o initrd.img
   clonecd initramfs --from-dir initrd -o initrd.img`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var o initramfs.Options
-			var out, fromDir string
-			var add, omit, progs, extra initramfsList
-			var quiet bool
-			fs.StringVar(&out, "o", "", "output file (required; - for standard output)")
-			fs.StringVar(&fromDir, "from-dir", "", "pack this directory as the initramfs instead of building one")
-			fs.StringVar(&o.Clonecd, "clonecd", "", "static clonecd binary for /init (default: this one)")
-			fs.StringVar(&o.KernelVersion, "kernel-version", "", "kernel release whose modules to take (default: newest found)")
-			fs.StringVar(&o.Golden, "golden", os.Getenv("CLONECD_GOLDEN"), "golden root whose /lib/modules and /lib/firmware are preferred")
-			fs.StringVar(&o.Modules, "modules", "", "module tree /lib/modules/VERSION (default: golden root's, else the host's)")
-			fs.StringVar(&o.Firmware, "firmware", "", "firmware tree (default: lib/firmware of the modules' root)")
-			fs.StringVar(&o.Root, "root", "/", "root to take helper programs and their libraries from")
-			fs.StringVar(&o.Busybox, "busybox", "", "static busybox for the rescue shell (default: found in --root or the host; none: embedded shell)")
-			fs.Var(&add, "add-module", "extra modules: name, alias or glob on names or paths (repeatable, comma-separated)")
-			fs.Var(&omit, "omit-module", "modules to leave out, with whatever needs them (repeatable, comma-separated)")
-			fs.Var(&progs, "program", "helper programs instead of the default list (repeatable, comma-separated)")
-			fs.Var(&extra, "file", "extra file or directory DEST=SRC (repeatable)")
-			fs.BoolVar(&o.NoFirmware, "no-firmware", false, "leave out firmware")
-			fs.BoolVar(&o.NoModules, "no-modules", false, "leave out kernel modules")
-			fs.IntVar(&o.Level, "level", 6, "gzip level (1-9)")
-			fs.BoolVar(&quiet, "q", false, "no progress or summary")
-			return func(args []string) error {
-				if len(args) > 0 {
-					return UsageError("unexpected arguments %q", args)
-				}
-				if out == "" {
-					return UsageError("-o FILE is required")
-				}
-				o.AddModules, o.OmitModules = add, omit
-				if len(progs) > 0 {
-					o.Programs = progs
-				}
-				if len(extra) > 0 {
-					o.ExtraFiles = map[string]string{}
-					for _, e := range extra {
-						d, s, ok := strings.Cut(e, "=")
-						if !ok || d == "" || s == "" {
-							return UsageError("--file %q: want DEST=SRC", e)
-						}
-						o.ExtraFiles[d] = s
-					}
-				}
-				return runInitramfs(o, out, fromDir, quiet)
-			}
-		},
-	})
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runInitramfs(c.Context(), out, f, args) },
+	}
+	o := &f.Options
+	fl := c.Flags()
+	fl.StringVarP(&f.output, "output", "o", "", "output `FILE` (required; \"-\": standard output)")
+	fl.StringVar(&f.fromDir, "from-dir", "", "pack this `DIR` as the initramfs instead of building one")
+	fl.StringVar(&o.Clonecd, "clonecd", "", "static clonecd `BINARY` for /init (default: this one)")
+	fl.StringVar(&o.KernelVersion, "kernel-version", "", "kernel `RELEASE` whose modules to take (default: newest found)")
+	fl.StringVar(&o.Golden, "golden", os.Getenv("CLONECD_GOLDEN"), "golden root `DIR` whose /lib/modules and /lib/firmware are preferred ($CLONECD_GOLDEN)")
+	fl.StringVar(&o.Modules, "modules", "", "module tree `DIR` /lib/modules/VERSION (default: golden root's, else the host's)")
+	fl.StringVar(&o.Firmware, "firmware", "", "firmware tree `DIR` (default: lib/firmware of the modules' root)")
+	fl.StringVar(&o.Root, "root", "/", "root `DIR` to take helper programs and their libraries from")
+	fl.StringVar(&o.Busybox, "busybox", "", "static busybox `FILE` for the rescue shell (default: found in --root or the host; none: embedded shell)")
+	fl.Var(&f.addModules, "add-module", "extra `MODULES`: name, alias or glob on names or paths (repeatable, comma-separated)")
+	fl.Var(&f.omitModules, "omit-module", "`MODULES` to leave out, with whatever needs them (repeatable, comma-separated)")
+	fl.Var(&f.programs, "program", "helper `PROGRAMS` instead of the default list (repeatable, comma-separated)")
+	fl.StringArrayVar(&f.files, "file", nil, "extra file or directory `DEST=SRC` (repeatable)")
+	fl.BoolVar(&o.NoFirmware, "no-firmware", false, "leave out firmware")
+	fl.BoolVar(&o.NoModules, "no-modules", false, "leave out kernel modules")
+	intVarP(fl, &o.Level, "level", "", 6, 1, 9, "gzip level 1-9")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress or summary")
+	c.MarkFlagRequired("output")
+	return c
 }
 
-func runInitramfs(o initramfs.Options, out, fromDir string, quiet bool) error {
-	var f *os.File
-	tmp := ""
-	if out == "-" {
-		f = os.Stdout
-		quiet = true
-	} else {
+func runInitramfs(_ context.Context, out Output, f *initramfsFlags, _ []string) error {
+	o := f.Options
+	o.AddModules, o.OmitModules = f.addModules, f.omitModules
+	if len(f.programs) > 0 {
+		o.Programs = f.programs
+	}
+	if len(f.files) > 0 {
+		o.ExtraFiles = map[string]string{}
+		for _, e := range f.files {
+			d, s, ok := strings.Cut(e, "=")
+			if !ok || d == "" || s == "" {
+				return UsageError("--file %q: want DEST=SRC", e)
+			}
+			o.ExtraFiles[d] = s
+		}
+	}
+	quiet := f.quiet || f.output == "-"
+	o.Progress = progress.New(out.Stderr, "initramfs", 0, quiet)
+	var s *initramfs.Summary
+	err := writeOutput(out, f.output, 0o644, func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
 		var err error
-		f, err = os.CreateTemp(filepath.Dir(out), ".initramfs-*")
+		if f.fromDir != "" {
+			s, err = initramfs.BuildDir(bw, f.fromDir, o)
+		} else {
+			s, err = initramfs.Build(bw, o)
+		}
 		if err != nil {
 			return err
 		}
-		tmp = f.Name()
-		defer os.Remove(tmp)
-	}
-	o.Progress = progress.New(Stderr, "initramfs", 0, quiet)
-	bw := bufio.NewWriterSize(f, 1<<20)
-	var s *initramfs.Summary
-	var err error
-	if fromDir != "" {
-		s, err = initramfs.BuildDir(bw, fromDir, o)
-	} else {
-		s, err = initramfs.Build(bw, o)
-	}
-	if err == nil {
-		err = bw.Flush()
-	}
-	if tmp != "" {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = cerr
-		}
-		if err == nil {
-			os.Chmod(tmp, 0o644)
-			err = os.Rename(tmp, out)
-		}
-	}
-	if err != nil {
+		return bw.Flush()
+	})
+	if err != nil || quiet {
 		return err
 	}
-	if !quiet {
-		fmt.Fprintf(Stdout, "%s: %s compressed (%s cpio), %d files\n", out, progress.Bytes(s.Compressed), progress.Bytes(s.Uncompressed), s.Files)
-		if s.KernelVersion != "" {
-			fmt.Fprintf(Stdout, "kernel %s: %d modules from %s, %d firmware files", s.KernelVersion, s.Modules, s.ModulesDir, s.Firmware)
-			if len(s.FirmwareMiss) > 0 {
-				fmt.Fprintf(Stdout, " (%d named but not found)", len(s.FirmwareMiss))
-			}
-			fmt.Fprintln(Stdout)
-		}
-		if fromDir == "" {
-			fmt.Fprintf(Stdout, "programs: %s\n", strings.Join(s.Programs, " "))
-			if len(s.Missing) > 0 {
-				fmt.Fprintf(Stdout, "not found (skipped): %s\n", strings.Join(s.Missing, " "))
-			}
-			bb := s.Busybox
-			if bb == "" {
-				bb = "none (embedded shell)"
-			}
-			fmt.Fprintf(Stdout, "busybox: %s\n", bb)
-		}
-	}
+	printInitramfsSummary(out, f, s)
 	return nil
+}
+
+func printInitramfsSummary(out Output, f *initramfsFlags, s *initramfs.Summary) {
+	w := out.Stdout
+	fmt.Fprintf(w, "%s: %s compressed (%s cpio), %d files\n", f.output, progress.Bytes(s.Compressed), progress.Bytes(s.Uncompressed), s.Files)
+	if s.KernelVersion != "" {
+		fmt.Fprintf(w, "kernel %s: %d modules from %s, %d firmware files", s.KernelVersion, s.Modules, s.ModulesDir, s.Firmware)
+		if len(s.FirmwareMiss) > 0 {
+			fmt.Fprintf(w, " (%d named but not found)", len(s.FirmwareMiss))
+		}
+		fmt.Fprintln(w)
+	}
+	if f.fromDir != "" {
+		return
+	}
+	fmt.Fprintf(w, "programs: %s\n", strings.Join(s.Programs, " "))
+	if len(s.Missing) > 0 {
+		fmt.Fprintf(w, "not found (skipped): %s\n", strings.Join(s.Missing, " "))
+	}
+	bb := s.Busybox
+	if bb == "" {
+		bb = "none (embedded shell)"
+	}
+	fmt.Fprintf(w, "busybox: %s\n", bb)
 }

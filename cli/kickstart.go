@@ -2,20 +2,29 @@ package cli
 
 import (
 	"bytes"
-	"flag"
+	"context"
 	"fmt"
-	"os"
+	"io"
 	"strings"
 
+	"github.com/spf13/cobra"
+
+	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/kickstart"
 )
 
-func init() {
-	Register(&Command{
-		Name:    "kickstart",
-		Args:    "[flags] ks.cfg",
-		Summary: "show what clonecd takes from a kickstart: layout, network, root password, timezone, %post",
-		Help: `Parses a Red Hat kickstart (commands, %pre, %post, %packages and the other
+type kickstartFlags struct {
+	layoutOnly, strict              bool
+	output, firmware, label, fstype string
+	ram                             int
+}
+
+func kickstartCmd(out Output) *cobra.Command {
+	f := &kickstartFlags{}
+	c := &cobra.Command{
+		Use:   "kickstart [flags] ks.cfg",
+		Short: "show what clonecd takes from a kickstart: layout, network, root password, timezone, %post",
+		Long: `Parses a Red Hat kickstart (commands, %pre, %post, %packages and the other
 sections, %include relative to the file, backslash continuations, comments,
 shell quoting; RHEL 5 style files without %end too) and prints the disk
 layout as a clonecd layout file (from clearpart, zerombr, ignoredisk,
@@ -34,66 +43,61 @@ clonecd build --kickstart ks.cfg takes the layout from it and puts ks.cfg
 on the media; the cloner runs its %post scripts at the end of the
 identity step.
 
-examples:
-  clonecd kickstart ks.cfg
+Exit status: 0 when the kickstart gives a layout, 1 with --strict when
+there were warnings, 2 when it cannot be read or gives no layout.`,
+		Example: `  clonecd kickstart ks.cfg
   clonecd kickstart --layout-only -o node.sfdisk ks.cfg
   clonecd kickstart --firmware uefi --ram 16384 ks.cfg`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			layoutOnly := fs.Bool("layout-only", false, "print only the layout file")
-			out := fs.String("o", "", "write the layout file here (implies --layout-only on stdout: nothing printed)")
-			ram := fs.Uint64("ram", kickstart.DefaultRAM, "MiB of RAM assumed for swap --recommended")
-			firmware := fs.String("firmware", "bios", "firmware of the clones: bios or uefi (reqpart, label)")
-			label := fs.String("label", "", "force the disk label: dos or gpt")
-			fstype := fs.String("fstype", "ext4", "file system for part without --fstype")
-			strict := fs.Bool("strict", false, "exit with status 1 when there are warnings")
-			return func(args []string) error {
-				if len(args) != 1 {
-					return UsageError("want one kickstart file")
-				}
-				if *firmware != "bios" && *firmware != "uefi" {
-					return UsageError("--firmware %q: want bios or uefi", *firmware)
-				}
-				if *label != "" && *label != "dos" && *label != "gpt" {
-					return UsageError("--label %q: want dos or gpt", *label)
-				}
-				ks, err := kickstart.ParseFile(args[0], kickstart.Options{RAM: *ram, Firmware: *firmware, Label: *label, DefaultFS: *fstype})
-				if err != nil {
-					return err
-				}
-				layout, lerr := ks.Layout()
-				for _, w := range ks.Warnings {
-					fmt.Fprintf(Stderr, "%s: warning: %s\n", ksWhere(w), w.Msg)
-				}
-				var lb bytes.Buffer
-				if lerr == nil {
-					fmt.Fprintf(&lb, "# clonecd layout from %s\n", args[0])
-					layout.WriteTo(&lb)
-				}
-				if *out != "" {
-					if lerr != nil {
-						return lerr
-					}
-					if err := os.WriteFile(*out, lb.Bytes(), 0o644); err != nil {
-						return err
-					}
-				} else if *layoutOnly {
-					if lerr != nil {
-						return lerr
-					}
-					Stdout.Write(lb.Bytes())
-				} else {
-					printKickstart(ks, lb.String(), lerr)
-				}
-				if lerr != nil {
-					return fmt.Errorf("no layout: %w", lerr)
-				}
-				if *strict && len(ks.Warnings) > 0 {
-					return &ExitError{Code: 1, Err: fmt.Errorf("%d warnings (--strict)", len(ks.Warnings))}
-				}
-				return nil
-			}
-		},
-	})
+		Args: exactArgs(1, "one kickstart file"),
+		RunE: func(c *cobra.Command, args []string) error { return runKickstart(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.BoolVar(&f.layoutOnly, "layout-only", false, "print only the layout file")
+	fl.StringVarP(&f.output, "output", "o", "", "write the layout file to `FILE` (nothing is printed)")
+	intVarP(fl, &f.ram, "ram", "", int(kickstart.DefaultRAM), 1, 1<<24, "`MiB` of RAM assumed for swap --recommended")
+	oneOfVar(fl, &f.firmware, "firmware", "bios", []string{"bios", "uefi"}, "firmware of the clones: bios or uefi (reqpart, label)")
+	oneOfVar(fl, &f.label, "label", "", []string{"dos", "gpt"}, "force the disk label: dos or gpt")
+	fl.StringVar(&f.fstype, "fstype", "ext4", "file system for part without --fstype")
+	fl.BoolVar(&f.strict, "strict", false, "exit with status 1 when there are warnings")
+	return c
+}
+
+func runKickstart(_ context.Context, out Output, f *kickstartFlags, args []string) error {
+	ks, err := kickstart.ParseFile(args[0], kickstart.Options{RAM: uint64(f.ram), Firmware: f.firmware, Label: f.label, DefaultFS: f.fstype})
+	if err != nil {
+		return err
+	}
+	layout, lerr := ks.Layout()
+	for _, w := range ks.Warnings {
+		fmt.Fprintf(out.Stderr, "%s: warning: %s\n", ksWhere(w), w.Msg)
+	}
+	var lb bytes.Buffer
+	if lerr == nil {
+		fmt.Fprintf(&lb, "# clonecd layout from %s\n", args[0])
+		layout.WriteTo(&lb)
+	}
+	switch {
+	case lerr != nil && (f.output != "" || f.layoutOnly):
+		return lerr
+	case f.output != "":
+		if err := checkOutput(f.output); err != nil {
+			return err
+		}
+		if err := atomicfile.WriteFile(f.output, lb.Bytes(), 0o644); err != nil {
+			return err
+		}
+	case f.layoutOnly:
+		out.Stdout.Write(lb.Bytes())
+	default:
+		printKickstart(out.Stdout, ks, lb.String(), lerr)
+	}
+	if lerr != nil {
+		return fmt.Errorf("no layout: %w", lerr)
+	}
+	if f.strict && len(ks.Warnings) > 0 {
+		return &ExitError{Code: exitNo, Err: fmt.Errorf("%d warnings (--strict)", len(ks.Warnings))}
+	}
+	return nil
 }
 
 func ksWhere(w kickstart.Warning) string {
@@ -101,8 +105,7 @@ func ksWhere(w kickstart.Warning) string {
 	return strings.TrimSuffix(s, ": "+w.Msg)
 }
 
-func printKickstart(ks *kickstart.Kickstart, layout string, lerr error) {
-	w := Stdout
+func printKickstart(w io.Writer, ks *kickstart.Kickstart, layout string, lerr error) {
 	fmt.Fprintln(w, "== layout")
 	if lerr != nil {
 		fmt.Fprintf(w, "(none: %v)\n", lerr)

@@ -11,6 +11,7 @@ import (
 )
 
 func TestKickstartCommand(t *testing.T) {
+	t.Parallel()
 	ks := func(name string) string { return filepath.Join(testenv.RepoRoot(), "testdata", "kickstart", name) }
 	out := filepath.Join(t.TempDir(), "node.sfdisk")
 	tests := []struct {
@@ -27,12 +28,12 @@ func TestKickstartCommand(t *testing.T) {
 		{[]string{"kickstart", "--layout-only", ks("centos.ks")}, 0, `^# clonecd layout from .*\nlabel: dos\n`,
 			`centos.ks:12: warning: unknown command "frobnicate" ignored\n`},
 		{[]string{"kickstart", "--strict", "--layout-only", ks("centos.ks")}, 1, `label: dos`, `--strict`},
-		{[]string{"kickstart", ks("lvm.ks")}, 1, `(?s)== layout\n\(none: .*lvm.ks:6: volgroup`, `lvm.ks:7: logvol: clonecd cannot make LVM logical volumes`},
-		{[]string{"kickstart", "--layout-only", ks("lvm.ks")}, 1, `^$`, `volgroup`},
+		{[]string{"kickstart", ks("lvm.ks")}, 2, `(?s)== layout\n\(none: .*lvm.ks:6: volgroup`, `lvm.ks:7: logvol: clonecd cannot make LVM logical volumes`},
+		{[]string{"kickstart", "--layout-only", ks("lvm.ks")}, 2, `^$`, `volgroup`},
 		{[]string{"kickstart", "--firmware", "uefi", "--ram", "16384", "-o", out, ks("rhel9.ks")}, 0, `^$`, `^$`},
-		{[]string{"kickstart", "--firmware", "arm", ks("rhel9.ks")}, 2, `^$`, `bios or uefi`},
-		{[]string{"kickstart", ks("nope.ks")}, 1, `^$`, `no such file`},
-		{[]string{"kickstart"}, 2, `^$`, `want one kickstart file`},
+		{[]string{"kickstart", "--firmware", "arm", ks("rhel9.ks")}, 2, `^$`, `invalid argument "arm" for "--firmware" flag: want one of: bios, uefi`},
+		{[]string{"kickstart", ks("nope.ks")}, 2, `^$`, `no such file`},
+		{[]string{"kickstart"}, 2, `^$`, `clonecd kickstart: want one kickstart file\nRun .clonecd kickstart --help. for usage`},
 	}
 	for _, tt := range tests {
 		code, stdout, stderr := runMain(t, tt.args...)

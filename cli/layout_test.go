@@ -2,6 +2,7 @@ package cli
 
 import (
 	"crypto/sha256"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,7 @@ type=83
 // TestLayoutCommands drives `clonecd layout dump|apply|check|capture` as an
 // admin types them, on image files, against real sfdisk and mkfs.
 func TestLayoutCommands(t *testing.T) {
+	t.Parallel()
 	testenv.NeedTools(t, "sfdisk", "mkfs.ext4")
 	dir := t.TempDir()
 	lay := filepath.Join(dir, "node.sfdisk")
@@ -43,11 +45,11 @@ func TestLayoutCommands(t *testing.T) {
 	// --help with examples on every sub-command
 	for _, sub := range []string{"dump", "apply", "check", "capture"} {
 		code, out, _ := runMain(t, "layout", sub, "--help")
-		if code != 0 || !strings.Contains(out, "examples:") {
+		if code != 0 || !strings.Contains(out, "Examples:") {
 			t.Errorf("layout %s --help: exit %d\n%s", sub, code, out)
 		}
 	}
-	if code, _, errs := runMain(t, "layout"); code != 2 || !strings.Contains(errs, "apply, capture, check, dump") {
+	if code, _, errs := runMain(t, "layout"); code != 2 || !strings.Contains(errs, "needs a sub-command: dump, capture, check, apply") {
 		t.Errorf("layout without sub-command: exit %d %q", code, errs)
 	}
 
@@ -83,11 +85,26 @@ func TestLayoutCommands(t *testing.T) {
 	if code, out, errs := runMain(t, "layout", "check", lay, img); code != 0 || out != "preserve /data\n" {
 		t.Errorf("check formatted: exit %d %q %s", code, out, errs)
 	}
+	// the same answer as JSON, and an error is exit 2, never the "repartition" 1
+	var dec layoutDecision
+	code, out, errs = runMain(t, "layout", "check", "--json", lay, img)
+	if err := json.Unmarshal([]byte(out), &dec); code != 0 || err != nil || !dec.Preserve || len(dec.Mounts) != 1 || dec.Mounts[0] != "/data" {
+		t.Errorf("check --json: exit %d %q %v %s", code, out, err, errs)
+	}
+	for _, args := range [][]string{{lay, filepath.Join(dir, "nope.img")}, {filepath.Join(dir, "nope.sfdisk"), img}, {"--json", lay, filepath.Join(dir, "nope.img")}} {
+		if code, out, errs := runMain(t, append([]string{"layout", "check"}, args...)...); code != 2 || out != "" || !strings.Contains(errs, "nope.") {
+			t.Errorf("layout check %q: exit %d, stdout %q, stderr %q; want exit 2 naming the missing file", args, code, out, errs)
+		}
+	}
 	// a different layout: repartition (exit 1)
 	other := filepath.Join(dir, "other.sfdisk")
 	os.WriteFile(other, []byte(strings.Replace(cliLayout, "size=4MiB, type=82", "size=6MiB, type=82", 1)), 0o644)
 	if code, out, _ := runMain(t, "layout", "check", other, img); code != 1 || !strings.HasPrefix(out, "repartition: partition 2 has 8192 sectors, the layout wants 12288") {
 		t.Errorf("check other: exit %d %q", code, out)
+	}
+	code, out, _ = runMain(t, "layout", "check", "--json", other, img)
+	if err := json.Unmarshal([]byte(out), &dec); code != 1 || err != nil || dec.Preserve || !strings.HasPrefix(dec.Reason, "partition 2 has 8192 sectors") {
+		t.Errorf("check --json other: exit %d %q %v", code, out, err)
 	}
 
 	// capture with --root pointing at a tree with an fstab
@@ -112,12 +129,12 @@ func TestLayoutCommands(t *testing.T) {
 	// errors: a bad layout names the line (exit 1), a bad command line exits 2
 	bad := filepath.Join(dir, "bad.sfdisk")
 	os.WriteFile(bad, []byte("label: dos\nsize=1G, colour=red\n"), 0o644)
-	if code, _, errs := runMain(t, "layout", "apply", bad, img); code != 1 || !strings.Contains(errs, bad+": line 2: unknown field \"colour=red\"") {
+	if code, _, errs := runMain(t, "layout", "apply", bad, img); code != 2 || !strings.Contains(errs, bad+": line 2: unknown field \"colour=red\"") {
 		t.Errorf("bad layout: exit %d %q", code, errs)
 	}
 	big := filepath.Join(dir, "big.sfdisk")
 	os.WriteFile(big, []byte("label: dos\nsize=1G\n"), 0o644)
-	if code, _, errs := runMain(t, "layout", "apply", big, img); code != 1 || !strings.Contains(errs, "961 MiB too small") {
+	if code, _, errs := runMain(t, "layout", "apply", big, img); code != 2 || !strings.Contains(errs, "961 MiB too small") {
 		t.Errorf("too big: exit %d %q", code, errs)
 	}
 	if fileHash(t, img) == before {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"bytes"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/clonecd/clonecd/internal/testenv"
@@ -9,3 +11,23 @@ import (
 
 // TestMain fails the package if its tests changed the host's /etc.
 func TestMain(m *testing.M) { os.Exit(testenv.GuardEtc(m)) }
+
+// runMain runs clonecd in-process with args and returns its exit status,
+// standard output and standard error.
+func runMain(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn is runMain with stdin as standard input.
+func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Run(append([]string{"clonecd"}, args...), Output{Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb})
+	return code, out.String(), errb.String()
+}
+
+func firstLine(s string) string {
+	line, _, _ := strings.Cut(s, "\n")
+	return line
+}

@@ -1,29 +1,34 @@
 package cli
 
 import (
-	"flag"
+	"context"
 	"fmt"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/clonecd/clonecd/cpio"
 	"github.com/clonecd/clonecd/image"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/progress"
 )
 
-// listFlag is a repeatable string flag.
-type listFlag []string
+type packFlags struct {
+	output, format              string
+	jobs, level                 int
+	quiet, noDefaults, noXattrs bool
+	exclude, include            patternsFlag
+	excludeFrom                 []string
+}
 
-func (l *listFlag) String() string     { return strings.Join(*l, ",") }
-func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
-
-func init() {
-	Register(&Command{
-		Name:    "pack",
-		Args:    "[flags] ROOT",
-		Summary: "pack a golden node's root tree into node.cpio.gz (+ .sha256)",
-		Help: `Writes the tree at ROOT as a gzip'd cpio archive (like
+func packCmd(out Output) *cobra.Command {
+	f := &packFlags{}
+	c := &cobra.Command{
+		Use:   "pack [flags] ROOT",
+		Short: "pack a golden node's root tree into node.cpio.gz (+ .sha256)",
+		Long: `Writes the tree at ROOT as a gzip'd cpio archive (like
   cd ROOT && find . -xdev | cpio -o -H newc | gzip)
 in a stable sorted order, without crossing filesystems, keeping regular
 files, directories, symlinks, hardlinks (data stored once), char and block
@@ -31,7 +36,8 @@ devices, FIFOs, modes incl. setuid/setgid/sticky, numeric owners, mtimes,
 and xattrs (file capabilities such as ping's) in a record plain GNU cpio
 ignores. Sockets are skipped with a warning. Files of 4 GiB or more cannot
 be stored in cpio: leave them out with --exclude. IMAGE.sha256 is written
-beside the image (sha256sum format).
+beside the image (sha256sum format). Like gzip, pack will not write the
+archive to a terminal.
 
 Left out by default (the directories themselves stay; --no-default-excludes
 or --include PATTERN keep them):
@@ -41,88 +47,88 @@ Kept as an empty file: ` + strings.Join(image.DefaultEmptied, " ") + `
 Patterns (--exclude, --include, --exclude-from FILE, one a line) are
 rsync-style: a leading / anchors at ROOT, otherwise they match the end of
 the path; * and ? stay within a component, ** crosses; a trailing / matches
-directories only; DIR/*** is DIR and everything below it.
-
-Examples:
-  clonecd pack -o /data/node.cpio.gz /
+directories only; DIR/*** is DIR and everything below it. Quote them, or
+the shell expands them first.`,
+		Example: `  clonecd pack -o /data/node.cpio.gz /
   clonecd pack --format crc -j 4 --level 9 -o node.cpio.gz /mnt/golden
-  clonecd pack --exclude /home/*** --exclude '*.pyc' -o node.cpio.gz /
+  clonecd pack --exclude '/home/***' --exclude '*.pyc' -o node.cpio.gz /
   clonecd pack -o - /mnt/golden | ssh master 'cat > node.cpio.gz'`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			out := fs.String("o", "node.cpio.gz", "output `FILE` (\"-\" for standard output)")
-			format := fs.String("format", "newc", "cpio format: newc or crc (070702, checksummed)")
-			threads := fs.Int("j", 0, "gzip threads (0: one per CPU)")
-			level := fs.Int("level", 6, "gzip level 1-9")
-			quiet := fs.Bool("q", false, "quiet: no progress, no summary")
-			noDef := fs.Bool("no-default-excludes", false, "do not leave out the default runtime trees and identity files")
-			noX := fs.Bool("no-xattrs", false, "do not record extended attributes")
-			var excl, incl, exFrom listFlag
-			fs.Var(&excl, "exclude", "leave out paths matching `PATTERN` (repeatable)")
-			fs.Var(&incl, "include", "keep paths matching `PATTERN` even if excluded (repeatable)")
-			fs.Var(&exFrom, "exclude-from", "read exclude patterns from `FILE` (repeatable)")
-			return func(args []string) error {
-				if len(args) != 1 {
-					return UsageError("pack needs exactly one ROOT (try clonecd pack --help)")
-				}
-				root := args[0]
-				f, err := cpio.ParseFormat(*format)
-				if err != nil {
-					return UsageError("%v", err)
-				}
-				if *level < 1 || *level > 9 {
-					return UsageError("--level %d: want 1-9", *level)
-				}
-				for _, file := range exFrom {
-					ps, err := image.ReadPatterns(file)
-					if err != nil {
-						return UsageError("--exclude-from: %v", err)
-					}
-					excl = append(excl, ps...)
-				}
-				filter, err := image.NewFilter(*noDef, excl, incl)
-				if err != nil {
-					return UsageError("%v", err)
-				}
-				var total int64
-				if !*quiet && progress.IsTerminal(Stderr) {
-					total, _ = image.Measure(root, filter)
-				}
-				meter := progress.New(Stderr, "pack", total, *quiet)
-				o := image.PackOptions{Format: f, Filter: filter, Level: *level, Threads: *threads,
-					NoXattrs: *noX, Progress: meter,
-					Warn: func(s string) { fmt.Fprintf(Stderr, "\r\033[Kclonecd pack: warning: %s\n", s) }}
-				if !progress.IsTerminal(Stderr) {
-					o.Warn = func(s string) { fmt.Fprintf(Stderr, "clonecd pack: warning: %s\n", s) }
-				}
-				start := time.Now()
-				var st *image.Stats
-				var sum string
-				if *out == "-" {
-					if fi, err := os.Stdout.Stat(); err == nil && fi.Mode().IsRegular() {
-						o.Skip = append(o.Skip, fi) // pack / -o - > /node.cpio.gz
-					}
-					st, err = image.Pack(root, os.Stdout, o)
-				} else {
-					st, sum, err = image.PackFile(root, *out, o)
-				}
-				meter.Done()
-				if err != nil {
-					return err
-				}
-				if !*quiet {
-					size := ""
-					if fi, err := os.Stat(*out); err == nil && *out != "-" {
-						size = fmt.Sprintf(" -> %s", progress.Bytes(fi.Size()))
-					}
-					fmt.Fprintf(Stderr, "packed %s: %d entries (%d files, %d dirs, %d symlinks, %d devices/fifos, %d hardlinks, %d xattrs), %s of data%s in %.1fs; %d paths left out\n",
-						root, st.Entries, st.Files, st.Dirs, st.Symlinks, st.Devices, st.Hardlinks, st.Xattrs,
-						progress.Bytes(st.Bytes), size, time.Since(start).Seconds(), st.Excluded)
-					if sum != "" {
-						fmt.Fprintf(Stderr, "wrote %s and %s.sha256 (sha256 %s)\n", *out, *out, sum)
-					}
-				}
-				return nil
-			}
-		},
-	})
+		Args: exactArgs(1, "one ROOT"),
+		RunE: func(c *cobra.Command, args []string) error { return runPack(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.StringVarP(&f.output, "output", "o", medium.ImageGzip, "output `FILE` (\"-\": standard output)")
+	oneOfVar(fl, &f.format, "format", "newc", []string{"newc", "crc"}, "cpio format: newc, or crc (070702, checksummed)")
+	intVarP(fl, &f.jobs, "jobs", "j", 0, 1, 256, "gzip threads, 1-256 (default: one per CPU)")
+	intVarP(fl, &f.level, "level", "", 6, 1, 9, "gzip level 1-9")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, no summary")
+	fl.BoolVar(&f.noDefaults, "no-default-excludes", false, "do not leave out the default runtime trees and identity files")
+	fl.BoolVar(&f.noXattrs, "no-xattrs", false, "do not record extended attributes")
+	fl.Var(&f.exclude, "exclude", "leave out paths matching `PATTERN` (repeatable)")
+	fl.Var(&f.include, "include", "keep paths matching `PATTERN` even if excluded (repeatable)")
+	fl.StringArrayVar(&f.excludeFrom, "exclude-from", nil, "read exclude patterns from `FILE`, one a line (repeatable)")
+	return c
+}
+
+func runPack(_ context.Context, out Output, f *packFlags, args []string) error {
+	root := args[0]
+	format, err := cpio.ParseFormat(f.format)
+	if err != nil {
+		return UsageError("--format: %v", err)
+	}
+	excl := append([]string(nil), f.exclude...)
+	for _, file := range f.excludeFrom {
+		ps, err := image.ReadPatterns(file)
+		if err != nil {
+			return UsageError("--exclude-from: %v", err)
+		}
+		excl = append(excl, ps...)
+	}
+	filter, err := image.NewFilter(f.noDefaults, excl, f.include)
+	if err != nil {
+		return UsageError("%v", err)
+	}
+	if f.output == "-" {
+		if progress.IsTerminal(out.Stdout) {
+			return UsageError("refusing to write the archive to a terminal: redirect it, or give -o FILE")
+		}
+	} else if err := checkOutput(f.output); err != nil {
+		return err
+	}
+	var total int64
+	if !f.quiet && progress.IsTerminal(out.Stderr) {
+		total, _ = image.Measure(root, filter)
+	}
+	meter := progress.New(out.Stderr, "pack", total, f.quiet)
+	o := image.PackOptions{Format: format, Filter: filter, Level: f.level, Threads: f.jobs,
+		NoXattrs: f.noXattrs, Progress: meter, Warn: warner(out.Stderr, "clonecd pack")}
+	start := time.Now()
+	var st *image.Stats
+	var sum string
+	if f.output == "-" {
+		if fi, err := statWriter(out.Stdout); err == nil && fi.Mode().IsRegular() {
+			o.Skip = append(o.Skip, fi) // pack / -o - > /node.cpio.gz
+		}
+		st, err = image.Pack(root, out.Stdout, o)
+	} else {
+		st, sum, err = image.PackFile(root, f.output, o)
+	}
+	meter.Done()
+	if err != nil {
+		return err
+	}
+	if f.quiet {
+		return nil
+	}
+	size := ""
+	if fi, err := os.Stat(f.output); err == nil && f.output != "-" {
+		size = fmt.Sprintf(" -> %s", progress.Bytes(fi.Size()))
+	}
+	fmt.Fprintf(out.Stderr, "packed %s: %d entries (%d files, %d dirs, %d symlinks, %d devices/fifos, %d hardlinks, %d xattrs), %s of data%s in %.1fs; %d paths left out\n",
+		root, st.Entries, st.Files, st.Dirs, st.Symlinks, st.Devices, st.Hardlinks, st.Xattrs,
+		progress.Bytes(st.Bytes), size, time.Since(start).Seconds(), st.Excluded)
+	if sum != "" {
+		fmt.Fprintf(out.Stderr, "wrote %s and %s (sha256 %s)\n", f.output, medium.SumName(f.output), sum)
+	}
+	return nil
 }

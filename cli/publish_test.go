@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 )
 
 func TestVersionCommand(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	f := filepath.Join(dir, "CLONE_CD_VERSION")
 	alias := filepath.Join(dir, "alias")
@@ -23,14 +26,16 @@ func TestVersionCommand(t *testing.T) {
 		out  string // regexp
 		file string // file content afterwards
 	}{
-		{[]string{"version", "--file", f}, 1, `^$`, ""},
-		{[]string{"version", "set", "1.9", "--file", f}, 0, `^1\.9\n$`, "1.9\n"},
-		{[]string{"version", "bump", "--file", f}, 0, `^1\.9 -> 1\.10\n$`, "1.10\n"},
+		{[]string{"version", "--file", f}, 2, `^$`, ""},
+		{[]string{"version", "set", "1.9", "--file", f}, 0, `^.*/CLONE_CD_VERSION: 1\.9\n$`, "1.9\n"},
+		{[]string{"version", "bump", "--file", f}, 0, `^.*/CLONE_CD_VERSION: 1\.9 -> 1\.10\n$`, "1.10\n"},
 		{[]string{"version", "show", "--file", f}, 0, `^1\.10\n$`, "1.10\n"},
 		{[]string{"version", "show", "--tag", "--file", f}, 0, `^CLONE_1_10\n$`, "1.10\n"},
 		{[]string{"version", "set", "1.05", "--file", f}, 2, `^$`, "1.10\n"},
-		{[]string{"version", "set", "2.0", "--file", f}, 0, `^1\.10 -> 2\.0\n$`, "2.0\n"},
-		{[]string{"version", "bump", "--file", alias}, 1, `^$`, "2.0\n"},
+		{[]string{"version", "set", "2.0", "-f", f}, 0, `^.*/CLONE_CD_VERSION: 1\.10 -> 2\.0\n$`, "2.0\n"},
+		{[]string{"version", "bump", "--file", alias}, 2, `^$`, "2.0\n"},
+		{[]string{"version", "set", "1.2.3", "--file", f}, 2, `^$`, "2.0\n"},
+		{[]string{"version", "bump", "--file"}, 2, `^$`, "2.0\n"},
 		{[]string{"version", "frob", "--file", f}, 2, `^$`, "2.0\n"},
 	}
 	for _, tt := range tests {
@@ -45,6 +50,7 @@ func TestVersionCommand(t *testing.T) {
 }
 
 func TestStoreCommands(t *testing.T) {
+	t.Parallel()
 	src := t.TempDir()
 	store := filepath.Join(t.TempDir(), "clone_image")
 	img := func(name string) string {
@@ -72,7 +78,7 @@ func TestStoreCommands(t *testing.T) {
 		{[]string{"promote", "1.5", "--dir", store}, 0, `current version is now 1\.5`},
 		{[]string{"rollback", "--dir", store, "--reason", "hangs"}, 0, `marked 1\.5 bad; current version is now 1\.1`},
 		{[]string{"images", "--dir", store}, 0, `(?s)\*1\.1 .* s001,s002\(cloning\) .* 1\.5 .*BAD: hangs +s003\(failed\)`},
-		{[]string{"promote", "1.5", "--dir", store}, 1, `^$`},
+		{[]string{"promote", "1.5", "--dir", store}, 2, `^$`},
 		{[]string{"prune", "--dir", store}, 2, `^$`},
 		{[]string{"prune", "--keep", "2", "--dry-run", "--dir", store}, 0, `^would delete 1\.0 `},
 		{[]string{"prune", "--keep", "2", "--dir", store}, 0, `^deleted 1\.0 `},
@@ -98,5 +104,31 @@ func TestStoreCommands(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(store, "CLONE_CD_VERSION"))
 	if err != nil || strings.TrimSpace(string(b)) != "1.1" {
 		t.Errorf("store CLONE_CD_VERSION = %q, %v", b, err)
+	}
+}
+
+// TestVersionRunFunctions calls the run functions directly with buffers,
+// as every command's run function can be.
+func TestVersionRunFunctions(t *testing.T) {
+	t.Parallel()
+	f := &versionFlags{file: filepath.Join(t.TempDir(), "CLONE_CD_VERSION")}
+	var out, errb bytes.Buffer
+	o := Output{Stdout: &out, Stderr: &errb}
+	if err := runVersionSet(context.Background(), o, f, []string{"CLONE_1_19"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := runVersionBump(context.Background(), o, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	f.tag = true
+	if err := runVersionShow(context.Background(), o, f, nil); err != nil {
+		t.Fatal(err)
+	}
+	if want := f.file + ": 1.19\n" + f.file + ": 1.19 -> 1.20\nCLONE_1_20\n"; out.String() != want || errb.Len() != 0 {
+		t.Errorf("stdout %q, stderr %q; want %q", out.String(), errb.String(), want)
+	}
+	var ee *ExitError
+	if err := runVersionSet(context.Background(), o, f, []string{"1.x"}); !errors.As(err, &ee) || ee.Code != 2 {
+		t.Errorf("set 1.x: %v; want a usage error", err)
 	}
 }

@@ -2,40 +2,44 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/progress"
 )
 
+// recloneFlags are the flags reclone and reclone-all share.
 type recloneFlags struct {
-	server, dir, rsh, command, version string
-	delay, timeout, grace              time.Duration
-	parallel                           int
-	skipCurrent, asJSON                bool
+	server            urlFlag
+	dir, rsh, command string
+	version           versionFlag
+	delay             autoDuration
+	timeout, grace    time.Duration
+	parallel          int
+	skipCurrent, json bool
 }
 
-func (f *recloneFlags) define(fs *flag.FlagSet) {
-	fs.StringVar(&f.server, "server", os.Getenv("CLONECD_SERVER"), "clonecd serve URL to follow the nodes on (env CLONECD_SERVER)")
-	fs.StringVar(&f.dir, "dir", defaultStore(), "the server's image directory, when no --server")
+func (f *recloneFlags) define(fs *pflag.FlagSet) {
+	fs.Var(&f.server, "server", "clonecd serve `URL` to follow the nodes on (default $CLONECD_SERVER)")
+	fs.StringVar(&f.dir, "dir", defaultStore(), "the server's image `DIR`, when no --server ($CLONECD_STORE)")
 	fs.StringVar(&f.rsh, "rsh", netclone.DefaultRsh, "remote shell; the node name and the command follow")
 	fs.StringVar(&f.command, "command", netclone.DefaultCommand, "command run on each node")
 	f.delay = -1
-	fs.Var((*autoDuration)(&f.delay), "delay", "pause between starts, or auto: one image's time on 1 GbE (printed)")
-	fs.IntVar(&f.parallel, "parallel", 8, "nodes in flight at most (0 = no cap)")
-	fs.DurationVar(&f.timeout, "timeout", 30*time.Minute, "per node, from start to done")
-	fs.DurationVar(&f.grace, "grace", 2*time.Minute, "a failed node that starts cloning again within this time is followed on")
+	fs.Var(&f.delay, "delay", "pause between starts, or auto: one image's time on 1 GbE (printed)")
+	intVarP(fs, &f.parallel, "parallel", "", 8, 1, 4096, "nodes in flight at most, 1-4096")
+	durationVar(fs, &f.timeout, "timeout", 30*time.Minute, time.Second, "per node, from start to done")
+	durationVar(fs, &f.grace, "grace", 2*time.Minute, 0, "a failed node that starts cloning again within this time is followed on")
 	fs.BoolVar(&f.skipCurrent, "skip-current", false, "leave nodes already on the served version alone")
-	fs.StringVar(&f.version, "version", "", "clone this version instead of the current one (canary)")
-	fs.BoolVar(&f.asJSON, "json", false, "print the results as JSON instead of a table")
+	fs.Var(&f.version, "version", "clone this version, MAJOR.MINOR, instead of the current one (canary)")
+	fs.BoolVar(&f.json, "json", false, "print the results as JSON instead of a table (messages go to standard error)")
 }
 
 const recloneHelp = `For each node: over ssh (--rsh; batch mode, known hosts respected) run
@@ -47,92 +51,64 @@ nodes are in flight; a node that cannot be reached is reported, not
 retried. --skip-current leaves nodes already on the served version alone;
 --version V clones the given nodes to version V (a canary) instead of the
 current one. On a terminal a line per node in flight and an overall bar
-are redrawn; then a table: node, result, duration, version. The exit
-status is 1 if any node failed.`
+are redrawn; then a table: node, result, duration, version. What the
+nodes reported is printed with control characters escaped.
 
-func init() {
-	Register(&Command{
-		Name:    "reclone",
-		Args:    "[flags] NODE...",
-		Summary: "reclone nodes over the network (ssh, ramclone, follow)",
-		Help: recloneHelp + `
+Exit status: 0 when every node is done (or skipped), 1 when some failed,
+2 on an error before any node was started.`
 
-NODE is a name or a nodeset: s001 's[001-064,070]'.
+func recloneCmd(out Output) *cobra.Command {
+	f := &recloneFlags{}
+	c := &cobra.Command{
+		Use:   "reclone [flags] NODE...",
+		Short: "reclone nodes over the network (ssh, ramclone, follow)",
+		Long: recloneHelp + `
 
-Examples:
-  clonecd reclone --server http://master:8080 s001 s002
+NODE is a name or a nodeset: s001 's[001-064,070]'.`,
+		Example: `  clonecd reclone --server http://master:8080 s001 s002
   clonecd reclone --version 1.20 --server http://master:8080 s001   # canary
-  clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var f recloneFlags
-			f.define(fs)
-			return func(args []string) error {
-				if len(args) == 0 {
-					return UsageError("no nodes given")
-				}
-				var nodes []string
-				for _, a := range args {
-					n, err := netclone.ParseNodeset(a)
-					if err != nil {
-						return UsageError("%v", err)
-					}
-					nodes = append(nodes, n...)
-				}
-				return reclone(&f, nodes)
+  clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'
+  clonecd reclone --json s001 | jq -r '.[].result'`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return UsageError("no nodes given")
 			}
+			return nodesetArgs(c, args)
 		},
-	})
-	Register(&Command{
-		Name:    "reclone-all",
-		Args:    "[flags] FIRST LAST",
-		Summary: "reclone nodes FIRST..LAST over the network (Medusa's reclone_all.bash)",
-		Help: recloneHelp + `
-
-FIRST and LAST are numbers put through --pattern (s%03d: 1 64 means
-s001..s064).
-
-Examples:
-  clonecd reclone-all --server http://master:8080 1 64
-  clonecd reclone-all --pattern node%02d --parallel 4 --delay 10s 1 16
-  clonecd reclone-all --skip-current 1 64`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			var f recloneFlags
-			f.define(fs)
-			pattern := fs.String("pattern", "s%03d", "node name pattern with one %d")
-			return func(args []string) error {
-				if len(args) != 2 {
-					return UsageError("want FIRST LAST, got %d arguments", len(args))
-				}
-				first, err1 := strconv.Atoi(args[0])
-				last, err2 := strconv.Atoi(args[1])
-				if err1 != nil || err2 != nil {
-					return UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
-				}
-				nodes, err := netclone.PatternNodes(*pattern, first, last)
-				if err != nil {
-					return UsageError("%v", err)
-				}
-				return reclone(&f, nodes)
-			}
-		},
-	})
+		RunE: func(c *cobra.Command, args []string) error { return runReclone(c.Context(), out, f, args) },
+	}
+	f.define(c.Flags())
+	return c
 }
 
-func reclone(f *recloneFlags, nodes []string) error {
-	src, err := netclone.NewSource(f.server, f.dir)
+func runReclone(ctx context.Context, out Output, f *recloneFlags, args []string) error {
+	nodes, err := parseNodes(args)
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	return reclone(ctx, out, f, nodes)
+}
+
+// reclone reclones nodes and prints a table (or JSON) of the results.
+func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) error {
 	rsh := strings.Fields(f.rsh)
 	if len(rsh) == 0 {
 		return UsageError("--rsh is empty")
 	}
+	src, err := stateSource(f.server, f.dir)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	msgs := out.Stdout // human lines: with --json, standard error
+	if f.json {
+		msgs = out.Stderr
+	}
 	r := &netclone.Recloner{
-		Source: src, Rsh: rsh, Command: f.command, Delay: f.delay, Parallel: f.parallel,
-		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: f.version, Out: Stdout,
-		Live: progress.IsTerminal(Stdout) && !f.asJSON,
+		Source: src, Rsh: rsh, Command: f.command, Delay: time.Duration(f.delay), Parallel: f.parallel,
+		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: string(f.version), Out: msgs,
+		Live: progress.IsTerminal(msgs),
 	}
 	if r.Delay < 0 {
 		size, err := src.ImageSize(ctx)
@@ -140,58 +116,32 @@ func reclone(f *recloneFlags, nodes []string) error {
 			return fmt.Errorf("image size for the default --delay: %w", err)
 		}
 		r.Delay = netclone.DefaultDelay(size)
-		fmt.Fprintf(Stdout, "--delay %s between starts (default: a %s image on a 1 GbE link)\n", r.Delay, progress.Bytes(size))
+		fmt.Fprintf(msgs, "--delay %s between starts (default: a %s image on a 1 GbE link)\n", r.Delay, progress.Bytes(size))
 	}
-	fmt.Fprintf(Stdout, "recloning %d nodes, %s apart, at most %s in flight, following %s\n",
-		len(nodes), r.Delay, parallelText(f.parallel), src.Where())
+	fmt.Fprintf(msgs, "recloning %d nodes, %s apart, at most %d in flight, following %s\n",
+		len(nodes), r.Delay, f.parallel, src.Where())
 	start := time.Now()
 	results, err := r.Run(ctx, nodes)
 	if err != nil {
 		return err
 	}
-	if f.asJSON {
-		enc := json.NewEncoder(Stdout)
-		enc.SetIndent("", "  ")
-		enc.Encode(results)
+	if f.json {
+		if err := writeJSON(out, results); err != nil {
+			return err
+		}
 	} else {
-		fmt.Fprintln(Stdout)
-		netclone.WriteTable(Stdout, results)
-		fmt.Fprintf(Stdout, "wall time %s\n", time.Since(start).Round(time.Second))
+		for i := range results {
+			res := &results[i]
+			res.Node, res.Result, res.Version, res.Error = printable(res.Node), printable(res.Result), printable(res.Version), printable(res.Error)
+		}
+		fmt.Fprintln(out.Stdout)
+		netclone.WriteTable(out.Stdout, results)
+		fmt.Fprintf(out.Stdout, "wall time %s\n", time.Since(start).Round(time.Second))
 	}
 	for _, res := range results {
 		if !res.OK {
-			return &ExitError{Code: 1}
+			return &ExitError{Code: exitNo}
 		}
 	}
-	return nil
-}
-
-func parallelText(n int) string {
-	if n <= 0 {
-		return "all"
-	}
-	return strconv.Itoa(n)
-}
-
-// autoDuration is a duration flag whose default "auto" is stored as -1.
-type autoDuration time.Duration
-
-func (d *autoDuration) String() string {
-	if d == nil || *d < 0 {
-		return "auto"
-	}
-	return time.Duration(*d).String()
-}
-
-func (d *autoDuration) Set(s string) error {
-	if s == "auto" {
-		*d = -1
-		return nil
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("want a duration like 5s or auto")
-	}
-	*d = autoDuration(v)
 	return nil
 }

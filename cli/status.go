@@ -2,76 +2,100 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io/fs"
-	"os"
 	"text/tabwriter"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/netclone"
 )
 
-func init() {
-	Register(&Command{
-		Name:    "status",
-		Args:    "[--json] [--server URL | --dir DIR] [NODES...]",
-		Summary: "show each node's clone state as the server knows it",
-		Help: `Per node: the version it runs or is being cloned to, its state (waiting,
+type statusFlags struct {
+	server urlFlag
+	dir    string
+	json   bool
+}
+
+func statusCmd(out Output) *cobra.Command {
+	f := &statusFlags{}
+	c := &cobra.Command{
+		Use:   "status [flags] [NODES...]",
+		Short: "show each node's clone state as the server knows it",
+		Long: `Per node: the version it runs or is being cloned to, its state (waiting,
 cloning n%, done, failed at STEP), when that was last reported, and where
 the server keeps its uploaded /tmp/clone.log. NODES are names or nodesets
 (s[001-064,070]); without them every node the server knows is listed.
 
-Reads a running server (--server, env CLONECD_SERVER) or its directory
-(--dir, default $CLONECD_STORE or /root/clone_image).
-
-Examples:
-  clonecd status
+Reads a running server (--server, default $CLONECD_SERVER) or its
+directory (--dir, default $CLONECD_STORE or /root/clone_image). What the
+nodes reported is printed with control characters escaped.`,
+		Example: `  clonecd status
   clonecd status --server http://master:8080 's[001-016]'
   clonecd status --json s001 | jq .`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			server := fs.String("server", os.Getenv("CLONECD_SERVER"), "server URL (env CLONECD_SERVER)")
-			dir := fs.String("dir", defaultStore(), "image directory when no --server (env CLONECD_STORE)")
-			asJSON := fs.Bool("json", false, "print JSON")
-			return func(args []string) error {
-				return status(*server, *dir, *asJSON, args)
-			}
-		},
-	})
+		Args: nodesetArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runStatus(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.Var(&f.server, "server", "server `URL` (default $CLONECD_SERVER)")
+	fl.StringVar(&f.dir, "dir", defaultStore(), "image `DIR` when no --server ($CLONECD_STORE)")
+	fl.BoolVar(&f.json, "json", false, "print JSON")
+	return c
 }
 
-func status(server, dir string, asJSON bool, args []string) error {
-	src, err := netclone.NewSource(server, dir)
+// nodesetArgs checks NODE arguments: names or nodesets (s[001-064]).
+func nodesetArgs(_ *cobra.Command, args []string) error {
+	_, err := parseNodes(args)
+	return err
+}
+
+// parseNodes expands nodesets into host names, each one checked.
+func parseNodes(args []string) ([]string, error) {
+	var nodes []string
+	for _, a := range args {
+		n, err := netclone.ParseNodeset(a)
+		if err != nil {
+			return nil, UsageError("%v", err)
+		}
+		for _, name := range n {
+			if err := checkNodeName(name); err != nil {
+				return nil, UsageError("%v", err)
+			}
+		}
+		nodes = append(nodes, n...)
+	}
+	return nodes, nil
+}
+
+func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) error {
+	nodes, err := parseNodes(args)
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	src, err := stateSource(f.server, f.dir)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
 	var states []netclone.State
-	if len(args) == 0 {
+	if len(nodes) == 0 {
 		if states, err = src.All(ctx); err != nil {
 			return err
 		}
-	} else {
-		for _, a := range args {
-			nodes, err := netclone.ParseNodeset(a)
-			if err != nil {
-				return UsageError("%v", err)
-			}
-			for _, n := range nodes {
-				st, err := src.Get(ctx, n)
-				if errors.Is(err, fs.ErrNotExist) {
-					st = netclone.State{Node: n, State: "unknown"}
-				} else if err != nil {
-					return err
-				}
-				states = append(states, st)
-			}
-		}
 	}
-	if asJSON {
+	for _, n := range nodes {
+		st, err := src.Get(ctx, n)
+		if errors.Is(err, fs.ErrNotExist) {
+			st = netclone.State{Node: n, State: "unknown"}
+		} else if err != nil {
+			return err
+		}
+		states = append(states, st)
+	}
+	if f.json {
 		type row struct {
 			netclone.State
 			Summary string `json:"summary"`
@@ -80,29 +104,38 @@ func status(server, dir string, asJSON bool, args []string) error {
 		for i, s := range states {
 			rows[i] = row{s, s.Summary()}
 		}
-		enc := json.NewEncoder(Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
+		return writeJSON(out, rows)
 	}
 	if len(states) == 0 {
-		fmt.Fprintf(Stdout, "no node has reported to %s yet\n", src.Where())
+		fmt.Fprintf(out.Stdout, "no node has reported to %s yet\n", src.Where())
 		return nil
 	}
-	tw := tabwriter.NewWriter(Stdout, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tVERSION\tSTATE\tWHEN\tLOG")
 	for _, s := range states {
 		when := "-"
 		if !s.When.IsZero() {
 			when = s.When.Local().Format("2006-01-02 15:04:05")
 		}
-		v, lg := s.Version, s.Log
-		if v == "" {
-			v = "-"
-		}
-		if lg == "" {
-			lg = "-"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Node, v, s.Summary(), when, lg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(orDash(s.Node)), printable(orDash(s.Version)),
+			printable(s.Summary()), when, printable(orDash(s.Log)))
 	}
 	return tw.Flush()
+}
+
+// stateSource is where status and reclone read node states: the server
+// (--server, else $CLONECD_SERVER), else its directory.
+func stateSource(flag urlFlag, dir string) (netclone.StateSource, error) {
+	server, err := serverURL(flag)
+	if err != nil {
+		return nil, err
+	}
+	return netclone.NewSource(string(server), dir)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

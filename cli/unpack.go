@@ -1,87 +1,72 @@
 package cli
 
 import (
-	"flag"
+	"context"
 	"fmt"
-	"io"
 	"os"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/progress"
 )
 
-func init() {
-	Register(&Command{
-		Name:    "unpack",
-		Args:    "[flags] IMAGE DIR",
-		Summary: "restore node.cpio.gz (gzip'd or plain, newc or crc) into DIR",
-		Help: `Restores IMAGE into DIR (created if missing): files, directories,
+type unpackFlags struct {
+	quiet, noChown, noXattrs bool
+}
+
+func unpackCmd(out Output) *cobra.Command {
+	f := &unpackFlags{}
+	c := &cobra.Command{
+		Use:   "unpack [flags] IMAGE DIR",
+		Short: "restore node.cpio.gz (gzip'd or plain, newc or crc) into DIR",
+		Long: `Restores IMAGE into DIR (created if missing): files, directories,
 symlinks, hardlinks in either order, devices, FIFOs, owners, modes (setuid
 kept), mtimes (directories last) and xattrs. crc checksums are verified.
 Reads the image once as a stream ("-" is standard input). Refuses absolute
 paths, ".." components, writing through symlinks and duplicate names:
 nothing is written outside DIR. A truncated or corrupt image ends with an
-error naming the entry and its offset.
-
-Examples:
-  clonecd unpack node.cpio.gz /mnt/newroot
+error naming the entry and its offset.`,
+		Example: `  clonecd unpack node.cpio.gz /mnt/newroot
   clonecd unpack initrd.img initrd
   curl -s http://master/node.cpio.gz | clonecd unpack - /mnt`,
-		Setup: func(fs *flag.FlagSet) Runner {
-			quiet := fs.Bool("q", false, "quiet: no progress, no summary")
-			noChown := fs.Bool("no-chown", false, "keep files owned by the unpacking user")
-			noX := fs.Bool("no-xattrs", false, "do not restore extended attributes")
-			return func(args []string) error {
-				if len(args) != 2 {
-					return UsageError("unpack needs IMAGE and DIR (try clonecd unpack --help)")
-				}
-				img, dir := args[0], args[1]
-				if err := os.MkdirAll(dir, 0o755); err != nil {
-					return err
-				}
-				in, total, err := openImage(img)
-				if err != nil {
-					return err
-				}
-				defer in.Close()
-				meter := progress.New(Stderr, "unpack", total, *quiet)
-				start := time.Now()
-				// The meter counts compressed bytes read, for a true ETA.
-				st, err := image.Unpack(meter.Reader(in), dir, image.UnpackOptions{NoChown: *noChown, NoXattrs: *noX, Progress: image.ItemsOnly(meter),
-					Warn: func(s string) { fmt.Fprintf(Stderr, "clonecd unpack: warning: %s\n", s) }})
-				meter.Done()
-				if err != nil {
-					if img != "-" {
-						return fmt.Errorf("%s: %w", img, err)
-					}
-					return err
-				}
-				if !*quiet {
-					fmt.Fprintf(Stderr, "unpacked %s into %s: %d entries (%d files, %d dirs, %d symlinks, %d devices/fifos, %d hardlinks, %d xattrs), %s of data in %.1fs\n",
-						img, dir, st.Entries, st.Files, st.Dirs, st.Symlinks, st.Devices, st.Hardlinks, st.Xattrs,
-						progress.Bytes(st.Bytes), time.Since(start).Seconds())
-				}
-				return nil
-			}
-		},
-	})
+		Args: exactArgs(2, "IMAGE and DIR"),
+		RunE: func(c *cobra.Command, args []string) error { return runUnpack(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, no summary")
+	fl.BoolVar(&f.noChown, "no-chown", false, "keep files owned by the unpacking user")
+	fl.BoolVar(&f.noXattrs, "no-xattrs", false, "do not restore extended attributes")
+	return c
 }
 
-// openImage opens an image argument: a file, or standard input for "-"
-// (which closing leaves open). total is the file's size when it is a
-// regular file, else 0.
-func openImage(name string) (rc io.ReadCloser, total int64, err error) {
-	f := os.Stdin
-	rc = io.NopCloser(f)
-	if name != "-" {
-		if f, err = os.Open(name); err != nil {
-			return nil, 0, err
+func runUnpack(_ context.Context, out Output, f *unpackFlags, args []string) error {
+	img, dir := args[0], args[1]
+	in, total, err := openImage(out, img)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	meter := progress.New(out.Stderr, "unpack", total, f.quiet)
+	start := time.Now()
+	// The meter counts compressed bytes read, for a true ETA.
+	st, err := image.Unpack(meter.Reader(in), dir, image.UnpackOptions{NoChown: f.noChown, NoXattrs: f.noXattrs,
+		Progress: image.ItemsOnly(meter), Warn: warner(out.Stderr, "clonecd unpack")})
+	meter.Done()
+	if err != nil {
+		if img != "-" {
+			return fmt.Errorf("%s: %w", img, err)
 		}
-		rc = f
+		return err
 	}
-	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
-		total = fi.Size()
+	if !f.quiet {
+		fmt.Fprintf(out.Stderr, "unpacked %s into %s: %d entries (%d files, %d dirs, %d symlinks, %d devices/fifos, %d hardlinks, %d xattrs), %s of data in %.1fs\n",
+			img, dir, st.Entries, st.Files, st.Dirs, st.Symlinks, st.Devices, st.Hardlinks, st.Xattrs,
+			progress.Bytes(st.Bytes), time.Since(start).Seconds())
 	}
-	return rc, total, nil
+	return nil
 }

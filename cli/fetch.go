@@ -1,0 +1,267 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/progress"
+)
+
+type fetchFlags struct {
+	server                urlFlag
+	node                  nodeFlag
+	version               versionFlag
+	output, logFile       string
+	retries, attempts     int
+	limitRate             rateFlag
+	report, quiet, asJSON bool
+}
+
+func fetchCmd(out Output) *cobra.Command {
+	f := &fetchFlags{}
+	c := &cobra.Command{
+		Use:   "fetch [flags]",
+		Short: "download the served image as the network cloner does (resume, sha256, report)",
+		Long: `Streams node.cpio.gz from clonecd serve exactly as the network cloner does:
+a dropped connection resumes with Range/If-Range after a backoff (up to
+--retries failures in a row), the sha256 is checked against
+node.cpio.gz.sha256 and a mismatch downloads again (up to --attempts).
+The download is written beside FILE and replaces it only once its sha256
+matched: a failed fetch leaves FILE as it was.
+With --report it reports to the server as node --node would (state,
+progress, result, log), which makes it a stand-in for a node in tests.`,
+		Example: `  clonecd fetch --server http://master:8080 -o /tmp/node.cpio.gz
+  clonecd fetch --server http://master:8080 --version 1.19 -o old.cpio.gz
+  clonecd fetch --server http://master:8080 --node s001 --report -o /dev/null
+  clonecd fetch --server http://master:8080 --limit-rate 10M --json -o node.cpio.gz | jq .sha256`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, args []string) error { return runFetch(c.Context(), out, f, args) },
+	}
+	fl := c.Flags()
+	fl.Var(&f.server, "server", "server `URL` (default $CLONECD_SERVER)")
+	fl.Var(&f.node, "node", "node `NAME` sent to the server")
+	fl.StringVarP(&f.output, "output", "o", medium.ImageGzip, "output `FILE` (\"-\": standard output)")
+	fl.Var(&f.version, "version", "fetch this version, MAJOR.MINOR, instead of the current one")
+	fl.BoolVar(&f.report, "report", false, "report state and log to the server as node --node")
+	fl.StringVar(&f.logFile, "log", "", "log `FILE` (uploaded with --report)")
+	intVarP(fl, &f.retries, "retries", "", 10, 1, 1000, "failed attempts in a row before giving up, 1-1000")
+	intVarP(fl, &f.attempts, "attempts", "", 3, 1, 100, "whole downloads when the sha256 does not match, 1-100")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress meter and messages")
+	fl.Var(&f.limitRate, "limit-rate", "at most this many bytes per second, like 500k or 10M (0: no limit)")
+	fl.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	return c
+}
+
+// fetchResult is fetch --json's output.
+type fetchResult struct {
+	Output   string  `json:"output"`
+	Version  string  `json:"version"`
+	Bytes    int64   `json:"bytes"`
+	SHA256   string  `json:"sha256"`
+	Attempts int     `json:"attempts"`
+	Resumes  int     `json:"resumes"`
+	Seconds  float64 `json:"seconds"`
+}
+
+func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error {
+	server, err := serverURL(f.server)
+	if err != nil {
+		return err
+	}
+	if server == "" {
+		return UsageError("--server URL is required (or set CLONECD_SERVER)")
+	}
+	if f.report && f.node == "" {
+		return UsageError("--report needs --node")
+	}
+	if f.asJSON && f.output == "-" {
+		return UsageError("--json and -o - both want standard output")
+	}
+	dest, err := newFetchOutput(out, f.output, int64(f.limitRate))
+	if err != nil {
+		return err
+	}
+	defer dest.cleanup()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	quiet := f.quiet || f.output == "-"
+	var meter *progress.Meter
+	var counted int64
+	o := netclone.FetchOptions{
+		MediaOptions: netclone.MediaOptions{Node: string(f.node), Version: string(f.version), Retries: f.retries},
+		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, Open: dest.open,
+	}
+	if !f.quiet {
+		o.Logf = logLine(out.Stderr)
+	}
+	o.Progress = func(done, total int64) {
+		if meter == nil || done < counted { // the first attempt, or a new one
+			label := "fetch " + medium.ImageGzip
+			if meter != nil {
+				label += " (again)"
+			}
+			meter, counted = progress.New(out.Stderr, label, total, quiet), 0
+		}
+		meter.Add(done-counted, 0)
+		counted = done
+	}
+	res, err := netclone.Fetch(ctx, string(server), o)
+	if meter != nil {
+		meter.Done()
+	}
+	if err == nil {
+		err = dest.commit()
+	}
+	if err != nil {
+		return err
+	}
+	r := fetchResult{Output: f.output, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256,
+		Attempts: res.Attempts, Resumes: res.Resumes, Seconds: res.Elapsed.Seconds()}
+	if f.asJSON {
+		return writeJSON(out, r)
+	}
+	if !f.quiet {
+		sum := short(res.SHA256)
+		if res.SHA256 == "" {
+			sum = "(none on server)"
+		}
+		fmt.Fprintf(out.Stderr, "clonecd fetch: %s version %s, %s in %s (%s/s), sha256 %s, %d resumes, %d attempts\n",
+			f.output, res.Version, progress.Bytes(res.Bytes), res.Elapsed.Round(time.Millisecond),
+			progress.Bytes(int64(float64(res.Bytes)/max(res.Elapsed.Seconds(), 1e-3))), sum, res.Resumes, res.Attempts)
+	}
+	return nil
+}
+
+// serverURL is the --server flag, else $CLONECD_SERVER checked as the
+// flag would be.
+func serverURL(flag urlFlag) (urlFlag, error) {
+	if flag != "" {
+		return flag, nil
+	}
+	env := os.Getenv("CLONECD_SERVER")
+	if env == "" {
+		return "", nil
+	}
+	if err := checkServerURL(env); err != nil {
+		return "", UsageError("CLONECD_SERVER=%q: %v", env, err)
+	}
+	return urlFlag(env), nil
+}
+
+// logLine prints the cloner's log lines; on a terminal the progress
+// meter's line is cleared first.
+func logLine(w io.Writer) func(string, ...any) {
+	prefix := ""
+	if progress.IsTerminal(w) {
+		prefix = "\r\033[K"
+	}
+	return func(format string, a ...any) { fmt.Fprintf(w, prefix+format+"\n", a...) }
+}
+
+// fetchOutput is where fetch writes: a new file beside the output for
+// each attempt, put in place by commit (a regular file or a new name), or
+// the output itself when it is standard output or a device (/dev/null).
+type fetchOutput struct {
+	path    string
+	direct  io.WriteCloser // stdout or a device; nil: pending files
+	pending *atomicfile.File
+	opened  bool
+	rate    int64
+}
+
+func newFetchOutput(out Output, path string, rate int64) (*fetchOutput, error) {
+	d := &fetchOutput{path: path, rate: rate}
+	switch fi, err := os.Stat(path); {
+	case path == "-":
+		d.direct = nopCloser{out.Stdout}
+	case err == nil && !fi.Mode().IsRegular() && !fi.IsDir():
+		f, err := os.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return nil, err
+		}
+		d.direct = f
+	default:
+		if err := checkOutput(path); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// open starts an attempt: a fresh pending file (the last attempt's is
+// removed).
+func (d *fetchOutput) open() (io.Writer, error) {
+	var w io.Writer
+	switch {
+	case d.direct != nil && d.opened:
+		return nil, errors.New("cannot download again to standard output or a device")
+	case d.direct != nil:
+		w = d.direct
+	default:
+		if d.pending != nil {
+			d.pending.Cleanup()
+		}
+		f, err := atomicfile.Create(d.path, 0o644)
+		if err != nil {
+			return nil, err
+		}
+		d.pending, w = f, f
+	}
+	d.opened = true
+	if d.rate > 0 {
+		w = &paceWriter{w: w, rate: d.rate, start: time.Now()}
+	}
+	return w, nil
+}
+
+// commit puts a verified download in place.
+func (d *fetchOutput) commit() error {
+	if d.pending == nil {
+		return nil
+	}
+	err := d.pending.Commit()
+	d.pending = nil
+	return err
+}
+
+// cleanup removes an uncommitted download and closes a device.
+func (d *fetchOutput) cleanup() {
+	if d.pending != nil {
+		d.pending.Cleanup()
+	}
+	if d.direct != nil {
+		d.direct.Close()
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// paceWriter holds writes to rate bytes per second.
+type paceWriter struct {
+	w     io.Writer
+	rate  int64
+	n     int64
+	start time.Time
+}
+
+func (p *paceWriter) Write(b []byte) (int, error) {
+	n, err := p.w.Write(b)
+	p.n += int64(n)
+	if ahead := time.Duration(p.n*int64(time.Second)/p.rate) - time.Since(p.start); ahead > 0 {
+		time.Sleep(ahead)
+	}
+	return n, err
+}
