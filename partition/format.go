@@ -47,43 +47,34 @@ func (l *Layout) WriteTo(w io.Writer) (int64, error) {
 		if node == "" {
 			node = PartDevice(l.Device, p.Number)
 		}
-		fmt.Fprintf(&b, "%s :", node)
-		sep := " "
+		var f []string
 		if p.Start != 0 {
-			fmt.Fprintf(&b, " start=%12d", p.Start)
-			sep = ", "
+			f = append(f, fmt.Sprintf("start=%12d", p.Start))
 		}
-		if p.Size != 0 {
-			if sep == " " {
-				b.WriteString(" ")
-			} else {
-				b.WriteString(", ")
-			}
-			if u := formatBytes(p.sizeBytes); p.sizeBytes != 0 && u != "" {
-				fmt.Fprintf(&b, "size=%s", u)
-			} else {
-				fmt.Fprintf(&b, "size=%12d", p.Size)
-			}
-			sep = ", "
+		switch {
+		case p.sizeUnit:
+			f = append(f, "size="+formatBytes(p.sizeBytes))
+		case p.Size != 0:
+			f = append(f, fmt.Sprintf("size=%12d", p.Size))
 		}
 		if p.Type != "" {
-			fmt.Fprintf(&b, "%stype=%s", sep, p.Type)
-			sep = ", "
+			f = append(f, "type="+p.Type)
 		}
 		if p.UUID != "" {
-			fmt.Fprintf(&b, "%suuid=%s", sep, p.UUID)
-			sep = ", "
+			f = append(f, "uuid="+p.UUID)
 		}
 		if p.Name != "" {
-			fmt.Fprintf(&b, "%sname=%s", sep, quoteName(p.Name))
-			sep = ", "
+			f = append(f, "name="+quoteName(p.Name))
 		}
 		if p.Attrs != "" && l.Label != "dos" {
-			fmt.Fprintf(&b, "%sattrs=\"%s\"", sep, p.Attrs)
-			sep = ", "
+			f = append(f, `attrs="`+p.Attrs+`"`)
 		}
 		if p.Bootable {
-			fmt.Fprintf(&b, "%sbootable", sep)
+			f = append(f, "bootable")
+		}
+		fmt.Fprintf(&b, "%s :", node)
+		if len(f) > 0 {
+			b.WriteString(" " + strings.Join(f, ", "))
 		}
 		b.WriteByte('\n')
 	}

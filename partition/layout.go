@@ -1,6 +1,7 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -20,6 +21,11 @@ type Layout struct {
 	Grain       uint64 // alignment in bytes when not 1 MiB (0 = default)
 
 	Parts []Part
+
+	// Source names the file the layout was read from in errors about its
+	// lines (ReadLayoutFile sets it; "" when parsed from a reader, and a
+	// caller may set it). WriteTo does not write it.
+	Source string
 }
 
 // Part is one partition line. Start and Size are in sectors of the layout's
@@ -46,7 +52,11 @@ type Part struct {
 	MaxSize  uint64 // sectors; 0 = no limit
 
 	explicitPreserve bool
-	sizeBytes        uint64 // size given with a unit (sfdisk aligns its end)
+	sizeUnit         bool   // size given with a unit: sfdisk aligns its end
+	sizeBytes        uint64 // that size in bytes
+	sizeZero         bool   // "size=0" in sectors (dos: one sector; gpt: refused)
+	autoNumber       bool   // the line gave no number: sfdisk chose it
+	ebr              uint64 // dos logical partitions: where Fit put the EBR
 }
 
 // SectorBytes returns the sector size the layout's numbers are in.
@@ -82,15 +92,77 @@ func (p *Part) HasMetadata() bool {
 		p.Preserve != (p.Mount == "/data")
 }
 
-// LineError is a parse error at a line of a layout file.
+// ErrEmpty is a layout with no label header and no partitions: sfdisk
+// leaves the disk's table as it is for such a script, so clonecd refuses it
+// rather than guess.
+var ErrEmpty = errors.New("empty layout: no label header and no partitions")
+
+// ErrNoPartitions is a layout with a label but no partitions: sfdisk
+// writes an empty table for it, deleting every partition. Apply refuses it
+// unless ApplyOptions.AllowEmpty is set.
+var ErrNoPartitions = errors.New("the layout has no partitions")
+
+// LineError is an error at a line of a layout file: File is the file's
+// name when known (Layout.Source).
 type LineError struct {
+	File string
 	Line int
 	Err  error
 }
 
-func (e *LineError) Error() string { return fmt.Sprintf("line %d: %v", e.Line, e.Err) }
+func (e *LineError) Error() string {
+	if e.File != "" {
+		return fmt.Sprintf("%s: line %d: %v", e.File, e.Line, e.Err)
+	}
+	return fmt.Sprintf("line %d: %v", e.Line, e.Err)
+}
+
 func (e *LineError) Unwrap() error { return e.Err }
 
-func lineErr(n int, format string, a ...any) error {
-	return &LineError{Line: n, Err: fmt.Errorf(format, a...)}
+// lineErr is an error at line n of the layout's file.
+func (l *Layout) lineErr(n int, format string, a ...any) error {
+	return &LineError{File: l.Source, Line: n, Err: fmt.Errorf(format, a...)}
+}
+
+// FitError says why a layout does not fit a disk: partition Part (on the
+// layout's line, carried by the LineError around it) has a Problem; when
+// the disk is too small, by how many MiB.
+type FitError struct {
+	Disk     string // device or image file; "" when Fit was given only a size
+	Part     int
+	Problem  string // "ends at sector 16779263, last usable is 524287"
+	DiskMiB  uint64 // the disk's size
+	ShortMiB uint64 // how much bigger the disk must be; 0 when size is not the problem
+}
+
+func (e *FitError) Error() string {
+	var b strings.Builder
+	b.WriteString("layout does not fit")
+	if e.Disk != "" {
+		b.WriteString(" " + e.Disk)
+	}
+	fmt.Fprintf(&b, ": partition %d %s", e.Part, e.Problem)
+	if e.ShortMiB > 0 {
+		fmt.Fprintf(&b, "; the disk (%d MiB) is %d MiB too small", e.DiskMiB, e.ShortMiB)
+	}
+	return b.String()
+}
+
+// fitErr is a FitError at the partition's line.
+func (l *Layout) fitErr(p *Part, format string, a ...any) error {
+	return &LineError{File: l.Source, Line: p.Line, Err: &FitError{Part: p.Number, Problem: fmt.Sprintf(format, a...)}}
+}
+
+// onDisk names the disk in a Fit error.
+func onDisk(err error, dev string) error {
+	var fe *FitError
+	if errors.As(err, &fe) {
+		fe.Disk = dev
+		return err
+	}
+	var le *LineError
+	if errors.As(err, &le) {
+		return err // about the layout itself, whatever the disk
+	}
+	return fmt.Errorf("%s: %w", dev, err)
 }

@@ -1,7 +1,10 @@
 package partition
 
 import (
+	"errors"
 	"fmt"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -10,22 +13,22 @@ import (
 func (l *Layout) parseMeta(s string, n int) error {
 	kv, err := splitKV(s)
 	if err != nil {
-		return lineErr(n, "clonecd: %v", err)
+		return l.lineErr(n, "clonecd: %v", err)
 	}
 	var p *Part
 	for _, e := range kv {
 		if e[0] == "part" {
 			v, err := strconv.Atoi(e[1])
 			if err != nil || v <= 0 {
-				return lineErr(n, "clonecd: part=%q is not a partition number", e[1])
+				return l.lineErr(n, "clonecd: part=%q is not a partition number", e[1])
 			}
 			if p = l.Part(v); p == nil {
-				return lineErr(n, "clonecd: part=%d: no such partition in the layout", v)
+				return l.lineErr(n, "clonecd: part=%d: no such partition in the layout", v)
 			}
 		}
 	}
 	if p == nil {
-		return lineErr(n, "clonecd: line needs part=N")
+		return l.lineErr(n, "clonecd: line needs part=N")
 	}
 	for _, e := range kv {
 		k, v := e[0], e[1]
@@ -35,15 +38,15 @@ func (l *Layout) parseMeta(s string, n int) error {
 			switch v {
 			case "ext2", "ext3", "ext4", "xfs", "vfat", "swap", "none", "":
 			default:
-				return lineErr(n, "clonecd: fs=%q not supported (ext2, ext3, ext4, xfs, vfat, swap, none)", v)
+				return l.lineErr(n, "clonecd: fs=%q not supported (ext2, ext3, ext4, xfs, vfat, swap, none)", v)
 			}
 			if v == "none" {
 				v = ""
 			}
 			p.FS = v
 		case "mount":
-			if v != "" && v != "none" && !strings.HasPrefix(v, "/") {
-				return lineErr(n, "clonecd: mount=%q is not an absolute path", v)
+			if err := checkMount(v); err != nil {
+				return l.lineErr(n, "clonecd: mount=%q %v", v, err)
 			}
 			if v == "none" {
 				v = ""
@@ -56,7 +59,7 @@ func (l *Layout) parseMeta(s string, n int) error {
 		case "preserve", "grow":
 			b, ok := parseBool(v)
 			if !ok {
-				return lineErr(n, "clonecd: %s=%q is not yes or no", k, v)
+				return l.lineErr(n, "clonecd: %s=%q is not yes or no", k, v)
 			}
 			if k == "grow" {
 				p.Grow = b
@@ -66,14 +69,14 @@ func (l *Layout) parseMeta(s string, n int) error {
 		case "maxsize":
 			sz, bytes, err := parseSize(v)
 			if err != nil {
-				return lineErr(n, "clonecd: maxsize: %v", err)
+				return l.lineErr(n, "clonecd: maxsize: %v", err)
 			}
 			if bytes {
 				sz /= uint64(l.SectorBytes())
 			}
 			p.MaxSize = sz
 		default:
-			return lineErr(n, "clonecd: unknown key %q (known: part, fs, mount, label, mkfs, preserve, grow, maxsize)", k)
+			return l.lineErr(n, "clonecd: unknown key %q (known: part, fs, mount, label, mkfs, preserve, grow, maxsize)", k)
 		}
 	}
 	return nil
@@ -156,4 +159,23 @@ func quoteMeta(v string) string {
 	v = strings.ReplaceAll(v, `\`, `\\`)
 	v = strings.ReplaceAll(v, `"`, `\"`)
 	return `"` + v + `"`
+}
+
+// checkMount accepts "", "none" and clean absolute paths: the clone
+// mounts the partition at root+mount, so "/../x" would mount outside the
+// new root.
+func checkMount(v string) error {
+	switch {
+	case v == "" || v == "none":
+		return nil
+	case !strings.HasPrefix(v, "/"):
+		return errors.New("is not an absolute path")
+	case slices.Contains(strings.Split(v, "/"), ".."):
+		return errors.New(`has a ".." component`)
+	case path.Clean(v) != v:
+		return fmt.Errorf("is not a clean path (write %s)", path.Clean(v))
+	case strings.ContainsFunc(v, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return errors.New("has a control character")
+	}
+	return nil
 }

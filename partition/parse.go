@@ -2,6 +2,7 @@ package partition
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,7 +10,8 @@ import (
 	"strings"
 )
 
-// ReadLayoutFile parses the layout file at path.
+// ReadLayoutFile parses the layout file at path; its errors, and those
+// of Fit and Apply later, name the file (Layout.Source).
 func ReadLayoutFile(path string) (*Layout, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -18,8 +20,13 @@ func ReadLayoutFile(path string) (*Layout, error) {
 	defer f.Close()
 	l, err := ParseLayout(f)
 	if err != nil {
+		if le := (*LineError)(nil); errors.As(err, &le) {
+			le.File = path
+			return nil, err
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	l.Source = path
 	return l, nil
 }
 
@@ -38,6 +45,7 @@ func ParseLayout(r io.Reader) (*Layout, error) {
 	sc.Buffer(make([]byte, 64*1024), 1024*1024)
 	n := 0
 	headersSeen := map[string]bool{}
+	partLines := false // headers come before the first partition line
 	for sc.Scan() {
 		n++
 		s := strings.TrimRight(sc.Text(), "\r")
@@ -52,27 +60,34 @@ func ParseLayout(r io.Reader) (*Layout, error) {
 			}
 			continue
 		}
-		if len(l.Parts) == 0 && isHeaderLine(s) {
+		if !partLines && isHeaderLine(s) {
 			if err := l.parseHeader(s, n, headersSeen); err != nil {
 				return nil, err
 			}
 			continue
 		}
-		var p Part
+		var pl partLine
 		var err error
 		if strings.Contains(s, "=") {
-			p, err = l.parseNameVal(s, n)
+			pl, err = l.parseNameVal(s, n)
 		} else {
-			p, err = l.parseCommas(s, n)
+			pl, err = l.parseCommas(s, n)
 		}
 		if err != nil {
 			return nil, err
 		}
-		p.Line = n
-		l.Parts = append(l.Parts, p)
+		partLines = true
+		if p, ok, err := l.partFromLine(pl, n); err != nil {
+			return nil, err
+		} else if ok {
+			l.Parts = append(l.Parts, p)
+		}
 	}
 	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("line %d: %w", n+1, err)
+		return nil, &LineError{Line: n + 1, Err: err}
+	}
+	if len(l.Parts) == 0 && !headersSeen["label"] {
+		return nil, ErrEmpty
 	}
 	if l.Label == "" {
 		l.Label = "dos"
@@ -102,6 +117,27 @@ func ParseLayout(r io.Reader) (*Layout, error) {
 	return l, nil
 }
 
+// partFromLine makes the partition of a line as sfdisk 2.38 does: a line
+// with both start and size 0 is an empty slot of an old dump ("start= 0,
+// size= 0, Id= 0"), skipped; a start of 0 otherwise is refused (sector 0
+// holds the table: sfdisk says "Start sector 0 out of range"); a size of 0
+// sectors is one sector on dos and refused on gpt (see resolve).
+func (l *Layout) partFromLine(pl partLine, n int) (Part, bool, error) {
+	p := pl.p
+	if pl.start.set && pl.size.set && pl.start.sectors == 0 && pl.size.sectors == 0 {
+		return p, false, nil
+	}
+	if pl.start.set && pl.start.sectors == 0 {
+		return p, false, l.lineErr(n, "start=0: sector 0 holds the partition table (sfdisk: \"Start sector 0 out of range\"); leave start out for the first free sector")
+	}
+	p.Line = n
+	p.Start = pl.start.sectors
+	p.Size = pl.size.sectors
+	p.sizeUnit, p.sizeBytes = pl.size.unit, pl.size.bytes
+	p.sizeZero = pl.size.set && !pl.size.unit && pl.size.sectors == 0
+	return p, true, nil
+}
+
 // rawType is used before types are resolved (Type holds the text).
 func (p *Part) rawType() string { return p.Type }
 
@@ -121,26 +157,26 @@ func (l *Layout) parseHeader(s string, n int, seen map[string]bool) error {
 	name := strings.TrimSpace(s[:i])
 	val := strings.TrimSpace(s[i+1:])
 	if name == "" || val == "" {
-		return lineErr(n, "malformed header %q", s)
+		return l.lineErr(n, "malformed header %q", s)
 	}
 	if !headerNames[name] {
-		return lineErr(n, "unknown header %q (known: label, label-id, device, unit, first-lba, last-lba, table-length, grain, sector-size)", name)
+		return l.lineErr(n, "unknown header %q (known: label, label-id, device, unit, first-lba, last-lba, table-length, grain, sector-size)", name)
 	}
 	if seen[name] {
-		return lineErr(n, "header %q given twice", name)
+		return l.lineErr(n, "header %q given twice", name)
 	}
 	seen[name] = true
 	num := func() (uint64, error) {
 		v, err := strconv.ParseUint(val, 10, 64)
 		if err != nil {
-			return 0, lineErr(n, "%s: malformed number %q", name, val)
+			return 0, l.lineErr(n, "%s: malformed number %q", name, val)
 		}
 		return v, nil
 	}
 	switch name {
 	case "label":
 		if val != "dos" && val != "gpt" {
-			return lineErr(n, "label %q not supported (dos or gpt)", val)
+			return l.lineErr(n, "label %q not supported (dos or gpt)", val)
 		}
 		l.Label = val
 	case "label-id":
@@ -149,7 +185,7 @@ func (l *Layout) parseHeader(s string, n int, seen map[string]bool) error {
 		l.Device = val
 	case "unit":
 		if val != "sectors" {
-			return lineErr(n, "unit %q not supported (only sectors)", val)
+			return l.lineErr(n, "unit %q not supported (only sectors)", val)
 		}
 		l.Unit = val
 	case "first-lba":
@@ -170,16 +206,16 @@ func (l *Layout) parseHeader(s string, n int, seen map[string]bool) error {
 			return err
 		}
 		if v == 0 || v > 4096 {
-			return lineErr(n, "table-length %d out of range (1-4096)", v)
+			return l.lineErr(n, "table-length %d out of range (1-4096)", v)
 		}
 		l.TableLength = int(v)
 	case "grain":
 		v, _, err := parseSize(val)
 		if err != nil {
-			return lineErr(n, "grain: %v", err)
+			return l.lineErr(n, "grain: %v", err)
 		}
 		if v == 0 || v%512 != 0 {
-			return lineErr(n, "grain %d is not a multiple of 512 bytes", v)
+			return l.lineErr(n, "grain %d is not a multiple of 512 bytes", v)
 		}
 		l.Grain = v
 	case "sector-size":
@@ -188,7 +224,7 @@ func (l *Layout) parseHeader(s string, n int, seen map[string]bool) error {
 			return err
 		}
 		if v == 0 || v%512 != 0 || v > 65536 {
-			return lineErr(n, "sector-size %d is not a multiple of 512", v)
+			return l.lineErr(n, "sector-size %d is not a multiple of 512", v)
 		}
 		l.SectorSize = int(v)
 	}
@@ -263,8 +299,15 @@ func nextToken(s string) (tok, rest string, ok bool) {
 	return tok, strings.TrimLeft(r, " \t"), true
 }
 
-func (l *Layout) parseNameVal(s string, n int) (Part, error) {
-	var p Part
+// partLine is a partition line as written: its start and size as given.
+type partLine struct {
+	p           Part
+	start, size number
+}
+
+func (l *Layout) parseNameVal(s string, n int) (partLine, error) {
+	var pl partLine
+	p := &pl.p
 	colon := strings.IndexByte(s, ':')
 	eq := strings.IndexByte(s, '=')
 	rest := s
@@ -273,7 +316,7 @@ func (l *Layout) parseNameVal(s string, n int) (Part, error) {
 		p.Node = node
 		p.Number = partnoFromNode(node)
 		if p.Number == 0 {
-			return p, lineErr(n, "cannot tell the partition number from %q", node)
+			return pl, l.lineErr(n, "cannot tell the partition number from %q", node)
 		}
 		rest = s[colon+1:]
 	}
@@ -294,20 +337,20 @@ func (l *Layout) parseNameVal(s string, n int) (Part, error) {
 		if key == "" && hasPrefixFold(rest, "bootable") {
 			tok, r, ok := nextToken(rest)
 			if !ok || !strings.EqualFold(tok, "bootable") {
-				return p, lineErr(n, "unknown field %q", firstWord(rest))
+				return pl, l.lineErr(n, "unknown field %q", firstWord(rest))
 			}
 			p.Bootable = true
 			rest = r
 			continue
 		}
 		if key == "" {
-			return p, lineErr(n, "unknown field %q", firstWord(rest))
+			return pl, l.lineErr(n, "unknown field %q", firstWord(rest))
 		}
 		if key == "id" {
 			key = "type"
 		}
 		if seen[key] {
-			return p, lineErr(n, "field %s= given twice", key)
+			return pl, l.lineErr(n, "field %s= given twice", key)
 		}
 		seen[key] = true
 		tok, r, ok := nextToken(rest)
@@ -315,15 +358,15 @@ func (l *Layout) parseNameVal(s string, n int) (Part, error) {
 			tok, r, ok = "", "", true
 		}
 		if !ok {
-			return p, lineErr(n, "%s: malformed value %q", key, rest)
+			return pl, l.lineErr(n, "%s: malformed value %q", key, rest)
 		}
 		rest = r
 		var err error
 		switch key {
 		case "start":
-			p.Start, err = l.parseSectors(tok)
+			pl.start, err = l.parseNumber(tok)
 		case "size":
-			p.Size, p.sizeBytes, err = l.parseSize(tok)
+			pl.size, err = l.parseNumber(tok)
 		case "type":
 			if tok == "" {
 				err = fmt.Errorf("empty type")
@@ -341,10 +384,10 @@ func (l *Layout) parseNameVal(s string, n int) (Part, error) {
 			p.Attrs = tok
 		}
 		if err != nil {
-			return p, lineErr(n, "%s: %v", key, err)
+			return pl, l.lineErr(n, "%s: %v", key, err)
 		}
 	}
-	return p, nil
+	return pl, nil
 }
 
 func firstWord(s string) string {
@@ -355,11 +398,12 @@ func firstWord(s string) string {
 }
 
 // parseCommas reads the simple "start, size, type, bootable" form.
-func (l *Layout) parseCommas(s string, n int) (Part, error) {
-	var p Part
+func (l *Layout) parseCommas(s string, n int) (partLine, error) {
+	var pl partLine
+	p := &pl.p
 	fields := splitCommas(s)
 	if len(fields) > 4 {
-		return p, lineErr(n, "too many fields (start, size, type, bootable)")
+		return pl, l.lineErr(n, "too many fields (start, size, type, bootable)")
 	}
 	for i, f := range fields {
 		f = strings.TrimSpace(f)
@@ -369,9 +413,9 @@ func (l *Layout) parseCommas(s string, n int) (Part, error) {
 		var err error
 		switch i {
 		case 0:
-			p.Start, err = l.parseSectors(f)
+			pl.start, err = l.parseNumber(f)
 		case 1:
-			p.Size, p.sizeBytes, err = l.parseSize(f)
+			pl.size, err = l.parseNumber(f)
 		case 2:
 			p.Type = f
 		case 3:
@@ -383,10 +427,10 @@ func (l *Layout) parseCommas(s string, n int) (Part, error) {
 			}
 		}
 		if err != nil {
-			return p, lineErr(n, "field %d: %v", i+1, err)
+			return pl, l.lineErr(n, "field %d: %v", i+1, err)
 		}
 	}
-	return p, nil
+	return pl, nil
 }
 
 func splitCommas(s string) []string {

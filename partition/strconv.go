@@ -102,40 +102,30 @@ func parseSize(s string) (uint64, bool, error) {
 	return total, true, nil
 }
 
-// parseSize parses a partition size; with a unit it also returns bytes.
-func (l *Layout) parseSize(s string) (sectors, bytes uint64, err error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "+" || s == "-" {
-		return 0, 0, nil
-	}
-	v, unit, err := parseSize(strings.TrimPrefix(s, "+"))
-	if err != nil {
-		return 0, 0, err
-	}
-	if unit {
-		return v / uint64(l.SectorBytes()), v, nil
-	}
-	return v, 0, nil
+// number is a start or size as a layout line gives it.
+type number struct {
+	set     bool   // a value was given (not empty, "+" or "-")
+	unit    bool   // given with a unit: bytes
+	sectors uint64 // in the layout's sectors (bytes / sector size with a unit)
+	bytes   uint64 // with a unit
 }
 
-// parseSectors parses a start or size: sectors, or bytes with a suffix
-// converted to sectors of the layout's sector size.
-func (l *Layout) parseSectors(s string) (uint64, error) {
-	s = strings.TrimSpace(s)
-	if s == "" || s == "+" || s == "-" {
-		return 0, nil
+// parseNumber parses a start or size: sectors, or bytes with a unit
+// (converted to sectors of the layout's sector size, rounded down as
+// sfdisk does). "", "+" and "-" mean "not given".
+func (l *Layout) parseNumber(s string) (number, error) {
+	s = strings.TrimPrefix(strings.TrimSpace(s), "+")
+	if s == "" || s == "-" {
+		return number{}, nil
 	}
-	if s[0] == '+' {
-		s = s[1:]
-	}
-	v, bytes, err := parseSize(s)
+	v, unit, err := parseSize(s)
 	if err != nil {
-		return 0, err
+		return number{}, err
 	}
-	if bytes {
-		v /= uint64(l.SectorBytes())
+	if !unit {
+		return number{set: true, sectors: v}, nil
 	}
-	return v, nil
+	return number{set: true, unit: true, sectors: v / uint64(l.SectorBytes()), bytes: v}, nil
 }
 
 func isGUID(s string) bool {
@@ -175,8 +165,13 @@ func quoteName(s string) string {
 	return b.String()
 }
 
-// formatBytes writes a size with the largest binary unit that divides it.
+// formatBytes writes a size in bytes with a unit sfdisk reads back: the
+// largest unit that divides it, else KiB with the exact decimal fraction
+// (k/1024 always has a finite one).
 func formatBytes(v uint64) string {
+	if v == 0 {
+		return "0KiB"
+	}
 	for _, u := range []struct {
 		s string
 		m uint64
@@ -186,5 +181,6 @@ func formatBytes(v uint64) string {
 			return fmt.Sprintf("%d%s", v/u.m, u.s)
 		}
 	}
-	return "" // not representable with a unit
+	frac := strconv.FormatFloat(float64(v%1024)/1024, 'f', -1, 64) // "0.099609375"
+	return fmt.Sprintf("%d%sKiB", v/1024, strings.TrimPrefix(frac, "0"))
 }

@@ -14,6 +14,10 @@ import (
 type ApplyOptions struct {
 	DryRun bool // write nothing; return the table that would be written
 	Force  bool // write even when the disk is in use (mounted, swap, held)
+
+	// AllowEmpty writes a layout without partitions (an empty table: every
+	// partition of the disk goes); without it such a layout is refused.
+	AllowEmpty bool
 }
 
 // Apply fits l to the disk dev (block device or image file), fills in a
@@ -155,30 +159,13 @@ func (d *disk) dosSectors(l *Layout) (map[uint64][]byte, error) {
 	}
 	out[0] = mbr
 	if len(logical) > 0 {
-		grain := d.grain / uint64(d.ss)
-		if l.Grain != 0 {
-			grain = l.Grain / uint64(d.ss)
-		}
 		sort.Slice(logical, func(i, j int) bool { return logical[i].Number < logical[j].Number })
 		ebrs := make([]uint64, len(logical))
-		prevEnd := uint64(0)
 		for i, p := range logical {
-			if i == 0 {
-				ebrs[i] = ext.Start
-			} else {
-				e := uint64(0)
-				if p.Start > grain {
-					e = p.Start - grain
-				}
-				if e <= prevEnd {
-					e = prevEnd + 1
-				}
-				ebrs[i] = e
-			}
-			if ebrs[i] >= p.Start || ebrs[i] < ext.Start {
+			ebrs[i] = p.ebr
+			if ebrs[i] == 0 || ebrs[i] >= p.Start || ebrs[i] < ext.Start {
 				return nil, fmt.Errorf("no room for the EBR of logical partition %d", p.Number)
 			}
-			prevEnd = p.Start + p.Size - 1
 		}
 		for i, p := range logical {
 			b := make([]byte, d.ss)
