@@ -32,7 +32,7 @@ func ReadFstab(path string) ([]FstabEntry, error) {
 		if len(fs) < 2 {
 			continue
 		}
-		e := FstabEntry{Spec: unoctal(fs[0]), File: unoctal(fs[1])}
+		e := FstabEntry{Spec: unescape(fs[0]), File: unescape(fs[1])}
 		if len(fs) > 2 {
 			e.Type = fs[2]
 		}
@@ -44,17 +44,12 @@ func ReadFstab(path string) ([]FstabEntry, error) {
 	return out, nil
 }
 
-func unoctal(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
-}
-
 // Capture builds a layout file from a running golden node: the table of
 // dev, each partition's filesystem probed from its superblock, and mount
 // points from root's /etc/fstab (matched by UUID=, LABEL=, PARTUUID=,
 // PARTLABEL= or device name). The partition mounted at /data is preserved.
 func Capture(dev, root string) (*Layout, error) {
-	d, err := openDisk(dev, false)
+	d, err := openDisk(dev, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

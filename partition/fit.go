@@ -368,9 +368,15 @@ func (l *Layout) place(g geometry, explain bool) (*Layout, error) {
 				gapEnd = min(gapEnd, gapEndAt(set, hi, s))
 			default:
 				// the first aligned free sector where the size fits, else
-				// (a full disk) the first free one
-				if s, gapEnd, ok = firstFreeFor(set, lo, hi, firstLBA, p.Size, align); !ok {
-					s, gapEnd, ok = firstFreeFor(set, lo, hi, firstLBA, p.Size, func(v uint64) uint64 { return v })
+				// (a full disk) the first free one; where none fits, the
+				// first one for the "does not fit" error
+				for _, size := range []uint64{p.Size, 0} {
+					if s, gapEnd, ok = firstFreeFor(set, lo, hi, firstLBA, size, align); !ok {
+						s, gapEnd, ok = firstFreeFor(set, lo, hi, firstLBA, size, func(v uint64) uint64 { return v })
+					}
+					if ok {
+						break
+					}
 				}
 			}
 			if !ok {
