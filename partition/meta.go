@@ -57,7 +57,7 @@ func (l *Layout) parseMeta(s string, n int) error {
 		case "mkfs":
 			p.Mkfs = v
 		case "preserve", "grow":
-			b, ok := parseBool(v)
+			b, ok := ParseBool(v)
 			if !ok {
 				return l.lineErr(n, "clonecd: %s=%q is not yes or no", k, v)
 			}
@@ -82,7 +82,10 @@ func (l *Layout) parseMeta(s string, n int) error {
 	return nil
 }
 
-func parseBool(v string) (bool, bool) {
+// ParseBool reads the yes/no words of "# clonecd:" lines and kickstart
+// options: yes, y, true, 1, on and no, n, false, 0, off (any case); ok is
+// false for anything else.
+func ParseBool(v string) (b, ok bool) {
 	switch strings.ToLower(v) {
 	case "yes", "y", "true", "1", "on":
 		return true, true
