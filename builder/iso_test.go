@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // inputs writes a small node.cpio.gz (GNU cpio, crc format as on the
@@ -57,8 +58,8 @@ func stageTree(t testing.TB, parent, payload string) *Stage {
 		}
 	}
 	st.WriteFile("isolinux/isolinux.cfg", []byte(Menu{Version: "1.19"}.Isolinux()), 0o644)
-	st.WriteFile(VersionFile, []byte("1.19\n"), 0o644)
-	if _, err := st.Link(payload, ImageFile); err != nil {
+	st.WriteFile(medium.Version, []byte("1.19\n"), 0o644)
+	if _, err := st.Link(payload, medium.ImageGzip); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := WriteESP(filepath.Join(st.Dir, ESPPath), map[string][]byte{"EFI/BOOT/BOOTX64.EFI": []byte("not really an EFI program")}); err != nil {
