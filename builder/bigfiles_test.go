@@ -18,7 +18,7 @@ func TestWriteISOBigFiles(t *testing.T) {
 	testenv.NeedTools(t, "xorriso")
 	dir := t.TempDir()
 	files := map[string]int64{
-		medium.ImageGzip:             bigMin + 12345, // not a sector multiple
+		medium.ImageGzip:      bigMin + 12345, // not a sector multiple
 		"isolinux/initrd.img": bigMin,         // exactly the threshold
 		"isolinux/vmlinuz":    bigMin - 1,     // just below: go-diskfs copies it
 		"deep/er/big.bin":     2*bigMin + 2048,

@@ -1,6 +1,7 @@
-// Package builder owns the clone CD: it makes clonecd.iso, ISO 9660 with Rock Ridge, El Torito
-// BIOS (isolinux) and UEFI (FAT ESP) entries and an isohybrid MBR, holding
-// the kernel, the initramfs, node.cpio.gz, the layout and CLONE_CD_VERSION.
+// Package builder owns the clone CD: it makes clonecd.iso, ISO 9660 with
+// Rock Ridge, El Torito BIOS (isolinux) and UEFI (FAT ESP) entries and an
+// isohybrid MBR, holding the kernel, the initramfs, node.cpio.gz, the
+// layout and CLONE_CD_VERSION.
 //
 // Build is `clonecd build`. Before any work it checks every setting (-o
 // is not a directory, --version is MAJOR.MINOR, --server an http(s) URL,
