@@ -95,7 +95,7 @@ func (p *Part) HasMetadata() bool {
 // ErrEmpty is a layout with no label header and no partitions: sfdisk
 // leaves the disk's table as it is for such a script, so clonecd refuses it
 // rather than guess.
-var ErrEmpty = errors.New("empty layout: no label header and no partitions")
+var ErrEmpty = errors.New("empty layout: no label header and no partitions (sfdisk would leave the table as it is)")
 
 // ErrNoPartitions is a layout with a label but no partitions: sfdisk
 // writes an empty table for it, deleting every partition. Apply refuses it
