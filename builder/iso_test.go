@@ -176,14 +176,14 @@ func TestBuildErrors(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"no image", Options{Layout: layout, Version: "1"}, "--image"},
-		{"no layout", Options{Image: image, Version: "1"}, "--layout"},
-		{"missing image", Options{Image: filepath.Join(dir, "nope.cpio.gz"), Layout: layout, Version: "1", Initrd: image}, "nope.cpio.gz"},
-		{"bad nodes", Options{Image: image, Layout: layout, Version: "1", Nodes: badNodes, Initrd: image}, "badnodes:1:"},
-		{"bad sha256", Options{Image: badSum, Layout: layout, Version: "1", Initrd: image}, "damaged"},
-		{"bad version", Options{Image: image, Layout: layout, Version: "1 2"}, "bad version"},
-		{"bad append", Options{Image: image, Layout: layout, Version: "1", Append: "a;b"}, "--append"},
-		{"not a kernel", Options{Image: image, Layout: layout, Version: "1", Kernel: layout}, "HdrS"},
+		{"no image", Options{Layout: layout, Version: "1.19"}, "--image"},
+		{"no layout", Options{Image: image, Version: "1.19"}, "--layout"},
+		{"missing image", Options{Image: filepath.Join(dir, "nope.cpio.gz"), Layout: layout, Version: "1.19", Initrd: image}, "nope.cpio.gz"},
+		{"bad nodes", Options{Image: image, Layout: layout, Version: "1.19", Nodes: badNodes, Initrd: image}, "badnodes:1:"},
+		{"bad sha256", Options{Image: badSum, Layout: layout, Version: "1.19", Initrd: image}, "damaged"},
+		{"bad version", Options{Image: image, Layout: layout, Version: "1 2"}, "want MAJOR.MINOR"},
+		{"bad append", Options{Image: image, Layout: layout, Version: "1.19", Append: "a;b"}, "--append"},
+		{"not a kernel", Options{Image: image, Layout: layout, Version: "1.19", Kernel: layout}, "HdrS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.o.Output, c.o.Quiet = out, true
