@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // BenchmarkISO writes a bootable hybrid ISO holding a 1 GiB node.cpio.gz
@@ -26,7 +27,7 @@ func BenchmarkISO(b *testing.B) {
 	}
 	cfg := filepath.Join(dir, "isolinux.cfg")
 	os.WriteFile(cfg, []byte(Menu{Version: "1.19"}.Isolinux()), 0o644)
-	files := map[string]string{ImageFile: payload, ESPPath: efi, "isolinux/isolinux.cfg": cfg,
+	files := map[string]string{medium.ImageGzip: payload, ESPPath: efi, "isolinux/isolinux.cfg": cfg,
 		"isolinux/isolinux.bin": IsolinuxBin, "isolinux/ldlinux.c32": LdlinuxC32}
 	stage := func() string {
 		st, err := NewStage(dir)
@@ -38,7 +39,7 @@ func BenchmarkISO(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		st.WriteFile(VersionFile, []byte("1.19\n"), 0o644)
+		st.WriteFile(medium.Version, []byte("1.19\n"), 0o644)
 		return st.Dir
 	}
 	ours := func() time.Duration {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // TestWriteISOBigFiles: files of bigMin bytes or more are appended after
@@ -17,7 +18,7 @@ func TestWriteISOBigFiles(t *testing.T) {
 	testenv.NeedTools(t, "xorriso")
 	dir := t.TempDir()
 	files := map[string]int64{
-		ImageFile:             bigMin + 12345, // not a sector multiple
+		medium.ImageGzip:      bigMin + 12345, // not a sector multiple
 		"isolinux/initrd.img": bigMin,         // exactly the threshold
 		"isolinux/vmlinuz":    bigMin - 1,     // just below: go-diskfs copies it
 		"deep/er/big.bin":     2*bigMin + 2048,
@@ -35,9 +36,9 @@ func TestWriteISOBigFiles(t *testing.T) {
 		}
 		srcs[rel] = p
 	}
-	st := stageTree(t, dir, srcs[ImageFile])
+	st := stageTree(t, dir, srcs[medium.ImageGzip])
 	for rel, src := range srcs {
-		if rel == ImageFile {
+		if rel == medium.ImageGzip {
 			continue
 		}
 		if _, err := st.Link(src, rel); err != nil {

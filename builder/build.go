@@ -3,36 +3,39 @@ package builder
 import (
 	"bufio"
 	"bytes"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/clonecd/clonecd/image"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // Options are the inputs of `clonecd build`.
 type Options struct {
-	Output    string // clonecd.iso
-	Image     string // node.cpio.gz; its sha256 is taken from Image+".sha256" when present (and checked)
+	Output    string // the ISO file (default clonecd.iso); not a directory
+	Image     string // node.cpio.gz: read whole (image.Check) and checked against Image+".sha256" when present
 	Layout    string // node.sfdisk (layout file); may be empty with Kickstart
 	Kickstart string // ks.cfg, copied to /ks.cfg
 	Kernel    string // default: Root's newest /boot/vmlinuz-*, else the build host's
 	Initrd    string // prebuilt initramfs; "" builds one (package initramfs)
 	Root      string // golden root: kernel, modules, firmware, programs
-	Version   string // default: the CLONE_CD_VERSION file in the current directory
+	Version   string // MAJOR.MINOR; default: the CLONE_CD_VERSION file in the current directory
 	Append    string // extra kernel arguments for every entry
 	Nodes     string // identity table, copied to /nodes
-	Server    string // network server URL, into /clonecd.conf and clone-net
+	Server    string // network server http(s) URL, into /clonecd.conf and clone-net
 	Clonecd   string // the static clonecd binary for /init (default: this one)
 	NoUEFI    bool   // no UEFI El Torito entry / ESP
 	NoHybrid  bool   // no isohybrid MBR
-	Timeout   int    // boot menu timeout in seconds (default 3)
+	Timeout   int    // boot menu timeout in seconds, 1 to MaxTimeout; 0: 3
 
 	// Initramfs passes extra settings to the initramfs build.
 	Initramfs InitrdOptions
@@ -59,17 +62,12 @@ type Summary struct {
 	Took          time.Duration
 }
 
-// Media file names (shared contract).
-const (
-	VersionFile = "CLONE_CD_VERSION"
-	ImageFile   = "node.cpio.gz"
-	SumFile     = "node.cpio.gz.sha256"
-	LayoutFile  = "node.sfdisk"
-	NodesFile   = "nodes"
-	KSFile      = "ks.cfg"
-	ConfFile    = "clonecd.conf"
-	ESPPath     = "boot/grub/efi.img"
-)
+// ESPPath is the UEFI El Torito image (the FAT ESP) on the ISO.
+const ESPPath = "boot/grub/efi.img"
+
+// MaxTimeout is the longest boot menu timeout in seconds (isolinux counts
+// tenths of a second up to 35996).
+const MaxTimeout = 3599
 
 // Boot files from the build host (packages isolinux and syslinux-common).
 var (
@@ -95,7 +93,7 @@ func Build(o Options) (*Summary, error) {
 		UEFI: !o.NoUEFI, Hybrid: !o.NoHybrid}
 	var err error
 	if s.KernelVersion, err = KernelFileVersion(o.Kernel); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("kernel: %w", err)
 	}
 	for _, p := range []string{IsolinuxBin, LdlinuxC32} {
 		if _, err := os.Stat(p); err != nil {
@@ -107,6 +105,12 @@ func Build(o Options) (*Summary, error) {
 	}
 	layout, err := o.layout(func(w string) { fmt.Fprintf(o.Log, "build: warning: %s\n", w) })
 	if err != nil {
+		return nil, err
+	}
+	// node.cpio.gz, read to its end: a random or truncated file never
+	// becomes a CD
+	say("image %s: reading it whole (gzip, cpio to the trailer, sha256)", o.Image)
+	if s.Image, s.ImageSHA256, err = checkImage(o.Image, o.Log, o.Quiet); err != nil {
 		return nil, err
 	}
 
@@ -122,21 +126,18 @@ func Build(o Options) (*Summary, error) {
 	}
 	defer os.RemoveAll(scratch)
 
-	// node.cpio.gz and its checksum
-	say("image %s: checking sha256", o.Image)
-	if s.Image, err = st.Link(o.Image, ImageFile); err != nil {
+	if size, err := st.Link(o.Image, medium.ImageGzip); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
-	}
-	if s.ImageSHA256, err = imageSum(o.Image, o.Log, o.Quiet); err != nil {
-		return nil, err
+	} else if size != s.Image {
+		return nil, fmt.Errorf("image %s changed while it was read (%d bytes, now %d)", o.Image, s.Image, size)
 	}
 	files := map[string][]byte{
-		VersionFile: []byte(o.Version + "\n"),
-		SumFile:     []byte(s.ImageSHA256 + "  " + ImageFile + "\n"),
-		LayoutFile:  layout,
-		ConfFile:    []byte(conf(o)),
+		medium.Version:                   []byte(o.Version + "\n"),
+		medium.SumName(medium.ImageGzip): medium.FormatSum(s.ImageSHA256, medium.ImageGzip),
+		medium.Layout:                    layout,
+		medium.Conf:                      []byte(conf(o)),
 	}
-	for name, src := range map[string]string{NodesFile: o.Nodes, KSFile: o.Kickstart} {
+	for name, src := range map[string]string{medium.Nodes: o.Nodes, medium.Kickstart: o.Kickstart} {
 		if src != "" {
 			b, err := os.ReadFile(src)
 			if err != nil {
@@ -155,7 +156,7 @@ func Build(o Options) (*Summary, error) {
 			return nil, err
 		}
 	}
-	if s.KernelSize, err = st.Link(o.Kernel, KernelPath); err != nil {
+	if s.KernelSize, err = st.Link(o.Kernel, medium.Kernel); err != nil {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
 	if !o.NoUEFI {
@@ -181,14 +182,14 @@ func Build(o Options) (*Summary, error) {
 	// initramfs
 	if o.Initrd != "" {
 		say("initramfs: using %s", o.Initrd)
-		sz, err := st.Link(o.Initrd, InitrdPath)
+		sz, err := st.Link(o.Initrd, medium.Initrd)
 		if err != nil {
 			return nil, fmt.Errorf("initramfs: %w", err)
 		}
 		s.Initrd = InitrdSummary{Compressed: sz, Prebuilt: true}
 	} else {
 		say("initramfs: kernel %s, modules from %s", s.KernelVersion, moduleRoot(o.Root))
-		p := filepath.Join(st.Dir, InitrdPath)
+		p := filepath.Join(st.Dir, medium.Initrd)
 		if s.Initrd, err = makeInitrd(o, s.KernelVersion, p); err != nil {
 			return nil, fmt.Errorf("initramfs: %w", err)
 		}
@@ -224,31 +225,53 @@ func moduleRoot(root string) string {
 	return root
 }
 
+// defaults fills in the defaults and checks every setting before any
+// work: the output is not a directory and its directory exists, the
+// version is MAJOR.MINOR, the server an http(s) URL, the timeout in range,
+// the inputs exist (each error names the setting).
 func (o *Options) defaults() error {
 	if o.Output == "" {
 		o.Output = "clonecd.iso"
 	}
+	if st, err := os.Stat(o.Output); err == nil && st.IsDir() {
+		return fmt.Errorf("-o %s is a directory: give the ISO's file name (%s)", o.Output, filepath.Join(o.Output, "clonecd.iso"))
+	}
+	if dir := filepath.Dir(o.Output); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fmt.Errorf("-o %s: no directory %s to write it in", o.Output, dir)
+		}
+	}
 	if o.Image == "" {
 		return fmt.Errorf("no image: give --image node.cpio.gz")
+	}
+	if st, err := os.Stat(o.Image); err != nil {
+		return fmt.Errorf("image: %w", err)
+	} else if !st.Mode().IsRegular() {
+		return fmt.Errorf("image %s is not a file", o.Image)
 	}
 	if o.Layout == "" && o.Kickstart == "" {
 		return fmt.Errorf("no layout: give --layout node.sfdisk (or --kickstart ks.cfg)")
 	}
 	if o.Version == "" {
-		b, err := os.ReadFile(VersionFile)
+		b, err := os.ReadFile(medium.Version)
 		if err != nil {
-			return fmt.Errorf("no version: give --version or create %s: %w", VersionFile, err)
+			return fmt.Errorf("no version: give --version or create %s: %w", medium.Version, err)
 		}
 		o.Version = strings.TrimSpace(string(b))
 	}
-	if o.Version == "" || strings.ContainsAny(o.Version, " \t\r\n") {
-		return fmt.Errorf("bad version %q: one word such as 1.19", o.Version)
+	v, err := versions.ParseVersion(o.Version)
+	if err != nil {
+		return err
 	}
+	o.Version = v.String()
 	if strings.ContainsAny(o.Append, "\n\r'\"`;$\\{}") {
 		return fmt.Errorf("--append %q: kernel arguments may not contain newlines, quotes, ; $ \\ or braces", o.Append)
 	}
-	if strings.ContainsAny(o.Server, " \t\n\r'\"`;$\\{}") {
-		return fmt.Errorf("--server %q: not a URL", o.Server)
+	if err := checkServer(o.Server); err != nil {
+		return err
+	}
+	if o.Timeout < 0 || o.Timeout > MaxTimeout {
+		return fmt.Errorf("--timeout %d: want 1 to %d seconds", o.Timeout, MaxTimeout)
 	}
 	if o.Kernel == "" {
 		k, err := DefaultKernel(o.Root)
@@ -257,11 +280,35 @@ func (o *Options) defaults() error {
 		}
 		o.Kernel = k
 	}
+	if _, err := os.Stat(o.Kernel); err != nil {
+		return fmt.Errorf("kernel: %w", err)
+	}
 	abs, err := filepath.Abs(o.Output)
 	if err != nil {
 		return err
 	}
 	o.Output = abs
+	return nil
+}
+
+// checkServer accepts "" and an http(s) URL with a host, as the network
+// cloner fetches from it (clonecd.server=); it goes on the kernel command
+// line and into clonecd.conf, so no blanks, quotes or shell characters.
+func checkServer(s string) error {
+	if s == "" {
+		return nil
+	}
+	u, err := url.Parse(s)
+	switch {
+	case strings.ContainsAny(s, " \t\n\r'\"`;$\\{}"):
+		return fmt.Errorf("--server %q: not a URL (blanks, quotes or shell characters)", s)
+	case err != nil:
+		return fmt.Errorf("--server %q: %w", s, err)
+	case u.Scheme != "http" && u.Scheme != "https", u.Host == "":
+		return fmt.Errorf("--server %q: want an http:// or https:// URL with a host (http://HOST:PORT)", s)
+	case u.RawQuery != "" || u.Fragment != "" || u.User != nil:
+		return fmt.Errorf("--server %q: want http://HOST:PORT[/PATH], without user, query or fragment", s)
+	}
 	return nil
 }
 
@@ -290,59 +337,42 @@ func conf(o Options) string {
 	return b.String()
 }
 
-// imageSum computes node.cpio.gz's sha256 and, when a sha256sum-format
-// file sits beside it, checks that they agree.
-func imageSum(image string, log io.Writer, quiet bool) (string, error) {
-	f, err := os.Open(image)
+// checkImage reads the whole image with image.Check (gzip's CRC and
+// length, the cpio archive up to its trailer) and, when a sha256 file sits
+// beside it, checks that they agree. It returns the image's size and
+// sha256.
+func checkImage(path string, log io.Writer, quiet bool) (int64, string, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return "", err
+		return 0, "", fmt.Errorf("image: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return "", err
+		return 0, "", fmt.Errorf("image: %w", err)
 	}
-	m := progress.New(log, "build: sha256 "+filepath.Base(image), st.Size(), quiet)
-	h := sha256.New()
-	if _, err := io.Copy(h, m.Reader(f)); err != nil {
-		return "", fmt.Errorf("reading %s: %w", image, err)
-	}
+	m := progress.New(log, "build: checking "+filepath.Base(path), st.Size(), quiet)
+	res, err := image.Check(m.Reader(f))
 	m.Done()
-	sum := hex.EncodeToString(h.Sum(nil))
-	side := image + ".sha256"
+	if err != nil {
+		return 0, "", fmt.Errorf("image %s is not a whole clonecd image, no CD made from it: %w", path, err)
+	}
+	side := medium.SumName(path)
 	b, err := os.ReadFile(side)
 	if errors.Is(err, os.ErrNotExist) {
-		return sum, nil
+		return res.Size, res.SHA256, nil
 	}
 	if err != nil {
-		return "", err
+		return 0, "", err
 	}
-	want, err := ParseSum(b)
+	want, err := medium.ParseSum(b, side)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", side, err)
+		return 0, "", err
 	}
-	if want != sum {
-		return "", fmt.Errorf("%s says %s but %s has sha256 %s: the image or its checksum is damaged", side, want, image, sum)
+	if want != res.SHA256 {
+		return 0, "", fmt.Errorf("%s says %s but %s has sha256 %s: the image or its checksum is damaged", side, want, path, res.SHA256)
 	}
-	return sum, nil
-}
-
-// ParseSum reads the first checksum of a sha256sum-format file.
-func ParseSum(b []byte) (string, error) {
-	sc := bufio.NewScanner(bytes.NewReader(b))
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		f := strings.Fields(line)
-		sum := strings.ToLower(f[0])
-		if _, err := hex.DecodeString(sum); err != nil || len(sum) != 64 {
-			return "", fmt.Errorf("line %d: %q is not a sha256 checksum", n, f[0])
-		}
-		return sum, nil
-	}
-	return "", fmt.Errorf("no checksum")
+	return res.Size, res.SHA256, nil
 }
 
 // checkNodes checks the identity table: `MAC HOSTNAME [ADDRESS/PREFIX

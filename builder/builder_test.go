@@ -82,25 +82,6 @@ func TestKernelVersion(t *testing.T) {
 	}
 }
 
-func TestParseSum(t *testing.T) {
-	good := strings.Repeat("ab", 32)
-	for _, c := range []struct {
-		in, want string
-		ok       bool
-	}{
-		{good + "  node.cpio.gz\n", good, true},
-		{"# comment\n\n" + strings.ToUpper(good) + " *node.cpio.gz\n", good, true},
-		{"abc  node.cpio.gz\n", "", false},
-		{"", "", false},
-		{strings.Repeat("zz", 32) + "  x\n", "", false},
-	} {
-		got, err := ParseSum([]byte(c.in))
-		if (err == nil) != c.ok || got != c.want {
-			t.Errorf("ParseSum(%q) = %q, %v; want %q ok=%v", c.in, got, err, c.want, c.ok)
-		}
-	}
-}
-
 func TestCheckNodes(t *testing.T) {
 	for _, c := range []struct {
 		in   string

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // inputs writes a small node.cpio.gz (GNU cpio, crc format as on the
@@ -57,8 +58,8 @@ func stageTree(t testing.TB, parent, payload string) *Stage {
 		}
 	}
 	st.WriteFile("isolinux/isolinux.cfg", []byte(Menu{Version: "1.19"}.Isolinux()), 0o644)
-	st.WriteFile(VersionFile, []byte("1.19\n"), 0o644)
-	if _, err := st.Link(payload, ImageFile); err != nil {
+	st.WriteFile(medium.Version, []byte("1.19\n"), 0o644)
+	if _, err := st.Link(payload, medium.ImageGzip); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := WriteESP(filepath.Join(st.Dir, ESPPath), map[string][]byte{"EFI/BOOT/BOOTX64.EFI": []byte("not really an EFI program")}); err != nil {
@@ -175,14 +176,14 @@ func TestBuildErrors(t *testing.T) {
 		o    Options
 		want string
 	}{
-		{"no image", Options{Layout: layout, Version: "1"}, "--image"},
-		{"no layout", Options{Image: image, Version: "1"}, "--layout"},
-		{"missing image", Options{Image: filepath.Join(dir, "nope.cpio.gz"), Layout: layout, Version: "1", Initrd: image}, "nope.cpio.gz"},
-		{"bad nodes", Options{Image: image, Layout: layout, Version: "1", Nodes: badNodes, Initrd: image}, "badnodes:1:"},
-		{"bad sha256", Options{Image: badSum, Layout: layout, Version: "1", Initrd: image}, "damaged"},
-		{"bad version", Options{Image: image, Layout: layout, Version: "1 2"}, "bad version"},
-		{"bad append", Options{Image: image, Layout: layout, Version: "1", Append: "a;b"}, "--append"},
-		{"not a kernel", Options{Image: image, Layout: layout, Version: "1", Kernel: layout}, "HdrS"},
+		{"no image", Options{Layout: layout, Version: "1.19"}, "--image"},
+		{"no layout", Options{Image: image, Version: "1.19"}, "--layout"},
+		{"missing image", Options{Image: filepath.Join(dir, "nope.cpio.gz"), Layout: layout, Version: "1.19", Initrd: image}, "nope.cpio.gz"},
+		{"bad nodes", Options{Image: image, Layout: layout, Version: "1.19", Nodes: badNodes, Initrd: image}, "badnodes:1:"},
+		{"bad sha256", Options{Image: badSum, Layout: layout, Version: "1.19", Initrd: image}, "damaged"},
+		{"bad version", Options{Image: image, Layout: layout, Version: "1 2"}, "want MAJOR.MINOR"},
+		{"bad append", Options{Image: image, Layout: layout, Version: "1.19", Append: "a;b"}, "--append"},
+		{"not a kernel", Options{Image: image, Layout: layout, Version: "1.19", Kernel: layout}, "HdrS"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			c.o.Output, c.o.Quiet = out, true

@@ -3,6 +3,8 @@ package builder
 import (
 	"fmt"
 	"strings"
+
+	"github.com/clonecd/clonecd/medium"
 )
 
 // Menu is the boot menu offered by isolinux (BIOS) and GRUB (UEFI): the
@@ -19,11 +21,9 @@ type Menu struct {
 // first serial port; the last one named is /dev/console.
 const Console = "console=tty0 console=ttyS0,115200"
 
-// Paths of the kernel and initramfs on the ISO (shared media contract).
-const (
-	KernelPath = "/isolinux/vmlinuz"
-	InitrdPath = "/isolinux/initrd.img"
-)
+// The kernel and initramfs as the boot loaders name them: absolute on the
+// ISO.
+var kernelPath, initrdPath = "/" + medium.Kernel, "/" + medium.Initrd
 
 // MenuEntry is one Linux boot entry; Local entries boot the hard disk.
 type MenuEntry struct {
@@ -87,7 +87,7 @@ func (m Menu) Isolinux() string {
 			fmt.Fprintf(&b, "  localboot 0x80\n")
 			continue
 		}
-		fmt.Fprintf(&b, "  kernel %s\n  append initrd=%s %s\n", KernelPath, InitrdPath, e.Args)
+		fmt.Fprintf(&b, "  kernel %s\n  append initrd=%s %s\n", kernelPath, initrdPath, e.Args)
 	}
 	return b.String()
 }
@@ -112,7 +112,7 @@ func (m Menu) Grub() string {
 			b.WriteString("  exit\n}\n")
 			continue
 		}
-		fmt.Fprintf(&b, "  echo 'Loading %s ...'\n  linux %s %s\n  initrd %s\n}\n", e.Label, KernelPath, e.Args, InitrdPath)
+		fmt.Fprintf(&b, "  echo 'Loading %s ...'\n  linux %s %s\n  initrd %s\n}\n", e.Label, kernelPath, e.Args, initrdPath)
 	}
 	return b.String()
 }

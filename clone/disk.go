@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
 )
 
@@ -41,6 +42,7 @@ func (r *run) setup() error {
 	if err != nil {
 		return fmt.Errorf("media node.sfdisk: %w", err)
 	}
+	r.layout.Source = medium.Layout // later errors (fit) name the file too
 	st, err := fs.Stat(r.media, "node.cpio.gz")
 	if err != nil {
 		return fmt.Errorf("media: %w", err)

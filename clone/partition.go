@@ -13,9 +13,9 @@ import (
 // check decides whether the disk's table matches the layout and its
 // preserved partitions (/data) are intact.
 func (r *run) check() error {
-	fitted, err := r.layout.Fit(r.sectors, r.secSize)
+	fitted, err := r.layout.FitDisk(r.disk) // as Apply will: the disk's grain
 	if err != nil {
-		return fmt.Errorf("layout does not fit %s: %w", r.disk, err)
+		return err // names node.sfdisk's line and the disk
 	}
 	r.fitted = fitted
 	dec, err := partition.Check(r.layout, r.disk)

@@ -22,6 +22,9 @@ import (
 func Build(w io.Writer, o Options) (*Summary, error) {
 	s := &Summary{}
 	t := newTree()
+	if err := checkLevel(o.Level); err != nil {
+		return nil, err
+	}
 	if err := o.defaults(s); err != nil {
 		return nil, err
 	}
@@ -62,12 +65,20 @@ func Build(w io.Writer, o Options) (*Summary, error) {
 // BuildDir packs the directory dir as an initramfs (gzip'd newc), as it
 // is: `make rd` after editing an unpacked one.
 func BuildDir(w io.Writer, dir string, o Options) (*Summary, error) {
+	if err := checkLevel(o.Level); err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("directory %s: %w", dir, err)
+	} else if !st.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
+	}
 	st, err := os.Stat(filepath.Join(dir, "init"))
 	if err != nil {
-		return nil, fmt.Errorf("initramfs: %s has no /init: %w", dir, err)
+		return nil, fmt.Errorf("%s has no /init: %w", dir, err)
 	}
 	if st.Mode()&0o111 == 0 {
-		return nil, fmt.Errorf("initramfs: %s/init is not executable", dir)
+		return nil, fmt.Errorf("%s/init is not executable", dir)
 	}
 	t := newTree()
 	if err := t.copyTree("/", dir); err != nil {
@@ -99,6 +110,16 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// MinLevel and MaxLevel bound Options.Level (0 is the default, 6).
+const MinLevel, MaxLevel = 1, 9
+
+func checkLevel(l int) error {
+	if l != 0 && (l < MinLevel || l > MaxLevel) {
+		return fmt.Errorf("gzip level %d: want %d (fastest) to %d (smallest)", l, MinLevel, MaxLevel)
+	}
+	return nil
+}
+
 func compress(w io.Writer, t *tree, o Options, s *Summary) error {
 	level := o.Level
 	if level == 0 {
@@ -107,7 +128,7 @@ func compress(w io.Writer, t *tree, o Options, s *Summary) error {
 	out := &countWriter{w: w}
 	zw, err := pgzip.NewWriterLevel(out, level)
 	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
+		return err
 	}
 	raw := &countWriter{w: zw}
 	n, err := t.write(raw, o.Progress)
@@ -115,7 +136,7 @@ func compress(w io.Writer, t *tree, o Options, s *Summary) error {
 		return err
 	}
 	if err := zw.Close(); err != nil {
-		return fmt.Errorf("initramfs: compressing: %w", err)
+		return fmt.Errorf("compressing: %w", err)
 	}
 	o.Progress.Done()
 	s.Files, s.Uncompressed, s.Compressed = n, raw.n, out.n
@@ -131,7 +152,7 @@ func (o *Options) defaults(s *Summary) error {
 	if o.Clonecd == "" {
 		exe, err := os.Executable()
 		if err != nil {
-			return fmt.Errorf("initramfs: finding clonecd itself: %w", err)
+			return fmt.Errorf("finding clonecd itself: %w", err)
 		}
 		o.Clonecd = exe
 	}
@@ -147,7 +168,7 @@ func (o *Options) defaults(s *Summary) error {
 			o.KernelVersion = newestKernel("/")
 		}
 		if o.KernelVersion == "" {
-			return fmt.Errorf("initramfs: no module tree under %s/lib/modules or /lib/modules: give the kernel version or --no-modules", o.Golden)
+			return fmt.Errorf("no module tree under %s/lib/modules or /lib/modules: give the kernel version or --no-modules", o.Golden)
 		}
 	}
 	s.KernelVersion = o.KernelVersion
@@ -162,7 +183,7 @@ func (o *Options) defaults(s *Summary) error {
 		modRoot = filepath.Join(o.Modules, "../../..")
 	}
 	if !exists(filepath.Join(o.Modules, "modules.dep")) {
-		return fmt.Errorf("initramfs: no modules.dep in %s (kernel %s): run depmod there or give --modules", o.Modules, o.KernelVersion)
+		return fmt.Errorf("no modules.dep in %s (kernel %s): run depmod there or give --modules", o.Modules, o.KernelVersion)
 	}
 	if o.Firmware == "" {
 		o.Firmware = filepath.Join(modRoot, "lib/firmware")
@@ -224,12 +245,12 @@ func versionLess(a, b string) bool {
 func base(t *tree, clonecd string) error {
 	f, err := elf.Open(clonecd)
 	if err != nil {
-		return fmt.Errorf("initramfs: clonecd binary %s: %w", clonecd, err)
+		return fmt.Errorf("clonecd binary %s: %w", clonecd, err)
 	}
 	for _, p := range f.Progs {
 		if p.Type == elf.PT_INTERP {
 			f.Close()
-			return fmt.Errorf("initramfs: %s is dynamically linked; /init must be static (build with CGO_ENABLED=0)", clonecd)
+			return fmt.Errorf("%s is dynamically linked; /init must be static (build with CGO_ENABLED=0)", clonecd)
 		}
 	}
 	f.Close()
@@ -367,7 +388,7 @@ func addPrograms(t *tree, r *elfdeps.Resolver, o Options, s *Summary) error {
 		plan, err := planProgram(t, r, name, 0, nil)
 		if err != nil {
 			if explicit {
-				return fmt.Errorf("initramfs: program %s: %w", name, err)
+				return fmt.Errorf("program %s: %w", name, err)
 			}
 			missing = append(missing, name)
 			continue
@@ -447,8 +468,10 @@ func addBusybox(t *tree, o Options, s *Summary) error {
 		if bb == "" {
 			return nil
 		}
+	} else if _, err := os.Stat(bb); err != nil {
+		return fmt.Errorf("busybox: %w", err)
 	} else if !staticELF(bb) {
-		return fmt.Errorf("initramfs: busybox %s is not a static ELF binary (install busybox-static)", bb)
+		return fmt.Errorf("busybox %s is not a static ELF binary (install busybox-static)", bb)
 	}
 	if err := t.file("/bin/busybox", bb); err != nil {
 		return err
@@ -484,7 +507,7 @@ func addExtra(t *tree, extra map[string]string) error {
 		src := extra[d]
 		st, err := os.Stat(src)
 		if err != nil {
-			return fmt.Errorf("initramfs: extra file for %s: %w", d, err)
+			return fmt.Errorf("extra file for %s: %w", d, err)
 		}
 		if st.IsDir() {
 			err = t.copyTree(clean(d), src)

@@ -215,6 +215,9 @@ func TestBuildErrors(t *testing.T) {
 		{"no module tree", Options{Clonecd: bin, Modules: t.TempDir()}, "modules.dep"},
 		{"missing program", Options{Clonecd: bin, Golden: golden, Programs: []string{"no-such-program"}}, "no-such-program"},
 		{"bad busybox", Options{Clonecd: bin, Golden: golden, Busybox: dynamic}, "not a static"},
+		{"missing busybox", Options{Clonecd: bin, Golden: golden, Busybox: "/nonexistent/busybox"}, "busybox: stat /nonexistent/busybox: no such file"},
+		{"level 42", Options{Clonecd: bin, Golden: golden, Level: 42}, "gzip level 42: want 1 (fastest) to 9"},
+		{"level -1", Options{Clonecd: bin, Golden: golden, Level: -1}, "gzip level -1"},
 		{"missing extra", Options{Clonecd: bin, Golden: golden, ExtraFiles: map[string]string{"/etc/x": "/nonexistent/x"}}, "/nonexistent/x"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -223,6 +226,33 @@ func TestBuildErrors(t *testing.T) {
 				t.Errorf("error %v, want one with %q", err, c.want)
 			}
 		})
+	}
+}
+
+// TestBuildDirErrors: --from-dir that does not exist or is a file, a
+// directory without /init and a gzip level out of range are refused, each
+// saying which (usability I02, I09, I10).
+func TestBuildDirErrors(t *testing.T) {
+	rd := t.TempDir()
+	os.WriteFile(filepath.Join(rd, "init"), []byte("#!/bin/sh\n"), 0o755)
+	file := filepath.Join(rd, "init")
+	for _, c := range []struct {
+		name, dir string
+		level     int
+		want      string
+	}{
+		{"no such directory", filepath.Join(rd, "nodir"), 0, "directory " + filepath.Join(rd, "nodir") + ": stat"},
+		{"a file", file, 0, file + " is not a directory"},
+		{"no init", t.TempDir(), 0, "has no /init"},
+		{"level 10", rd, 10, "gzip level 10"},
+		{"level 42", rd, 42, "gzip level 42: want 1 (fastest) to 9 (smallest)"},
+		{"default level", rd, 0, ""},
+		{"level 1", rd, 1, ""},
+	} {
+		_, err := BuildDir(&bytes.Buffer{}, c.dir, Options{Level: c.level})
+		if c.want == "" && err != nil || c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)) {
+			t.Errorf("%s: BuildDir(%s, level %d) = %v; want %q", c.name, c.dir, c.level, err, c.want)
+		}
 	}
 }
 

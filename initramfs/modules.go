@@ -57,7 +57,7 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 			}
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("initramfs: --add-module %s: no such module or alias in %s", a, x.Dir)
+			return nil, fmt.Errorf("--add-module %s: no such module or alias in %s", a, x.Dir)
 		}
 	}
 	omitted := func(m string) bool {
@@ -80,7 +80,7 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 	sort.Strings(names)
 	closure, missing := x.Closure(names)
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("initramfs: %s: modules.dep names modules that are not there: %v", x.Dir, missing)
+		return nil, fmt.Errorf("%s: modules.dep names modules that are not there: %v", x.Dir, missing)
 	}
 	// Drop what needs an omitted module (it could not load anyway).
 	bad := map[string]bool{}
@@ -114,7 +114,7 @@ func selectModules(x *kmod.Index, o Options) (mods []string, err error) {
 func addModules(t *tree, o Options, s *Summary) error {
 	x, err := kmod.Load(o.Modules)
 	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
+		return err
 	}
 	mods, err := selectModules(x, o)
 	if err != nil {
@@ -149,7 +149,7 @@ func addModules(t *tree, o Options, s *Summary) error {
 			return nil
 		}
 		if err != nil {
-			return fmt.Errorf("initramfs: %w", err)
+			return err
 		}
 		if ok == nil {
 			t.bytes(path.Join(dest, file), 0o644, b)
@@ -189,7 +189,7 @@ func addModules(t *tree, o Options, s *Summary) error {
 	for _, m := range mods {
 		fws, err := kmod.Firmware(filepath.Join(o.Modules, x.Path[m]))
 		if err != nil {
-			return fmt.Errorf("initramfs: %w", err)
+			return err
 		}
 		for _, fw := range fws {
 			if seen[fw] {

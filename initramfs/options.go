@@ -48,8 +48,8 @@ type Options struct {
 	// ExtraFiles maps destinations in the initramfs to source files or
 	// directories on this machine; they win over everything else.
 	ExtraFiles map[string]string
-	// Level is the gzip level (default 6: level 9 takes ten times as long
-	// for 1% less).
+	// Level is the gzip level, MinLevel to MaxLevel; 0 means 6 (level 9
+	// takes ten times as long for 1% less). Others are refused.
 	Level int
 	// Progress, if set, counts bytes and files as they are written.
 	Progress *progress.Meter

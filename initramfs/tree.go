@@ -75,13 +75,13 @@ func (t *tree) node(p string, typ uint32, perm uint32, major, minor uint32) {
 func (t *tree) file(p, src string) error {
 	st, err := os.Stat(src)
 	if err != nil {
-		return fmt.Errorf("initramfs: %w", err)
+		return err
 	}
 	if !st.Mode().IsRegular() {
-		return fmt.Errorf("initramfs: %s is not a regular file", src)
+		return fmt.Errorf("%s is not a regular file", src)
 	}
 	if st.Size() > cpio.MaxSize {
-		return fmt.Errorf("initramfs: %s: %w", src, cpio.ErrTooLarge)
+		return fmt.Errorf("%s: %w", src, cpio.ErrTooLarge)
 	}
 	t.put(p, &entry{hdr: cpio.Header{Mode: cpio.TypeReg | uint32(st.Mode().Perm()), Nlink: 1,
 		Size: st.Size(), Mtime: st.ModTime().Unix()}, src: src})
@@ -94,13 +94,13 @@ func (t *tree) file(p, src string) error {
 func (t *tree) copyTree(p, src string) error {
 	return filepath.WalkDir(src, func(hp string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("initramfs: %w", err)
+			return err
 		}
 		rel, _ := filepath.Rel(src, hp)
 		dest := path.Join(p, filepath.ToSlash(rel))
 		fi, err := d.Info()
 		if err != nil {
-			return fmt.Errorf("initramfs: %w", err)
+			return err
 		}
 		h := cpio.Header{Nlink: 1, Mtime: fi.ModTime().Unix()}
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
@@ -117,11 +117,11 @@ func (t *tree) copyTree(p, src string) error {
 			e.hdr.Nlink = 2
 		case fi.Mode()&fs.ModeSymlink != 0:
 			if e.hdr.Linkname, err = os.Readlink(hp); err != nil {
-				return fmt.Errorf("initramfs: %w", err)
+				return err
 			}
 		case fi.Mode().IsRegular():
 			if fi.Size() > cpio.MaxSize {
-				return fmt.Errorf("initramfs: %s: %w", hp, cpio.ErrTooLarge)
+				return fmt.Errorf("%s: %w", hp, cpio.ErrTooLarge)
 			}
 			e.hdr.Size = fi.Size()
 			e.src = hp
@@ -147,25 +147,25 @@ func (t *tree) write(w io.Writer, meter *progress.Meter) (int, error) {
 		h := e.hdr
 		h.Ino = uint32(i + 1)
 		if err := cw.WriteHeader(&h); err != nil {
-			return 0, fmt.Errorf("initramfs: %s: %w", p, err)
+			return 0, fmt.Errorf("%s: %w", p, err)
 		}
 		switch {
 		case e.data != nil:
 			if _, err := cw.Write(e.data); err != nil {
-				return 0, fmt.Errorf("initramfs: %s: %w", p, err)
+				return 0, fmt.Errorf("%s: %w", p, err)
 			}
 		case e.src != "":
 			f, err := os.Open(e.src)
 			if err != nil {
-				return 0, fmt.Errorf("initramfs: %w", err)
+				return 0, err
 			}
 			n, err := io.CopyBuffer(onlyWriter{cw}, io.LimitReader(f, h.Size), buf)
 			f.Close()
 			if err != nil {
-				return 0, fmt.Errorf("initramfs: %s from %s: %w", p, e.src, err)
+				return 0, fmt.Errorf("%s from %s: %w", p, e.src, err)
 			}
 			if n != h.Size {
-				return 0, fmt.Errorf("initramfs: %s changed size while being read (%d of %d bytes)", e.src, n, h.Size)
+				return 0, fmt.Errorf("%s changed size while being read (%d of %d bytes)", e.src, n, h.Size)
 			}
 		}
 		meter.Add(h.Size, 1)

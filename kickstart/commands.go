@@ -3,6 +3,8 @@ package kickstart
 import (
 	"strconv"
 	"strings"
+
+	"github.com/clonecd/clonecd/partition"
 )
 
 // Network is a network command.
@@ -147,7 +149,7 @@ func options(c Command, spec optSpec) (vals map[string][]string, pos, unknown []
 			val = c.Args[i]
 		}
 		if kind == flagOpt && hasVal {
-			b, ok := parseBool(val)
+			b, ok := partition.ParseBool(val)
 			if !ok {
 				return nil, nil, nil, errAt(c.File, c.Line, "%s: option --%s=%s: want yes or no", c.Name, name, val)
 			}
@@ -160,16 +162,6 @@ func options(c Command, spec optSpec) (vals map[string][]string, pos, unknown []
 		vals[name] = append(vals[name], val)
 	}
 	return vals, pos, unknown, nil
-}
-
-func parseBool(v string) (bool, bool) {
-	switch strings.ToLower(v) {
-	case "yes", "y", "true", "1", "on":
-		return true, true
-	case "no", "n", "false", "0", "off":
-		return false, true
-	}
-	return false, false
 }
 
 func last(v map[string][]string, names ...string) string {
@@ -523,7 +515,7 @@ func (p *parser) network(c Command) error {
 		n.Nameservers = append(n.Nameservers, strings.FieldsFunc(ns, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	if ob := last(v, "onboot"); ob != "" {
-		b, ok := parseBool(ob)
+		b, ok := partition.ParseBool(ob)
 		if !ok {
 			return errAt(c.File, c.Line, "network --onboot=%s: want yes or no", ob)
 		}

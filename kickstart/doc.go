@@ -1,5 +1,7 @@
-// Package kickstart parses Red Hat kickstart files (ks.cfg) and turns what
-// clonecd can honour into a layout, network settings and %post scripts.
+// Package kickstart owns reading Red Hat kickstart files (ks.cfg): it
+// parses them and turns what clonecd can honour into a layout, network
+// settings and %post scripts. A file with bytes no text has (an image or
+// archive given by mistake) is refused as ErrBinary, naming the line.
 //
 // Parse follows pykickstart: commands are split with POSIX shell rules
 // (quotes, backslashes, # comments even inside a word), backslash-newline

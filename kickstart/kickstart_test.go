@@ -243,9 +243,14 @@ func TestParseErrors(t *testing.T) {
 		{"value missing", "part / --size\n", `option --size needs a value`},
 		{"addon name", "%addon\n%end\n", `%addon needs a name`},
 		{"flag value", "part / --size=1 --grow=maybe\n", `--grow=maybe: want yes or no`},
+		{"gzip", "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03\"quoted", `ks.cfg:1: not a text kickstart: binary data (byte 0 is 0x1f)`},
+		{"NUL on line 3", "zerombr\nclearpart --all\npart / --size=1\x00\n", `ks.cfg:3: not a text kickstart: binary data (byte 39 is 0x00)`},
+		{"control byte", "text\n\x02\n", `ks.cfg:2: not a text kickstart`},
+		{"binary include", "%include bin.ks\n", `bin.ks:1: not a text kickstart`},
 	}
 	for _, tt := range tests {
-		_, err := Parse(strings.NewReader(tt.text), Options{Name: "ks.cfg", ReadFile: fstest.MapFS{}.ReadFile})
+		inc := fstest.MapFS{"bin.ks": {Data: []byte("\x7fELF\x02\x01\x01\x00")}}
+		_, err := Parse(strings.NewReader(tt.text), Options{Name: "ks.cfg", ReadFile: inc.ReadFile})
 		if err == nil || !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("%s: error %v, want %q", tt.name, err, tt.err)
 		}

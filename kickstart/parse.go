@@ -94,6 +94,22 @@ type Warning struct {
 
 func (w Warning) String() string { return where(w.File, w.Line) + ": " + w.Msg }
 
+// ErrBinary is a file with bytes no text has (NUL, control characters):
+// an image or archive given as the kickstart.
+var ErrBinary = errors.New("not a text kickstart: binary data")
+
+// binaryAt is the offset of the first byte no kickstart has (NUL, a
+// control character other than tab, newline, vertical tab, form feed,
+// carriage return and escape, or DEL), or -1.
+func binaryAt(b []byte) int {
+	for i, c := range b {
+		if c < 0x20 && !strings.ContainsRune("\t\n\v\f\r\x1b", rune(c)) || c == 0x7f {
+			return i
+		}
+	}
+	return -1
+}
+
 // Error is a parse error at a line.
 type Error struct {
 	File string
@@ -245,6 +261,10 @@ func (p *parser) file(name string, data []byte) error {
 	}
 	p.stack = append(p.stack, key)
 	defer func() { p.stack = p.stack[:len(p.stack)-1] }()
+	if i := binaryAt(data); i >= 0 {
+		return &Error{File: name, Line: 1 + bytes.Count(data[:i], []byte{'\n'}),
+			Err: fmt.Errorf("%w (byte %d is %#02x)", ErrBinary, i, data[i])}
+	}
 
 	lines := strings.Split(strings.ReplaceAll(string(data), "\r\n", "\n"), "\n")
 	if n := len(lines); n > 0 && lines[n-1] == "" {

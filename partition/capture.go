@@ -2,7 +2,9 @@ package partition
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +34,7 @@ func ReadFstab(path string) ([]FstabEntry, error) {
 		if len(fs) < 2 {
 			continue
 		}
-		e := FstabEntry{Spec: unoctal(fs[0]), File: unoctal(fs[1])}
+		e := FstabEntry{Spec: unescape(fs[0]), File: unescape(fs[1])}
 		if len(fs) > 2 {
 			e.Type = fs[2]
 		}
@@ -44,17 +46,20 @@ func ReadFstab(path string) ([]FstabEntry, error) {
 	return out, nil
 }
 
-func unoctal(s string) string {
-	r := strings.NewReplacer(`\040`, " ", `\011`, "\t", `\012`, "\n", `\134`, `\`)
-	return r.Replace(s)
-}
+// ErrNotNamed is a capture whose fstab names no partition of the disk (the
+// wrong disk, or the wrong root): the layout would have no mount points,
+// and no clone can use it (the clone needs mount=/), so Capture refuses it
+// rather than write it silently.
+var ErrNotNamed = errors.New("names no partition of")
 
 // Capture builds a layout file from a running golden node: the table of
 // dev, each partition's filesystem probed from its superblock, and mount
 // points from root's /etc/fstab (matched by UUID=, LABEL=, PARTUUID=,
 // PARTLABEL= or device name). The partition mounted at /data is preserved.
+// A missing fstab, or one that names no partition of dev (ErrNotNamed), is
+// an error: the layout would have no mount points.
 func Capture(dev, root string) (*Layout, error) {
-	d, err := openDisk(dev, false)
+	d, err := openDisk(dev, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -63,8 +68,12 @@ func Capture(dev, root string) (*Layout, error) {
 	if err != nil {
 		return nil, err
 	}
-	fstab, err := ReadFstab(filepath.Join(root, "etc", "fstab"))
-	if err != nil && !os.IsNotExist(err) {
+	tab := filepath.Join(root, "etc", "fstab")
+	fstab, err := ReadFstab(tab)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("%s: no fstab, so the layout would have no mount points (is %s the root of the node whose disk is %s?)", tab, root, dev)
+	}
+	if err != nil {
 		return nil, err
 	}
 	for i := range l.Parts {
@@ -99,7 +108,22 @@ func Capture(dev, root string) (*Layout, error) {
 		}
 	}
 	l.portable(d.sectors())
-	return l, nil
+	for _, p := range l.Parts {
+		if p.Mount != "" {
+			return l, nil
+		}
+	}
+	return nil, fmt.Errorf("%s %w %s (%s): is %s the node's disk, and %s its root?", tab, ErrNotNamed, dev, fstabRoot(fstab), dev, root)
+}
+
+// fstabRoot says what an fstab mounts at "/".
+func fstabRoot(fstab []FstabEntry) string {
+	for _, e := range fstab {
+		if e.File == "/" {
+			return "it mounts " + e.Spec + " at /"
+		}
+	}
+	return "it mounts nothing at /"
 }
 
 // portable drops what ties a dumped layout to the golden disk's size: the

@@ -38,7 +38,7 @@ func partWhat(p *Part) string {
 // fsck (e2fsck -n -f, xfs_repair -n, fsck.vfat -n) that passes. It writes
 // nothing. An error means the check itself could not run.
 func Check(l *Layout, dev string) (*Decision, error) {
-	d, err := openDisk(dev, false)
+	d, err := openDisk(dev, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
@@ -46,14 +46,9 @@ func Check(l *Layout, dev string) (*Decision, error) {
 	no := func(format string, a ...any) (*Decision, error) {
 		return &Decision{Reason: fmt.Sprintf(format, a...)}, nil
 	}
-	lf := l
-	if l.Grain == 0 && d.grain != mib {
-		lf = l.clone()
-		lf.Grain = d.grain
-	}
-	want, err := lf.Fit(d.sectors(), d.ss)
+	want, err := d.fit(l)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dev, err)
+		return nil, err
 	}
 	var keep []*Part
 	for i := range want.Parts {

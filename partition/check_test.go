@@ -153,7 +153,7 @@ func TestCheckDecision(t *testing.T) {
 // clonePart returns partition n of the layout fitted to dev.
 func (l *Layout) clonePart(t *testing.T, dev string, n int) *Part {
 	t.Helper()
-	d, err := openDisk(dev, false)
+	d, err := openDisk(dev, os.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,11 +24,10 @@ type disk struct {
 	writer bool
 }
 
-func openDisk(path string, write bool) (*disk, error) {
-	flag := os.O_RDONLY
-	if write {
-		flag = os.O_RDWR
-	}
+// openDisk opens a disk with flag (os.O_RDONLY, os.O_RDWR, with
+// unix.O_EXCL for an exclusive claim of a block device).
+func openDisk(path string, flag int) (*disk, error) {
+	write := flag&(os.O_RDWR|os.O_WRONLY) != 0
 	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, err

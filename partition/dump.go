@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"os"
 	"unicode/utf16"
 )
 
@@ -15,7 +16,7 @@ var ErrNoTable = errors.New("does not contain a recognized partition table")
 // Dump reads the partition table of a block device or image file. Its
 // WriteTo output equals util-linux 2.38's `sfdisk -d DEV`.
 func Dump(dev string) (*Layout, error) {
-	d, err := openDisk(dev, false)
+	d, err := openDisk(dev, os.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}

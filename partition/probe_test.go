@@ -149,3 +149,44 @@ func TestCapture(t *testing.T) {
 		t.Errorf("captured layout on a bigger disk: sfdisk\n%s\nclonecd\n%s", x, y)
 	}
 }
+
+// TestCaptureRefusesNoMounts: without the node's fstab, or with one that
+// names no partition of the disk (another disk, or the wrong root),
+// Capture fails instead of writing a layout without mount points
+// (usability L24, L25).
+func TestCaptureRefusesNoMounts(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "mkfs.ext4")
+	dev := testenv.Loop(t, testenv.Sparse(t, "golden.img", 64<<20), 512)
+	l, _ := ParseLayout(strings.NewReader("label: gpt\nsize=16MiB\n,\n"))
+	if _, err := Apply(l, dev, ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Run(t, "mkfs.ext4", "-q", "-F", PartDevice(dev, 2))
+	fsinfo, err := ProbeFS(PartDevice(dev, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name, fstab string // "": no etc/fstab at all
+		want        string
+	}{
+		{"no fstab", "", "no fstab"},
+		{"another disk at /", "UUID=0badc0de-0000-4000-8000-000000000000 / ext4 defaults 0 1\n", "names no partition of " + dev + " (it mounts UUID=0badc0de"},
+		{"nothing of the disk", "proc /proc proc defaults 0 0\n", "it mounts nothing at /"},
+		{"this disk at /", "UUID=" + fsinfo.UUID + " / ext4 defaults 0 1\n", ""},
+	} {
+		root := t.TempDir()
+		if tt.fstab != "" {
+			os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+			os.WriteFile(filepath.Join(root, "etc", "fstab"), []byte(tt.fstab), 0o644)
+		}
+		c, err := Capture(dev, root)
+		switch {
+		case tt.want == "" && (err != nil || c.Part(2).Mount != "/" || c.Part(1).Mount != ""):
+			t.Errorf("%s: Capture = %v, %v; want partition 2 at /", tt.name, c, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), root)):
+			t.Errorf("%s: Capture = %v; want an error saying %q and naming %s", tt.name, err, tt.want, root)
+		}
+	}
+}

@@ -10,84 +10,6 @@ import (
 	"strings"
 )
 
-// ApplyOptions are Apply's settings; the zero value writes the table.
-type ApplyOptions struct {
-	DryRun bool // write nothing; return the table that would be written
-	Force  bool // write even when the disk is in use (mounted, swap, held)
-}
-
-// Apply fits l to the disk dev (block device or image file), fills in a
-// random label-id and partition uuids where the layout has none, and
-// writes the table; for a block device it then has the kernel re-read it
-// (BLKRRPART, or BLKPG like partx when that is refused). With dryRun it
-// writes nothing. It returns the table as written (or as it would be).
-func Apply(l *Layout, dev string, o ApplyOptions) (*Layout, error) {
-	dryRun := o.DryRun
-	d, err := openDisk(dev, !dryRun)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	if l.Grain == 0 && d.grain != mib {
-		l = l.clone()
-		l.Grain = d.grain
-	}
-	fl, err := l.Fit(d.sectors(), d.ss)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dev, err)
-	}
-	fl.Device = dev
-	fl.Unit = "sectors"
-	for i := range fl.Parts {
-		fl.Parts[i].Node = PartDevice(dev, fl.Parts[i].Number)
-	}
-	sort.SliceStable(fl.Parts, func(i, j int) bool { return fl.Parts[i].Number < fl.Parts[j].Number })
-	if fl.LabelID == "" {
-		if fl.Label == "gpt" {
-			fl.LabelID = newGUID()
-		} else {
-			fl.LabelID = "0x" + newGUID()[:8]
-			fl.LabelID = strings.ToLower(fl.LabelID)
-		}
-	}
-	if fl.Label == "gpt" {
-		for i := range fl.Parts {
-			if fl.Parts[i].UUID == "" {
-				fl.Parts[i].UUID = newGUID()
-			}
-		}
-	}
-	var sectors map[uint64][]byte
-	if fl.Label == "gpt" {
-		sectors, err = d.gptSectors(fl)
-	} else {
-		sectors, err = d.dosSectors(fl)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", dev, err)
-	}
-	if dryRun {
-		return fl, nil
-	}
-	lbas := make([]uint64, 0, len(sectors))
-	for lba := range sectors {
-		lbas = append(lbas, lba)
-	}
-	sort.Slice(lbas, func(i, j int) bool { return lbas[i] > lbas[j] }) // backup first, MBR last
-	for _, lba := range lbas {
-		if err := d.writeAt(sectors[lba], lba); err != nil {
-			return nil, err
-		}
-	}
-	if err := d.f.Sync(); err != nil {
-		return nil, fmt.Errorf("%s: sync: %w", dev, err)
-	}
-	if err := d.reread(fl); err != nil {
-		return fl, err
-	}
-	return fl, nil
-}
-
 // chs encodes an LBA as the 3 CHS bytes libfdisk writes (255 heads, 63
 // sectors; 1023/254/63 beyond the CHS limit).
 func chs(lba uint64) [3]byte {
@@ -155,30 +77,13 @@ func (d *disk) dosSectors(l *Layout) (map[uint64][]byte, error) {
 	}
 	out[0] = mbr
 	if len(logical) > 0 {
-		grain := d.grain / uint64(d.ss)
-		if l.Grain != 0 {
-			grain = l.Grain / uint64(d.ss)
-		}
 		sort.Slice(logical, func(i, j int) bool { return logical[i].Number < logical[j].Number })
 		ebrs := make([]uint64, len(logical))
-		prevEnd := uint64(0)
 		for i, p := range logical {
-			if i == 0 {
-				ebrs[i] = ext.Start
-			} else {
-				e := uint64(0)
-				if p.Start > grain {
-					e = p.Start - grain
-				}
-				if e <= prevEnd {
-					e = prevEnd + 1
-				}
-				ebrs[i] = e
-			}
-			if ebrs[i] >= p.Start || ebrs[i] < ext.Start {
+			ebrs[i] = p.ebr
+			if ebrs[i] == 0 || ebrs[i] >= p.Start || ebrs[i] < ext.Start {
 				return nil, fmt.Errorf("no room for the EBR of logical partition %d", p.Number)
 			}
-			prevEnd = p.Start + p.Size - 1
 		}
 		for i, p := range logical {
 			b := make([]byte, d.ss)
