@@ -68,7 +68,7 @@ names the version.`,
 	fl.BoolVar(&o.Initramfs.NoFirmware, "no-firmware", false, "no firmware in the initramfs")
 	fl.BoolVar(&o.NoUEFI, "no-uefi", false, "no UEFI boot entry (when the build host has no grub-efi-amd64-bin)")
 	fl.BoolVar(&o.NoHybrid, "no-hybrid", false, "no isohybrid MBR (CD only)")
-	intVarP(fl, &o.Timeout, "timeout", "", 3, 1, 3600, "boot menu timeout in `SECONDS`, 1-3600")
+	intVarP(fl, &o.Timeout, "timeout", "", 3, 1, builder.MaxTimeout, fmt.Sprintf("boot menu timeout in `SECONDS`, 1-%d", builder.MaxTimeout))
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the summary")
 	return c
 }

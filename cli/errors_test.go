@@ -47,7 +47,7 @@ func TestErrorWording(t *testing.T) {
 		{[]string{"layout", "apply", layout, afile}, regexp.QuoteMeta(layout) + `: line 2: unknown field "colour=red"`, ""},
 		{[]string{"kickstart", nope}, `open ` + regexp.QuoteMeta(nope), ""},
 		{[]string{"version", "--file", nope}, regexp.QuoteMeta(nope) + ` does not exist`, ""},
-		{[]string{"initramfs", "--from-dir", nope, "-o", filepath.Join(dir, "i.img")}, regexp.QuoteMeta(nope), "initramfs"},
+		{[]string{"initramfs", "--from-dir", nope, "-o", filepath.Join(dir, "i.img")}, `directory ` + regexp.QuoteMeta(nope) + `: .*no such file`, ""},
 		{[]string{"build", "--image", nope, "--layout", good, "--version", "1.0", "--initrd", afile, "-q", "-o", filepath.Join(dir, "c.iso")}, regexp.QuoteMeta(nope), ""},
 		{[]string{"clone", "--media", media, "--target", filepath.Join(dir, "n.img"), "-q"}, `CLONE_CD_VERSION`, ""},
 		{[]string{"publish", "--dir", emptyStore, nope}, `open ` + regexp.QuoteMeta(nope), "versions"},
