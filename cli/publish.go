@@ -8,6 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -60,18 +61,18 @@ examples:
 				}
 				files := map[string]string{}
 				if *nodes != "" {
-					files["nodes"] = *nodes
+					files[medium.Nodes] = *nodes
 				}
 				if *ks != "" {
-					files["ks.cfg"] = *ks
+					files[medium.Kickstart] = *ks
 				}
 				if *kernel != "" {
-					files["vmlinuz"] = *kernel
+					files[medium.Kernel] = *kernel
 				}
 				if *initrd != "" {
-					files["initrd.img"] = *initrd
+					files[medium.Initrd] = *initrd
 				}
-				e, err := s.PublishWith(args[0], versions.PublishOptions{
+				e, err := s.Publish(args[0], versions.PublishOptions{
 					Version: *version, Note: *note, Layout: *layout, NoPromote: *noPromote, Files: files})
 				if err != nil {
 					return err
@@ -194,15 +195,7 @@ examples:
 				if err != nil {
 					return err
 				}
-				if *force {
-					err = s.PromoteForce(args[0])
-				} else {
-					err = s.Promote(args[0])
-				}
-				if err != nil {
-					return err
-				}
-				e, err := s.Current()
+				e, err := s.Promote(args[0], *force)
 				if err != nil {
 					return err
 				}
@@ -238,7 +231,7 @@ examples:
 				if err != nil {
 					return err
 				}
-				e, err := s.RollbackWith(*reason)
+				e, err := s.Rollback(*reason)
 				if err != nil {
 					return err
 				}
@@ -276,7 +269,11 @@ examples:
 				if *dry {
 					return pruneDryRun(s, *keep)
 				}
-				removed, err := s.Prune(*keep)
+				plan, err := s.Prune(*keep)
+				var removed []versions.Entry
+				if plan != nil {
+					removed = plan.Delete
+				}
 				for _, e := range removed {
 					fmt.Fprintf(Stdout, "deleted %s (%s)\n", e.Version, progress.Bytes(e.Size))
 				}
@@ -292,14 +289,14 @@ examples:
 // pruneDryRun reports the versions prune would delete without touching
 // anything.
 func pruneDryRun(s *versions.Store, keep int) error {
-	would, err := s.PrunePlan(keep)
+	plan, err := s.PlanPrune(keep)
 	if err != nil {
 		return err
 	}
-	for _, e := range would {
+	for _, e := range plan.Delete {
 		fmt.Fprintf(Stdout, "would delete %s (%s)\n", e.Version, progress.Bytes(e.Size))
 	}
-	if len(would) == 0 {
+	if len(plan.Delete) == 0 {
 		fmt.Fprintln(Stdout, "nothing to delete")
 	}
 	return nil

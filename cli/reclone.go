@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/progress"
 )
@@ -72,7 +73,7 @@ Examples:
 				}
 				var nodes []string
 				for _, a := range args {
-					n, err := netclone.ParseNodeset(a)
+					n, err := fleet.ParseNodeset(a)
 					if err != nil {
 						return UsageError("%v", err)
 					}
@@ -108,7 +109,7 @@ Examples:
 				if err1 != nil || err2 != nil {
 					return UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
 				}
-				nodes, err := netclone.PatternNodes(*pattern, first, last)
+				nodes, err := fleet.PatternNodes(*pattern, first, last)
 				if err != nil {
 					return UsageError("%v", err)
 				}
@@ -135,10 +136,11 @@ func reclone(f *recloneFlags, nodes []string) error {
 		Live: progress.IsTerminal(Stdout) && !f.asJSON,
 	}
 	if r.Delay < 0 {
-		size, err := src.ImageSize(ctx)
+		vi, err := src.Version(ctx, f.version)
 		if err != nil {
-			return fmt.Errorf("image size for the default --delay: %w", err)
+			return err
 		}
+		size := vi.Size
 		r.Delay = netclone.DefaultDelay(size)
 		fmt.Fprintf(Stdout, "--delay %s between starts (default: a %s image on a 1 GbE link)\n", r.Delay, progress.Bytes(size))
 	}

@@ -8,15 +8,16 @@ import (
 	"io"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	_ "github.com/clonecd/clonecd/netclone/netboot" // clonecd.mode=net: registers clone.NetMedia
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // defaultStore is the image directory `serve`, `status` and `reclone`
@@ -85,7 +86,7 @@ Examples:
 		Setup: func(fs *flag.FlagSet) Runner {
 			server := fs.String("server", os.Getenv("CLONECD_SERVER"), "server URL (env CLONECD_SERVER)")
 			node := fs.String("node", "", "node name sent to the server")
-			out := fs.String("o", netclone.ImageFile, "output file (- for standard output)")
+			out := fs.String("o", medium.ImageGzip, "output file (- for standard output)")
 			version := fs.String("version", "", "fetch this version instead of the current one")
 			report := fs.Bool("report", false, "report state and log to the server as node --node")
 			logFile := fs.String("log", "", "log file (uploaded with --report)")
@@ -111,36 +112,27 @@ Examples:
 }
 
 func serve(dir, listen string, streams int, quiet bool) error {
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("image directory %s: not a directory", dir)
-	}
-	cur := netclone.CurrentDir(dir)
-	v, err := netclone.ReadVersion(cur)
+	store, err := versions.Open(dir)
 	if err != nil {
-		return fmt.Errorf("no current version in %s: %w", dir, err)
+		return err
 	}
-	if _, err := os.Stat(cur + "/" + netclone.ImageFile); err != nil {
-		return fmt.Errorf("no image in %s: %w", cur, err)
+	cur, err := store.Current()
+	if err != nil {
+		return err
 	}
-	srv := netclone.NewServer(dir, streams)
+	o := netclone.ServerOptions{MaxStreams: streams}
 	if !quiet {
-		srv.Logger = log.New(Stderr, "clonecd serve: ", log.LstdFlags)
+		o.Logger = log.New(Stderr, "clonecd serve: ", log.LstdFlags)
 	}
+	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", listen)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(Stdout, "clonecd serve: %s (version %s) on http://%s, at most %d image streams\n", dir, v, ln.Addr(), streams)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	fmt.Fprintf(Stdout, "clonecd serve: %s (version %s) on http://%s, at most %d image streams\n", store.Dir, cur.Version, ln.Addr(), streams)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	st := srv.Stats()
@@ -156,47 +148,38 @@ func fetch(server, node, out, version, logFile string, report bool, retries, att
 	o := netclone.FetchOptions{
 		MediaOptions: netclone.MediaOptions{Node: node, Version: version, Retries: retries},
 		Report:       report, LogFile: logFile, Attempts: attempts,
+		LimitRate: limitRate,
 		Logf: func(format string, a ...any) {
 			if !quiet {
-				fmt.Fprintf(Stderr, "\n"+format+"\n", a...)
+				fmt.Fprintf(Stderr, format+"\n", a...)
 			}
 		},
 	}
-	var f *os.File
+	opened := false
 	o.Open = func() (io.Writer, error) {
-		if out == "-" {
-			if f != nil {
-				return nil, errors.New("cannot retry a download to standard output")
-			}
-			f = os.Stdout
-			return f, nil
+		if opened {
+			return nil, errors.New("cannot retry a download to standard output")
 		}
-		if f != nil {
-			f.Close()
-		}
-		var err error
-		f, err = os.Create(out)
-		if err != nil || limitRate <= 0 {
-			return f, err
-		}
-		return &paceWriter{w: f, rate: limitRate, start: time.Now()}, nil
+		opened = true
+		return os.Stdout, nil
 	}
 	o.Progress = func(done, total int64) {
 		if meter == nil {
-			meter = progress.New(Stderr, "fetch "+netclone.ImageFile, total, quiet || out == "-")
+			meter = progress.New(Stderr, "fetch "+medium.ImageGzip, total, quiet || out == "-")
 		}
 		if done < counted { // a new attempt
-			meter = progress.New(Stderr, "fetch "+netclone.ImageFile+" (again)", total, quiet || out == "-")
+			meter = progress.New(Stderr, "fetch "+medium.ImageGzip+" (again)", total, quiet || out == "-")
 			counted = 0
 		}
 		meter.Add(done-counted, 0)
 		counted = done
 	}
-	res, err := netclone.Fetch(ctx, server, o)
-	if f != nil && f != os.Stdout {
-		if cerr := f.Close(); err == nil && cerr != nil {
-			err = fmt.Errorf("writing %s: %w", out, cerr)
-		}
+	var res *netclone.FetchResult
+	var err error
+	if out == "-" {
+		res, err = netclone.Fetch(ctx, server, o)
+	} else {
+		res, err = netclone.FetchFile(ctx, server, out, o)
 	}
 	if meter != nil {
 		meter.Done()
@@ -224,20 +207,3 @@ func short(s string) string {
 
 // limitRate is fetch --limit-rate.
 var limitRate int64
-
-// paceWriter holds writes to rate bytes per second.
-type paceWriter struct {
-	w     io.Writer
-	rate  int64
-	n     int64
-	start time.Time
-}
-
-func (p *paceWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	if ahead := time.Duration(p.n*int64(time.Second)/p.rate) - time.Since(p.start); ahead > 0 {
-		time.Sleep(ahead)
-	}
-	return n, err
-}

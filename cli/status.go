@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/netclone"
 )
 
@@ -49,21 +50,21 @@ func status(server, dir string, asJSON bool, args []string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	var states []netclone.State
+	var states []fleet.State
 	if len(args) == 0 {
 		if states, err = src.All(ctx); err != nil {
 			return err
 		}
 	} else {
 		for _, a := range args {
-			nodes, err := netclone.ParseNodeset(a)
+			nodes, err := fleet.ParseNodeset(a)
 			if err != nil {
 				return UsageError("%v", err)
 			}
 			for _, n := range nodes {
 				st, err := src.Get(ctx, n)
 				if errors.Is(err, fs.ErrNotExist) {
-					st = netclone.State{Node: n, State: "unknown"}
+					st = fleet.State{Node: n, State: fleet.Unknown}
 				} else if err != nil {
 					return err
 				}
@@ -73,7 +74,7 @@ func status(server, dir string, asJSON bool, args []string) error {
 	}
 	if asJSON {
 		type row struct {
-			netclone.State
+			fleet.State
 			Summary string `json:"summary"`
 		}
 		rows := make([]row, len(states))
@@ -102,7 +103,7 @@ func status(server, dir string, asJSON bool, args []string) error {
 		if lg == "" {
 			lg = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Node, v, s.Summary(), when, lg)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", s.Node, fleet.Clean(v, 20), s.Summary(), when, fleet.Clean(lg, 0))
 	}
 	return tw.Flush()
 }

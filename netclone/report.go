@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clonecd/clonecd/fleet"
 )
 
 // Reporter sends a node's clone to the server: the step running, image
@@ -52,7 +54,7 @@ func (r *Reporter) logf(format string, a ...any) {
 	}
 }
 
-func (r *Reporter) send(st State) error {
+func (r *Reporter) send(st fleet.State) error {
 	if r == nil || r.Server == "" || r.Node == "" {
 		return nil
 	}
@@ -80,7 +82,7 @@ func (r *Reporter) send(st State) error {
 
 // Begin reports a new clone (state waiting → cloning).
 func (r *Reporter) Begin() error {
-	return r.send(State{State: StateCloning, Step: "setup", Started: time.Now().UTC()})
+	return r.send(fleet.State{State: fleet.Cloning, Step: "setup", Started: time.Now().UTC()})
 }
 
 // Step reports the step starting.
@@ -88,7 +90,7 @@ func (r *Reporter) Step(name string) {
 	r.mu.Lock()
 	r.step = name
 	r.mu.Unlock()
-	if err := r.send(State{State: StateCloning, Step: name}); err != nil {
+	if err := r.send(fleet.State{State: fleet.Cloning, Step: name}); err != nil {
 		r.logf("netclone: %v", err)
 	}
 }
@@ -113,7 +115,7 @@ func (r *Reporter) Progress(done, total int64) {
 	r.lastSent, r.lastPct = now, pct
 	step := r.step
 	r.mu.Unlock()
-	if err := r.send(State{State: StateCloning, Step: step, Done: done, Total: total}); err != nil {
+	if err := r.send(fleet.State{State: fleet.Cloning, Step: step, Done: done, Total: total}); err != nil {
 		r.logf("netclone: %v", err)
 	}
 }
@@ -124,9 +126,9 @@ func (r *Reporter) Done(err error) {
 	r.mu.Lock()
 	step := r.step
 	r.mu.Unlock()
-	st := State{State: StateDone, Step: step}
+	st := fleet.State{State: fleet.Done, Step: step}
 	if err != nil {
-		st.State, st.Error = StateFailed, err.Error()
+		st.State, st.Error = fleet.Failed, err.Error()
 		if s := failedStep(err); s != "" {
 			st.Step = s
 		}
