@@ -55,7 +55,7 @@ func TestStoreCommands(t *testing.T) {
 		code int
 		out  string // regexp
 	}{
-		{[]string{"images", "--dir", store}, 0, `no versions`},
+		{[]string{"images", "--dir", store}, 1, `^$`}, // no store yet: an error, and nothing made
 		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--note", "first"}, 0, `published 1\.0 .*: current`},
 		{[]string{"publish", img("b"), "--dir", store, "--note", "second"}, 0, `published 1\.1 `},
 		{[]string{"publish", img("c"), "--dir", store, "--no-promote", "--version", "1.5"}, 0, `published 1\.5 .*canary`},

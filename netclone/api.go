@@ -18,20 +18,11 @@ import (
 // VersionInfo describes a version of the store, as GET /api/versions
 // lists them.
 type VersionInfo struct {
-	Version   string    `json:"version"`
-	Date      time.Time `json:"date"`
-	Size      int64     `json:"size"`
-	SHA256    string    `json:"sha256"`
-	Note      string    `json:"note,omitempty"`
-	Bad       bool      `json:"bad,omitempty"`
-	BadReason string    `json:"bad_reason,omitempty"`
-	Current   bool      `json:"current"`
+	versions.Record
+	Current bool `json:"current"`
 }
 
-func info(e *versions.Entry) VersionInfo {
-	return VersionInfo{Version: e.Version, Date: e.Date, Size: e.Size, SHA256: e.SHA256, Note: e.Note,
-		Bad: e.Bad, BadReason: e.BadReason, Current: e.Current}
-}
+func info(e *versions.Entry) VersionInfo { return VersionInfo{e.Record, e.Current} }
 
 // ErrBadVersion refuses to pin a node to a version marked bad without
 // force.
@@ -141,7 +132,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit))
 	case errors.Is(err, fleet.ErrLogTooLarge):
-		s.fail(w, r, http.StatusRequestEntityTooLarge, errors.New(strings.TrimPrefix(err.Error(), "fleet: ")))
+		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		lim := s.nodes.Limits()
+		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("log over the server's limit (%d bytes a node, %d in all)", lim.MaxLog, lim.MaxLogTotal))
 	case errors.Is(err, fleet.ErrBadState):
 		s.fail(w, r, http.StatusBadRequest, errors.New(strings.TrimPrefix(err.Error(), "fleet: ")))
 	case errors.Is(err, fleet.ErrTooManyNodes):

@@ -52,6 +52,8 @@ type ServerOptions struct {
 	// data for this long, freeing its slot (0: 30 seconds). Each chunk of
 	// at most 1 MiB renews the write deadline.
 	StallTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (0: 60 seconds).
+	BodyTimeout time.Duration
 	// MaxConns bounds the connections served at once by Serve (0: 1024);
 	// more wait to be accepted.
 	MaxConns int
@@ -73,6 +75,9 @@ func (o *ServerOptions) defaults() {
 	if o.StallTimeout <= 0 {
 		o.StallTimeout = 30 * time.Second
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 60 * time.Second
+	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = 1024
 	}
@@ -81,7 +86,6 @@ func (o *ServerOptions) defaults() {
 // Timeouts and caps of every request (see Serve and guard).
 const (
 	readHeaderTimeout = 10 * time.Second
-	bodyTimeout       = 60 * time.Second // reading a request's body
 	apiWriteTimeout   = 30 * time.Second // writing an API answer
 	idleTimeout       = 2 * time.Minute
 	maxHeaderBytes    = 16 << 10
@@ -167,7 +171,7 @@ func (s *Server) guard(acc access, maxBody int64, h http.HandlerFunc) http.Handl
 		rc := http.NewResponseController(w)
 		r.Body = http.MaxBytesReader(w, r.Body, max(maxBody, 0))
 		if maxBody > 0 {
-			rc.SetReadDeadline(time.Now().Add(bodyTimeout))
+			rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
 		}
 		if strings.HasPrefix(r.URL.Path, "/api/") {
 			rc.SetWriteDeadline(time.Now().Add(apiWriteTimeout))

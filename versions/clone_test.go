@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/partition"
 	"github.com/clonecd/clonecd/versions"
 )

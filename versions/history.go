@@ -46,14 +46,11 @@ func (s *Store) history() [][]string {
 // Promote makes v current. A version marked bad is refused unless force,
 // which clears the mark.
 func (s *Store) Promote(v string, force bool) (*Entry, error) {
-	unlock, err := s.lock()
+	unlock, err := s.changing()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := s.adoptLocked(); err != nil {
-		return nil, err
-	}
 	e, err := s.Get(v)
 	if err != nil {
 		return nil, err
@@ -78,19 +75,22 @@ func (s *Store) Promote(v string, force bool) (*Entry, error) {
 // MarkBad records that version v misbehaves (nodes or the admin say so).
 // A bad version is never chosen by Rollback, nor promoted or assigned to
 // a node without force.
-func (s *Store) MarkBad(v, reason string) error {
-	return s.locked(func() error { return s.setBad(v, true, reason) })
-}
+func (s *Store) MarkBad(v, reason string) error { return s.mark(v, true, reason) }
 
 // MarkGood clears a bad mark.
-func (s *Store) MarkGood(v string) error {
-	return s.locked(func() error { return s.setBad(v, false, "") })
-}
+func (s *Store) MarkGood(v string) error { return s.mark(v, false, "") }
 
-func (s *Store) setBad(v string, bad bool, reason string) error {
-	if err := s.adoptLocked(); err != nil {
+func (s *Store) mark(v string, bad bool, reason string) error {
+	unlock, err := s.changing()
+	if err != nil {
 		return err
 	}
+	defer unlock()
+	return s.setBad(v, bad, reason)
+}
+
+// setBad writes v's bad mark; the caller holds the lock.
+func (s *Store) setBad(v string, bad bool, reason string) error {
 	e, err := s.Get(v)
 	if err != nil {
 		return err
@@ -113,14 +113,11 @@ func (s *Store) setBad(v string, bad bool, reason string) error {
 // highest good version below it. If there is none, nothing changes and
 // the error says so.
 func (s *Store) Rollback(reason string) (*Entry, error) {
-	unlock, err := s.lock()
+	unlock, err := s.changing()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := s.adoptLocked(); err != nil {
-		return nil, err
-	}
 	list, err := s.list()
 	if err != nil {
 		return nil, err

@@ -36,14 +36,11 @@ type Hold struct {
 // that is waiting for or in a clone (reported within StaleClone): nodes
 // still fetch its files. It returns what it deleted and held.
 func (s *Store) Prune(keep int) (*PrunePlan, error) {
-	unlock, err := s.lock()
+	unlock, err := s.changing()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := s.adoptLocked(); err != nil {
-		return nil, err
-	}
 	plan, err := s.PlanPrune(keep)
 	if err != nil {
 		return nil, err

@@ -93,16 +93,13 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	if date.IsZero() {
 		date = s.now()
 	}
-	e := &Entry{Date: date.UTC().Truncate(time.Second), Size: size, SHA256: sum, Note: o.Note, ImageMTime: mtime}
+	e := &Entry{Record: Record{Date: date.UTC().Truncate(time.Second), Size: size, SHA256: sum, Note: o.Note, ImageMTime: mtime}}
 
-	unlock, err := s.lock()
+	unlock, err := s.changing()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	if err := s.adoptLocked(); err != nil {
-		return nil, err
-	}
 	list, err := s.list()
 	if err != nil {
 		return nil, err
@@ -331,7 +328,7 @@ func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest) error {
 }
 
 func writeMeta(dir string, e *Entry) error {
-	b, err := json.MarshalIndent(e, "", "  ")
+	b, err := json.MarshalIndent(e.Record, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -348,7 +345,12 @@ func (s *Store) Adopt() error {
 	if err := s.Exists(); err != nil {
 		return err
 	}
-	return s.locked(s.adoptLocked)
+	unlock, err := s.changing()
+	if err != nil {
+		return err
+	}
+	unlock()
+	return nil
 }
 
 // adoptLocked is Adopt under the store's lock.
@@ -396,8 +398,8 @@ func (s *Store) adoptLocked() error {
 			return err
 		}
 	}
-	e := &Entry{Version: flat.Version, Date: flat.Date, Size: chk.Size, SHA256: chk.SHA256,
-		Note: "adopted from " + img, ImageMTime: flat.ImageMTime}
+	e := &Entry{Record: Record{Version: flat.Version, Date: flat.Date, Size: chk.Size, SHA256: chk.SHA256,
+		Note: "adopted from " + img, ImageMTime: flat.ImageMTime}}
 	if err := s.finishDir(tmp, e, m); err != nil {
 		return err
 	}
@@ -453,4 +455,3 @@ func (s *Store) setCurrent(v, why string) error {
 	s.logHistory("current", v, why)
 	return nil
 }
-

@@ -43,17 +43,23 @@ func DefaultDir() string {
 	return "/root/clone_image"
 }
 
-// Entry is one published version.
-type Entry struct {
+// Record is what the store records about a version (its meta.json).
+type Record struct {
 	Version   string    `json:"version"`
 	Date      time.Time `json:"date"`
-	Size      int64     `json:"size"`
+	Size      int64     `json:"size"` // of the image
 	SHA256    string    `json:"sha256"`
 	Note      string    `json:"note,omitempty"`
 	Bad       bool      `json:"bad,omitempty"`
 	BadReason string    `json:"bad_reason,omitempty"`
 	// ImageMTime is node.cpio.gz's modification time when published.
 	ImageMTime time.Time `json:"image_mtime,omitempty"`
+}
+
+// Entry is one published version: its Record and what the store knows
+// about it now.
+type Entry struct {
+	Record
 	// Changed says node.cpio.gz's size or mtime differ from when it was
 	// published: someone wrote to it (e.g. cp onto the flat alias
 	// DIR/node.cpio.gz, the old Medusa habit). Its sha256 file no longer
@@ -119,21 +125,37 @@ func Open(dir string) (*Store, error) {
 }
 
 // ErrNoStore is the error of reading a store directory that does not
-// exist.
+// exist (it also matches fs.ErrNotExist) or is not a directory.
 var ErrNoStore = errors.New("no image store")
+
+type noStoreError struct {
+	dir     string
+	missing bool
+}
+
+func (e *noStoreError) Error() string {
+	if e.missing {
+		return fmt.Sprintf("no image store in %s: it does not exist (clonecd publish IMAGE --layout LAYOUT --dir %s makes one)", e.dir, e.dir)
+	}
+	return fmt.Sprintf("no image store in %s: not a directory", e.dir)
+}
+
+func (e *noStoreError) Is(target error) bool {
+	return target == ErrNoStore || e.missing && target == fs.ErrNotExist
+}
 
 // Exists fails with a message for the admin when the store's directory is
 // missing or not a directory.
 func (s *Store) Exists() error {
 	st, err := os.Stat(s.Dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w in %s: it does not exist (clonecd publish IMAGE --layout LAYOUT --dir %s makes one): %w", ErrNoStore, s.Dir, s.Dir, fs.ErrNotExist)
+		return &noStoreError{s.Dir, true}
 	}
 	if err != nil {
 		return err
 	}
 	if !st.IsDir() {
-		return fmt.Errorf("%w in %s: not a directory", ErrNoStore, s.Dir)
+		return &noStoreError{s.Dir, false}
 	}
 	return nil
 }
@@ -160,13 +182,18 @@ func (s *Store) lock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-func (s *Store) locked(fn func() error) error {
+// changing takes the store's lock for a change, adopting a Medusa-style
+// directory first; the returned function releases the lock.
+func (s *Store) changing() (func(), error) {
 	unlock, err := s.lock()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer unlock()
-	return fn()
+	if err := s.adoptLocked(); err != nil {
+		unlock()
+		return nil, err
+	}
+	return unlock, nil
 }
 
 func (s *Store) versionDir(v string) string { return filepath.Join(s.Dir, versionsDir, v) }
@@ -249,8 +276,8 @@ func (s *Store) flat() (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := &Entry{Version: v.String(), Date: st.ModTime().UTC(), Size: st.Size(), ImageMTime: st.ModTime().UTC(),
-		Current: true, Flat: true, Dir: s.Dir, Note: "Medusa-style directory, read in place"}
+	e := &Entry{Record: Record{Version: v.String(), Date: st.ModTime().UTC(), Size: st.Size(), ImageMTime: st.ModTime().UTC(),
+		Note: "Medusa-style directory, read in place"}, Current: true, Flat: true, Dir: s.Dir}
 	if sum, err := medium.ReadSum(os.DirFS(s.Dir), medium.ImageGzip); err == nil {
 		e.SHA256 = sum
 	}
@@ -273,7 +300,7 @@ func (s *Store) read(v string) (*Entry, error) {
 	e := &Entry{}
 	b, err := os.ReadFile(filepath.Join(dir, metaFile))
 	if err == nil {
-		if err := json.Unmarshal(b, e); err != nil {
+		if err := json.Unmarshal(b, &e.Record); err != nil {
 			return nil, fmt.Errorf("%s: %w", filepath.Join(dir, metaFile), err)
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {

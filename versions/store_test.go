@@ -224,7 +224,11 @@ func TestPublishRejects(t *testing.T) {
 		{"not gzip", write("x.tar", []byte("hello world")), lay, "", nil, "x.tar"},
 		{"truncated", truncated, lay, "", nil, "trunc.cpio.gz"},
 		{"crc flipped", write("crc.cpio.gz", flipped), lay, "", nil, "crc.cpio.gz"},
-		{"random gzip", func() string { p := testimage.Write(t, src, "z"); b, _ := os.ReadFile(p); return write("rnd.cpio.gz", append(b[:10], bytes.Repeat([]byte{7}, 500)...)) }(), lay, "", nil, "rnd.cpio.gz"},
+		{"random gzip", func() string {
+			p := testimage.Write(t, src, "z")
+			b, _ := os.ReadFile(p)
+			return write("rnd.cpio.gz", append(b[:10], bytes.Repeat([]byte{7}, 500)...))
+		}(), lay, "", nil, "rnd.cpio.gz"},
 		{"sha256 mismatch", badSum, lay, "", nil, "sum.cpio.gz.sha256 says 0000"},
 		{"unreadable sha256 file", badSumFile, lay, "", nil, "badsumfile.cpio.gz.sha256: line 1"},
 		{"bad version", good, lay, "1.05", nil, "leading zero"},
@@ -629,4 +633,3 @@ func TestPruneLeftovers(t *testing.T) {
 		t.Errorf("left after prune: %v, want only the recent .publish-new", left)
 	}
 }
-

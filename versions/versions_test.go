@@ -83,4 +83,3 @@ func TestVersionFile(t *testing.T) {
 		t.Errorf("bad file: error %v should name %s", err, p)
 	}
 }
-
