@@ -164,10 +164,16 @@ func (s *Store) Update(upd State) (State, error) {
 }
 
 // Change is Update with the update computed from the current state under
-// the node's lock; fn returns false to leave the state as it is.
+// the node's lock; fn returns false to leave the state as it is (and a
+// node the store does not know yet unknown).
 func (s *Store) Change(node string, fn func(cur State) (upd State, ok bool)) (State, error) {
 	if err := ValidName(node); err != nil {
 		return State{}, err
+	}
+	if _, err := os.Stat(filepath.Join(s.dir, node)); errors.Is(err, fs.ErrNotExist) {
+		if _, ok := fn(State{Node: node}); !ok {
+			return State{Node: node}, nil
+		}
 	}
 	unlock, err := s.lock(node)
 	if err != nil {

@@ -246,3 +246,15 @@ func TestReadsWriteNothing(t *testing.T) {
 		t.Errorf("reading made %s", dir)
 	}
 }
+
+// TestChangeWithoutChange: a Change that changes nothing does not make a
+// directory for a node the store does not know.
+func TestChangeWithoutChange(t *testing.T) {
+	s := Open(t.TempDir(), Limits{})
+	if _, err := s.Change("s001", func(State) (State, bool) { return State{State: Cloning}, false }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(s.Dir(), "s001")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a Change that changed nothing made the node's directory (%v)", err)
+	}
+}

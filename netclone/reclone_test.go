@@ -140,3 +140,16 @@ func TestRecloneGrace(t *testing.T) {
 		waitFor(t, 10*time.Second, func() bool { st, _ := readState(dir, "s1"); return st.State == fleet.Done })
 	}
 }
+
+func TestLogTail(t *testing.T) {
+	for _, tt := range []struct {
+		size, max int
+		keep      bool
+	}{{10, 200, true}, {200, 200, true}, {1000, 200, false}} {
+		b := []byte(strings.Repeat("x", tt.size-4) + "END\n")
+		got := logTail(b, tt.max)
+		if len(got) > tt.max || !strings.HasSuffix(string(got), "END\n") || (tt.keep && len(got) != tt.size) || (!tt.keep && !strings.HasPrefix(string(got), "[clonecd: the first")) {
+			t.Errorf("logTail(%d bytes, %d) = %d bytes %.40q...; want at most %d ending in END", tt.size, tt.max, len(got), got, tt.max)
+		}
+	}
+}

@@ -168,6 +168,7 @@ func (r *Reporter) UploadLog() error {
 		r.logf("netclone: log not uploaded: %v", err)
 		return err
 	}
+	b = logTail(b, fleet.DefaultMaxLog)
 	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node) + "/log"
 	req, err := http.NewRequest(http.MethodPut, u, bytes.NewReader(b))
 	if err != nil {
@@ -184,4 +185,14 @@ func (r *Reporter) UploadLog() error {
 		r.logf("netclone: %v", err)
 	}
 	return err
+}
+
+// logTail keeps a log within max bytes (what the server stores at most):
+// its end, which says how the clone ended, after a line saying so.
+func logTail(b []byte, max int) []byte {
+	if len(b) <= max {
+		return b
+	}
+	note := fmt.Sprintf("[clonecd: the first %d bytes of this log were dropped]\n", len(b)-max+100)
+	return append([]byte(note), b[len(b)-max+100:]...)
 }
