@@ -31,10 +31,10 @@
 // Reading never writes: List, Get, Current and the server create nothing
 // and move nothing. A Medusa-style directory (a plain node.cpio.gz and
 // CLONE_CD_VERSION, no DIR/current) reads as one current version in
-// place, so it can be listed and served as it is. Commands that change
-// the store (Publish, Promote, MarkBad, Rollback, Prune) first adopt it:
-// its files move (hard links) into versions/V and the flat names become
-// the aliases; Adopt does only that.
+// place, so it can be listed and served as it is. Publish into it adopts
+// it first (its files move, as hard links, into versions/V and the flat
+// names become the aliases), and so does Adopt, which does only that;
+// Promote and the bad marks refuse to change its one version until then.
 //
 // Publish reads the whole image first (image.CheckFile: decompression
 // checksums, the cpio archive to its trailer) and checks IMAGE.sha256

@@ -46,7 +46,10 @@ func (s *Store) history() [][]string {
 // Promote makes v current. A version marked bad is refused unless force,
 // which clears the mark.
 func (s *Store) Promote(v string, force bool) (*Entry, error) {
-	unlock, err := s.changing()
+	if err := s.refuseFlat(); err != nil {
+		return nil, err
+	}
+	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}
@@ -54,6 +57,9 @@ func (s *Store) Promote(v string, force bool) (*Entry, error) {
 	e, err := s.Get(v)
 	if err != nil {
 		return nil, err
+	}
+	if e.Flat {
+		return nil, errFlat(e)
 	}
 	if e.Bad {
 		if !force {
@@ -81,7 +87,10 @@ func (s *Store) MarkBad(v, reason string) error { return s.mark(v, true, reason)
 func (s *Store) MarkGood(v string) error { return s.mark(v, false, "") }
 
 func (s *Store) mark(v string, bad bool, reason string) error {
-	unlock, err := s.changing()
+	if err := s.refuseFlat(); err != nil {
+		return err
+	}
+	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
@@ -94,6 +103,9 @@ func (s *Store) setBad(v string, bad bool, reason string) error {
 	e, err := s.Get(v)
 	if err != nil {
 		return err
+	}
+	if e.Flat {
+		return errFlat(e)
 	}
 	e.Bad, e.BadReason = bad, reason
 	if err := writeMeta(e.Dir, e); err != nil {
@@ -113,7 +125,10 @@ func (s *Store) setBad(v string, bad bool, reason string) error {
 // highest good version below it. If there is none, nothing changes and
 // the error says so.
 func (s *Store) Rollback(reason string) (*Entry, error) {
-	unlock, err := s.changing()
+	if err := s.refuseFlat(); err != nil {
+		return nil, err
+	}
+	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,13 @@ type Hold struct {
 // that is waiting for or in a clone (reported within StaleClone): nodes
 // still fetch its files. It returns what it deleted and held.
 func (s *Store) Prune(keep int) (*PrunePlan, error) {
-	unlock, err := s.changing()
+	if flat, err := s.flat(); flat != nil || err != nil {
+		if err != nil {
+			return nil, err
+		}
+		return s.PlanPrune(keep) // one version, current: nothing to delete
+	}
+	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}

@@ -95,11 +95,14 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	}
 	e := &Entry{Record: Record{Date: date.UTC().Truncate(time.Second), Size: size, SHA256: sum, Note: o.Note, ImageMTime: mtime}}
 
-	unlock, err := s.changing()
+	unlock, err := s.lock()
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
+	if err := s.adoptLocked(); err != nil {
+		return nil, err
+	}
 	list, err := s.list()
 	if err != nil {
 		return nil, err
@@ -345,12 +348,12 @@ func (s *Store) Adopt() error {
 	if err := s.Exists(); err != nil {
 		return err
 	}
-	unlock, err := s.changing()
+	unlock, err := s.lock()
 	if err != nil {
 		return err
 	}
-	unlock()
-	return nil
+	defer unlock()
+	return s.adoptLocked()
 }
 
 // adoptLocked is Adopt under the store's lock.

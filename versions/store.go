@@ -182,18 +182,23 @@ func (s *Store) lock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// changing takes the store's lock for a change, adopting a Medusa-style
-// directory first; the returned function releases the lock.
-func (s *Store) changing() (func(), error) {
-	unlock, err := s.lock()
+// refuseFlat refuses a change (other than Publish and Adopt) to a
+// Medusa-style directory, before the lock writes anything into it.
+func (s *Store) refuseFlat() error {
+	e, err := s.flat()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if err := s.adoptLocked(); err != nil {
-		unlock()
-		return nil, err
+	if e != nil {
+		return errFlat(e)
 	}
-	return unlock, nil
+	return nil
+}
+
+// errFlat refuses to change the one version of a Medusa-style directory
+// that was not adopted.
+func errFlat(e *Entry) error {
+	return fmt.Errorf("%s is a Medusa-style directory (a plain %s) whose one version %s is current; publishing a new version into it (clonecd publish) makes it a store first", e.Dir, medium.ImageGzip, e.Version)
 }
 
 func (s *Store) versionDir(v string) string { return filepath.Join(s.Dir, versionsDir, v) }

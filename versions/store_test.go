@@ -413,8 +413,8 @@ func medusaDir(t *testing.T) string {
 }
 
 // TestListingsWriteNothing: reading a store (List, Current, Get, plan a
-// prune, the node states), one that does not exist or a Medusa checkout,
-// creates and moves nothing.
+// prune), one that does not exist or a Medusa checkout, creates and moves
+// nothing; neither do the changes that refuse a Medusa checkout.
 func TestListingsWriteNothing(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nostore")
 	s, err := Open(missing)
@@ -448,6 +448,19 @@ func TestListingsWriteNothing(t *testing.T) {
 		t.Errorf("Get(1.18) of a Medusa checkout = %v; want ErrNoVersion", err)
 	}
 	s.PlanPrune(1)
+	// Changes other than publish refuse a Medusa checkout, untouched.
+	if _, err := s.Promote("1.19", false); err == nil || !strings.Contains(err.Error(), "Medusa-style") {
+		t.Errorf("Promote in a Medusa checkout = %v; want a refusal", err)
+	}
+	if err := s.MarkBad("1.19", "x"); err == nil {
+		t.Errorf("MarkBad in a Medusa checkout succeeded")
+	}
+	if _, err := s.Rollback(""); err == nil {
+		t.Errorf("Rollback in a Medusa checkout succeeded")
+	}
+	if plan, err := s.Prune(1); err != nil || len(plan.Delete) != 0 {
+		t.Errorf("Prune(1) in a Medusa checkout = %+v, %v; want nothing deleted", plan, err)
+	}
 	if after := treeHash(t, dir); after != before {
 		t.Errorf("reading a Medusa checkout changed it:\nbefore\n%s\nafter\n%s", before, after)
 	}
