@@ -92,10 +92,17 @@ func (s *Store) Get(node string) (State, error) {
 		return State{Node: node, State: Unknown, Detail: "corrupt " + stateFile}, nil
 	}
 	if err != nil {
-		return State{Node: node}, fmt.Errorf("node %s has not reported: %w", node, fs.ErrNotExist)
+		return State{Node: node}, notReported(node)
 	}
 	return st, nil
 }
+
+// notReported is the error of a node without state; it matches
+// fs.ErrNotExist.
+type notReported string
+
+func (n notReported) Error() string        { return "node " + string(n) + " has not reported" }
+func (n notReported) Is(target error) bool { return target == fs.ErrNotExist }
 
 // read returns the state in state.json; a corrupt file is an error that
 // does not wrap fs.ErrNotExist.

@@ -520,3 +520,23 @@ func TestRecloneOutputClean(t *testing.T) {
 		t.Errorf("reclone output lost the message: %q", out.String())
 	}
 }
+
+// TestServer404s: what a 404 of the server says, without its paths.
+func TestServer404s(t *testing.T) {
+	dir, _, _ := store(t, 1000)
+	url := serveReal(t, newServer(t, dir, 1))
+	empty := serveReal(t, newServer(t, t.TempDir(), 1))
+	for _, tt := range []struct{ url, want string }{
+		{url + "/v/9.9/" + medium.ImageGzip, "this server has no version 9.9"},
+		{url + "/api/versions/9.9", "this server has no version 9.9"},
+		{url + "/v/x%1b[31m/" + medium.Layout, `this server has no version "x\x1b[31m"`},
+		{url + "/api/nodes/s404", "no state for node s404"},
+		{url + "/api/nodes/s404/log", "no log for node s404"},
+		{empty + "/" + medium.Version, "this server has no current version"},
+	} {
+		code, body := do(t, "GET", tt.url, nil)
+		if code != http.StatusNotFound || !strings.Contains(body, tt.want) || strings.Contains(body, dir) || strings.ContainsRune(body, 0x1b) {
+			t.Errorf("GET %s = %d %q; want 404 %q", tt.url, code, body, tt.want)
+		}
+	}
+}

@@ -165,9 +165,9 @@ func NewMedia(ctx context.Context, serverURL string, opts MediaOptions) (*Media,
 	b, err := m.get(p)
 	if errors.Is(err, fs.ErrNotExist) {
 		if opts.Version != "" {
-			return nil, fmt.Errorf("the server %s has no version %s: %w", serverURL, opts.Version, versions.ErrNoVersion)
+			return nil, &versions.NoVersionError{Where: "the server " + serverURL, Version: opts.Version}
 		}
-		return nil, fmt.Errorf("the server %s has no current version (clonecd publish on the master): %w", serverURL, err)
+		return nil, &versions.NoVersionError{Where: "the server " + serverURL}
 	}
 	if err != nil {
 		return nil, err

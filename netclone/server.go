@@ -258,11 +258,12 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
 
 // publicError says what is missing without the store's path.
 func publicError(err error) string {
+	var nv *versions.NoVersionError
 	switch {
-	case errors.Is(err, versions.ErrNoVersion):
-		return "this server has no such version"
+	case errors.As(err, &nv):
+		return (&versions.NoVersionError{Where: "this server", Version: nv.Version}).Error()
 	case errors.Is(err, fs.ErrNotExist):
-		return "this server has no current version (clonecd publish on the master)"
+		return "this server has no image store (clonecd publish on the master makes one)"
 	}
 	return err.Error()
 }
@@ -294,12 +295,12 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) handleVersionFile(w http.ResponseWriter, r *http.Request) {
 	v := r.PathValue("version")
+	if _, err := versions.ParseVersion(v); err != nil {
+		s.fail(w, r, http.StatusNotFound, fmt.Errorf("this server has no version %.20q", v))
+		return
+	}
 	e, err := s.store.Get(v)
 	if err != nil {
-		if _, perr := versions.ParseVersion(v); perr != nil || errors.Is(err, fs.ErrNotExist) {
-			s.fail(w, r, http.StatusNotFound, fmt.Errorf("this server has no version %.20q", v))
-			return
-		}
 		s.storeError(w, r, err)
 		return
 	}

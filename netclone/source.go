@@ -172,7 +172,7 @@ func (h *httpSource) Assign(ctx context.Context, node, v string, force bool) err
 		return fmt.Errorf("%w: %s", ErrBadVersion, se.Msg)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("the server %s has no version %s: %w", h.base, v, versions.ErrNoVersion)
+		return &versions.NoVersionError{Where: "the server " + h.base, Version: v}
 	}
 	return err
 }
@@ -190,9 +190,9 @@ func (h *httpSource) Version(ctx context.Context, v string) (*VersionInfo, error
 	err := h.do(ctx, http.MethodGet, "/api/versions/"+p, nil, &vi)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && v != "":
-		return nil, fmt.Errorf("the server %s has no version %s: %w", h.base, v, versions.ErrNoVersion)
+		return nil, &versions.NoVersionError{Where: "the server " + h.base, Version: v}
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("the server %s has no current version (clonecd publish on the master): %w", h.base, err)
+		return nil, &versions.NoVersionError{Where: "the server " + h.base}
 	case err != nil:
 		return nil, err
 	}

@@ -330,7 +330,8 @@ func (s *Store) read(v string) (*Entry, error) {
 	return e, nil
 }
 
-// ErrNoVersion is the error of a version the store does not have.
+// ErrNoVersion matches the error of a version the store or a server does
+// not have (a *NoVersionError).
 var ErrNoVersion = errors.New("no such version")
 
 // Get returns version v. Its error wraps ErrNoVersion and fs.ErrNotExist
@@ -360,7 +361,31 @@ func (s *Store) Get(v string) (*Entry, error) {
 		e.Current = s.currentName() == v
 		return e, nil
 	}
-	return nil, fmt.Errorf("image store %s has no version %s: %w", s.Dir, v, errors.Join(ErrNoVersion, fs.ErrNotExist))
+	return nil, &NoVersionError{Where: "image store " + s.Dir, Version: v}
+}
+
+// NoVersionError says where a version is missing (an image store, a
+// server). It matches ErrNoVersion and fs.ErrNotExist.
+type NoVersionError struct {
+	Where   string // "image store /root/clone_image", "the server http://master:8080"
+	Version string // "": the current version
+	Hint    string // what to do, for the current version ("": publish on the master)
+}
+
+func (e *NoVersionError) Error() string {
+	if e.Version != "" {
+		return e.Where + " has no version " + e.Version
+	}
+	hint := e.Hint
+	if hint == "" {
+		hint = "clonecd publish on the master makes one"
+	}
+	return e.Where + " has no current version (" + hint + ")"
+}
+
+// Is makes the error match ErrNoVersion and fs.ErrNotExist.
+func (e *NoVersionError) Is(target error) bool {
+	return target == ErrNoVersion || target == fs.ErrNotExist
 }
 
 // Current returns the current version. Its error wraps fs.ErrNotExist when
@@ -374,7 +399,7 @@ func (s *Store) Current() (*Entry, error) {
 	}
 	cur := s.currentName()
 	if cur == "" {
-		return nil, fmt.Errorf("image store %s has no current version (clonecd publish IMAGE --layout LAYOUT --dir %s): %w", s.Dir, s.Dir, fs.ErrNotExist)
+		return nil, &NoVersionError{Where: "image store " + s.Dir, Hint: "clonecd publish IMAGE --layout LAYOUT --dir " + s.Dir}
 	}
 	return s.Get(cur)
 }
