@@ -230,7 +230,7 @@ func (c *simCluster) recloner(delay time.Duration, parallel int, out io.Writer) 
 	src, _ := NewSource(c.url, "")
 	return &Recloner{
 		Source: src, Rsh: []string{"ssh", "-F", c.sshCfg}, Delay: delay, Parallel: parallel,
-		Timeout: 3 * time.Minute, RshTimeout: 30 * time.Second, Poll: 100 * time.Millisecond, Out: out,
+		Timeout: 3 * time.Minute, RshTimeout: 90 * time.Second, Poll: 100 * time.Millisecond, Out: out, // ssh logins take up to 30 s on a loaded 2-core machine
 	}
 }
 

@@ -33,7 +33,6 @@ type Reporter struct {
 	mu       sync.Mutex
 	step     string
 	lastSent time.Time
-	lastPct  int
 }
 
 // NewReporter reports for node to the server at serverURL.
@@ -95,24 +94,20 @@ func (r *Reporter) Step(name string) {
 	}
 }
 
-// Progress reports image bytes done of total, at most once a second or
-// per whole percent.
+// progressEvery is the least time between two progress reports: each is a
+// durable write on the master (fsync), and 64 nodes report at once.
+const progressEvery = time.Second
+
+// Progress reports image bytes done of total, at most once per
+// progressEvery, and at the end.
 func (r *Reporter) Progress(done, total int64) {
-	pct := -1
-	if total > 0 {
-		pct = int(done * 100 / total)
-	}
 	r.mu.Lock()
 	now := time.Now()
-	if now.Sub(r.lastSent) < time.Second && pct == r.lastPct && done != total {
+	if now.Sub(r.lastSent) < progressEvery && done != total {
 		r.mu.Unlock()
 		return
 	}
-	if now.Sub(r.lastSent) < 200*time.Millisecond && done != total {
-		r.mu.Unlock()
-		return
-	}
-	r.lastSent, r.lastPct = now, pct
+	r.lastSent = now
 	step := r.step
 	r.mu.Unlock()
 	if err := r.send(fleet.State{State: fleet.Cloning, Step: step, Done: done, Total: total}); err != nil {
