@@ -151,7 +151,7 @@ func fetch(server, node, out, version, logFile string, report bool, retries, att
 		LimitRate: limitRate,
 		Logf: func(format string, a ...any) {
 			if !quiet {
-				fmt.Fprintf(Stderr, format+"\n", a...)
+				fmt.Fprintf(Stderr, "\n"+format+"\n", a...)
 			}
 		},
 	}
