@@ -46,10 +46,7 @@ func (s *Store) history() [][]string {
 // Promote makes v current. A version marked bad is refused unless force,
 // which clears the mark.
 func (s *Store) Promote(v string, force bool) (*Entry, error) {
-	if err := s.refuseFlat(); err != nil {
-		return nil, err
-	}
-	unlock, err := s.lock()
+	unlock, err := s.lockChange()
 	if err != nil {
 		return nil, err
 	}
@@ -87,10 +84,7 @@ func (s *Store) MarkBad(v, reason string) error { return s.mark(v, true, reason)
 func (s *Store) MarkGood(v string) error { return s.mark(v, false, "") }
 
 func (s *Store) mark(v string, bad bool, reason string) error {
-	if err := s.refuseFlat(); err != nil {
-		return err
-	}
-	unlock, err := s.lock()
+	unlock, err := s.lockChange()
 	if err != nil {
 		return err
 	}
@@ -125,10 +119,7 @@ func (s *Store) setBad(v string, bad bool, reason string) error {
 // highest good version below it. If there is none, nothing changes and
 // the error says so.
 func (s *Store) Rollback(reason string) (*Entry, error) {
-	if err := s.refuseFlat(); err != nil {
-		return nil, err
-	}
-	unlock, err := s.lock()
+	unlock, err := s.lockChange()
 	if err != nil {
 		return nil, err
 	}

@@ -182,17 +182,18 @@ func (s *Store) lock() (func(), error) {
 	return func() { f.Close() }, nil
 }
 
-// refuseFlat refuses a change (other than Publish and Adopt) to a
-// Medusa-style directory, before the lock writes anything into it.
-func (s *Store) refuseFlat() error {
+// lockChange takes the lock for a change other than Publish and Adopt;
+// a Medusa-style directory is refused before the lock writes anything
+// into it.
+func (s *Store) lockChange() (func(), error) {
 	e, err := s.flat()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if e != nil {
-		return errFlat(e)
+		return nil, errFlat(e)
 	}
-	return nil
+	return s.lock()
 }
 
 // errFlat refuses to change the one version of a Medusa-style directory
