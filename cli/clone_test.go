@@ -25,7 +25,7 @@ func TestCloneNetFlags(t *testing.T) {
 		{[]string{"clone", "--net", empty.URL, "--media", t.TempDir(), "--target", img, "--hostname", "n1"}, 2, `--media and --net exclude each other`},
 		{[]string{"clone", "--net", empty.URL, "--target", img}, 2, `--net needs --target and --hostname`},
 		{[]string{"clone", "--net", empty.URL, "--hostname", "n1"}, 2, `--net needs --target and --hostname`},
-		{[]string{"clone", "--net", empty.URL, "--target", img, "--hostname", "n1", "-q"}, 2, `--net ` + regexp.QuoteMeta(empty.URL) + `: .*CLONE_CD_VERSION: file does not exist`},
+		{[]string{"clone", "--net", empty.URL, "--target", img, "--hostname", "n1", "-q"}, 2, `--net ` + regexp.QuoteMeta(empty.URL) + `: .*CLONE_CD_VERSION: 404 Not Found, not from a clonecd server`},
 		{[]string{"clone", "--help"}, 0, `--net http://master:8080 --target node.img`},
 	}
 	for _, tt := range tests {

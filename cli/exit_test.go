@@ -78,10 +78,10 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"status", "--server", "http://x:8080", "s[010-001]"}, `nodeset "s\[010-001\]": .*runs backwards`},
 		{[]string{"fetch", "--limit-rate", "-5"}, `"--limit-rate" flag: want bytes per second, 0 or more`},
 		{[]string{"fetch", "--retries", "0"}, `"--retries" flag: want 1-1000`},
-		{[]string{"fetch", "--node", "a b"}, `"--node" flag: node name "a b": character ' '`},
+		{[]string{"fetch", "--node", "a b"}, `"--node" flag: node name "a b": ' ' is not a letter`},
 		{[]string{"fetch", "--server", "http://x:8080", "--report"}, `--report needs --node`},
 		{[]string{"reclone", "--server", "http://x:8080"}, `^clonecd reclone: no nodes given\n`},
-		{[]string{"reclone", "--server", "http://x:8080", "--", "-oProxyCommand"}, `node name "-oProxyCommand": want a host name`},
+		{[]string{"reclone", "--server", "http://x:8080", "--", "-oProxyCommand"}, `node name "-oProxyCommand": starts or ends with '-'`},
 		{[]string{"reclone", "--server", "http://x:8080", "s\x1b[31m"}, `node name "s\\x1b\[31m"|nodeset`},
 		{[]string{"reclone-all", "--parallel", "0", "1", "2"}, `"--parallel" flag: want 1-4096`},
 		{[]string{"reclone-all", "--parallel", "-1", "1", "2"}, `"--parallel" flag: want 1-4096`},
@@ -89,7 +89,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"reclone-all", "--delay", "bogus", "1", "2"}, `"--delay" flag: want a duration like 5s, or auto`},
 		{[]string{"reclone-all", "1"}, `want FIRST LAST, got \["1"\]`},
 		{[]string{"reclone-all", "--server", "http://x:8080", "a", "b"}, `FIRST and LAST must be numbers`},
-		{[]string{"reclone-all", "--server", "http://x:8080", "--pattern", "-%d", "1", "2"}, `--pattern: node name "-1"`},
+		{[]string{"reclone-all", "--server", "http://x:8080", "--pattern", "-%d", "1", "2"}, `pattern "-%d": node name "-1": starts or ends with '-'`},
 		{[]string{"completion", "tcsh"}, `invalid argument "tcsh" for "clonecd completion"`},
 		{[]string{"completion"}, `want one shell: bash, zsh or fish`},
 		{[]string{"man"}, `required flag\(s\) "output" not set`},
@@ -131,7 +131,7 @@ func TestFlagSyntax(t *testing.T) {
 		{[]string{"help", "layout", "apply"}, `Usage:\n  clonecd layout apply \[flags\] LAYOUT`},
 		{[]string{"help"}, `(?s)^clonecd packs a golden node.*Make the node image:`},
 		{[]string{"pack", "-qj4", "-o", filepath.Join(dir, "x.cpio.gz"), dir}, `^$`},
-		{[]string{"images", "--dir", filepath.Join(dir, "store"), "--json"}, `^\[\]\n$`},
+		{[]string{"images", "--dir", dir, "--json"}, `^\[\]\n$`}, // a directory without versions
 	} {
 		code, out, errs := runMain(t, tt.args...)
 		if code != 0 || !regexp.MustCompile(tt.out).MatchString(out) {

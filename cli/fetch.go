@@ -12,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/progress"
@@ -88,11 +87,23 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	if f.asJSON && f.output == "-" {
 		return UsageError("--json and -o - both want standard output")
 	}
-	dest, err := newFetchOutput(out, f.output, int64(f.limitRate))
-	if err != nil {
-		return err
+	// Standard output and devices (/dev/null) are written as the stream
+	// arrives; a file is replaced only once the whole image matched its
+	// sha256 (netclone.FetchFile).
+	var direct io.WriteCloser
+	switch fi, err := os.Stat(f.output); {
+	case f.output == "-":
+		direct = nopCloser{out.Stdout}
+	case err == nil && !fi.Mode().IsRegular() && !fi.IsDir():
+		if direct, err = os.OpenFile(f.output, os.O_WRONLY, 0); err != nil {
+			return err
+		}
+		defer direct.Close()
+	default:
+		if err := checkOutput(f.output); err != nil {
+			return err
+		}
 	}
-	defer dest.cleanup()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	quiet := f.quiet || f.output == "-"
@@ -100,7 +111,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	var counted int64
 	o := netclone.FetchOptions{
 		MediaOptions: netclone.MediaOptions{Node: string(f.node), Version: string(f.version), Retries: f.retries},
-		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, Open: dest.open,
+		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, LimitRate: int64(f.limitRate),
 	}
 	if !f.quiet {
 		o.Logf = logLine(out.Stderr)
@@ -116,12 +127,22 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 		meter.Add(done-counted, 0)
 		counted = done
 	}
-	res, err := netclone.Fetch(ctx, string(server), o)
+	var res *netclone.FetchResult
+	if direct != nil {
+		opened := false
+		o.Open = func() (io.Writer, error) {
+			if opened {
+				return nil, errors.New("cannot download again to standard output or a device")
+			}
+			opened = true
+			return direct, nil
+		}
+		res, err = netclone.Fetch(ctx, string(server), o)
+	} else {
+		res, err = netclone.FetchFile(ctx, string(server), f.output, o)
+	}
 	if meter != nil {
 		meter.Done()
-	}
-	if err == nil {
-		err = dest.commit()
 	}
 	if err != nil {
 		return err
@@ -169,99 +190,6 @@ func logLine(w io.Writer) func(string, ...any) {
 	return func(format string, a ...any) { fmt.Fprintf(w, prefix+format+"\n", a...) }
 }
 
-// fetchOutput is where fetch writes: a new file beside the output for
-// each attempt, put in place by commit (a regular file or a new name), or
-// the output itself when it is standard output or a device (/dev/null).
-type fetchOutput struct {
-	path    string
-	direct  io.WriteCloser // stdout or a device; nil: pending files
-	pending *atomicfile.File
-	opened  bool
-	rate    int64
-}
-
-func newFetchOutput(out Output, path string, rate int64) (*fetchOutput, error) {
-	d := &fetchOutput{path: path, rate: rate}
-	switch fi, err := os.Stat(path); {
-	case path == "-":
-		d.direct = nopCloser{out.Stdout}
-	case err == nil && !fi.Mode().IsRegular() && !fi.IsDir():
-		f, err := os.OpenFile(path, os.O_WRONLY, 0)
-		if err != nil {
-			return nil, err
-		}
-		d.direct = f
-	default:
-		if err := checkOutput(path); err != nil {
-			return nil, err
-		}
-	}
-	return d, nil
-}
-
-// open starts an attempt: a fresh pending file (the last attempt's is
-// removed).
-func (d *fetchOutput) open() (io.Writer, error) {
-	var w io.Writer
-	switch {
-	case d.direct != nil && d.opened:
-		return nil, errors.New("cannot download again to standard output or a device")
-	case d.direct != nil:
-		w = d.direct
-	default:
-		if d.pending != nil {
-			d.pending.Cleanup()
-		}
-		f, err := atomicfile.Create(d.path, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		d.pending, w = f, f
-	}
-	d.opened = true
-	if d.rate > 0 {
-		w = &paceWriter{w: w, rate: d.rate, start: time.Now()}
-	}
-	return w, nil
-}
-
-// commit puts a verified download in place.
-func (d *fetchOutput) commit() error {
-	if d.pending == nil {
-		return nil
-	}
-	err := d.pending.Commit()
-	d.pending = nil
-	return err
-}
-
-// cleanup removes an uncommitted download and closes a device.
-func (d *fetchOutput) cleanup() {
-	if d.pending != nil {
-		d.pending.Cleanup()
-	}
-	if d.direct != nil {
-		d.direct.Close()
-	}
-}
-
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
-
-// paceWriter holds writes to rate bytes per second.
-type paceWriter struct {
-	w     io.Writer
-	rate  int64
-	n     int64
-	start time.Time
-}
-
-func (p *paceWriter) Write(b []byte) (int, error) {
-	n, err := p.w.Write(b)
-	p.n += int64(n)
-	if ahead := time.Duration(p.n*int64(time.Second)/p.rate) - time.Since(p.start); ahead > 0 {
-		time.Sleep(ahead)
-	}
-	return n, err
-}

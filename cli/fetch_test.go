@@ -11,6 +11,7 @@ import (
 
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // flatServer serves a flat image directory holding image, with sum as its
@@ -24,7 +25,11 @@ func flatServer(t *testing.T, image []byte, sum string) string {
 			t.Fatal(err)
 		}
 	}
-	srv := httptest.NewServer(netclone.NewServer(dir, 2))
+	store, err := versions.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(netclone.NewServer(store, netclone.ServerOptions{MaxStreams: 2}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/versions"
 )
@@ -210,17 +211,7 @@ func (n *nodeFlag) Set(s string) error {
 	return nil
 }
 
-func checkNodeName(s string) error {
-	if s == "" || len(s) > 253 || s[0] == '-' || s[0] == '.' {
-		return fmt.Errorf("node name %q: want a host name (letters, digits, '-', '.', '_'; not starting with '-' or '.')", s)
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_') {
-			return fmt.Errorf("node name %q: character %q is not allowed in a host name", s, r)
-		}
-	}
-	return nil
-}
+func checkNodeName(s string) error { return fleet.ValidName(s) }
 
 // oneOfFlag is a string flag with a fixed set of values.
 type oneOfFlag struct {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // packedTree packs a small tree in-process and returns the tree and the
@@ -91,7 +92,11 @@ func TestJSON(t *testing.T) {
 	}
 
 	// fetch from a real server (the store above) as a node would
-	srv := httptest.NewServer(netclone.NewServer(store, 2))
+	st, err := versions.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(netclone.NewServer(st, netclone.ServerOptions{MaxStreams: 2}))
 	defer srv.Close()
 	var res struct {
 		Version string

@@ -41,15 +41,7 @@ func runPromote(_ context.Context, out Output, f *promoteFlags, args []string) e
 	if err != nil {
 		return err
 	}
-	if f.force {
-		err = s.PromoteForce(v.String())
-	} else {
-		err = s.Promote(v.String())
-	}
-	if err != nil {
-		return err
-	}
-	e, err := s.Current()
+	e, err := s.Promote(v.String(), f.force)
 	if err != nil {
 		return err
 	}

@@ -44,13 +44,17 @@ func runPrune(_ context.Context, out Output, f *pruneFlags, _ []string) error {
 	if err != nil {
 		return err
 	}
-	var list []versions.Entry
+	var plan *versions.PrunePlan
 	verb := "deleted"
 	if f.dryRun {
 		verb = "would delete"
-		list, err = s.PrunePlan(f.keep)
+		plan, err = s.PlanPrune(f.keep)
 	} else {
-		list, err = s.Prune(f.keep)
+		plan, err = s.Prune(f.keep)
+	}
+	var list []versions.Entry
+	if plan != nil {
+		list = plan.Delete
 	}
 	if f.json && (err == nil || len(list) > 0) {
 		if jerr := writeJSON(out, storeEntries(list)); err == nil {
@@ -60,6 +64,11 @@ func runPrune(_ context.Context, out Output, f *pruneFlags, _ []string) error {
 	}
 	for _, e := range list {
 		fmt.Fprintf(out.Stdout, "%s %s (%s)\n", verb, e.Version, progress.Bytes(e.Size))
+	}
+	if plan != nil {
+		for _, h := range plan.Held {
+			fmt.Fprintf(out.Stdout, "kept %s: %s\n", h.Version, h.Why)
+		}
 	}
 	if err == nil && len(list) == 0 {
 		fmt.Fprintln(out.Stdout, "nothing to delete")

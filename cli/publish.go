@@ -14,7 +14,7 @@ import (
 type publishFlags struct {
 	dir, layout, note, nodes, ks, kernel, initrd string
 	version                                      versionFlag
-	noPromote, json                              bool
+	noPromote, force, json                       bool
 }
 
 func publishCmd(out Output) *cobra.Command {
@@ -46,6 +46,7 @@ clonecd reclone --version V, then clonecd promote V.
 	fl.StringVar(&f.ks, "ks", "", "kickstart `FILE` to publish with it (its %post scripts run on the clones)")
 	fl.StringVar(&f.kernel, "kernel", "", "kernel `FILE` (vmlinuz) for network cloning to publish with it")
 	fl.StringVar(&f.initrd, "initrd", "", "clonecd initramfs `FILE` (initrd.img) for network cloning to publish with it")
+	fl.BoolVar(&f.force, "force", false, "make a version lower than the current one current")
 	fl.BoolVar(&f.json, "json", false, "print the new version as JSON")
 	return c
 }
@@ -57,13 +58,13 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 	}
 	files := map[string]string{}
 	for name, path := range map[string]string{medium.Nodes: f.nodes, medium.Kickstart: f.ks,
-		"vmlinuz": f.kernel, "initrd.img": f.initrd} {
+		medium.Kernel: f.kernel, medium.Initrd: f.initrd} {
 		if path != "" {
 			files[name] = path
 		}
 	}
-	e, err := s.PublishWith(args[0], versions.PublishOptions{
-		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Files: files})
+	e, err := s.Publish(args[0], versions.PublishOptions{
+		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files})
 	if err != nil {
 		return err
 	}

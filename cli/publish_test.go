@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -53,15 +54,7 @@ func TestStoreCommands(t *testing.T) {
 	t.Parallel()
 	src := t.TempDir()
 	store := filepath.Join(t.TempDir(), "clone_image")
-	img := func(name string) string {
-		var buf bytes.Buffer
-		zw := gzip.NewWriter(&buf)
-		zw.Write([]byte("070701" + name))
-		zw.Close()
-		p := filepath.Join(src, name+".cpio.gz")
-		os.WriteFile(p, buf.Bytes(), 0o644)
-		return p
-	}
+	img := func(name string) string { return testimage.Write(t, src, name) }
 	lay := filepath.Join(src, "node.sfdisk")
 	os.WriteFile(lay, []byte("label: gpt\n\n/dev/sda1 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649\n"), 0o644)
 	tests := []struct {
@@ -69,7 +62,7 @@ func TestStoreCommands(t *testing.T) {
 		code int
 		out  string // regexp
 	}{
-		{[]string{"images", "--dir", store}, 0, `no versions`},
+		{[]string{"images", "--dir", store}, 2, `^$`}, // no store yet: an error, and nothing made
 		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--note", "first"}, 0, `published 1\.0 .*: current`},
 		{[]string{"publish", img("b"), "--dir", store, "--note", "second"}, 0, `published 1\.1 `},
 		{[]string{"publish", img("c"), "--dir", store, "--no-promote", "--version", "1.5"}, 0, `published 1\.5 .*canary`},
@@ -89,9 +82,9 @@ func TestStoreCommands(t *testing.T) {
 		if tt.args[0] == "rollback" {
 			// The server's reports (netclone writes these).
 			s, _ := versions.Open(store)
-			for _, ns := range []versions.NodeState{{Node: "s001", Version: "1.1", State: "done"},
+			for _, ns := range []fleet.State{{Node: "s001", Version: "1.1", State: "done"},
 				{Node: "s002", Version: "1.1", State: "cloning"}, {Node: "s003", Version: "1.5", State: "failed"}} {
-				if err := s.WriteNodeState(ns); err != nil {
+				if _, err := s.Nodes(fleet.Limits{}).Update(ns); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -25,6 +25,7 @@ type recloneFlags struct {
 	timeout, grace    time.Duration
 	parallel          int
 	skipCurrent, json bool
+	force             bool
 }
 
 func (f *recloneFlags) define(fs *pflag.FlagSet) {
@@ -39,6 +40,7 @@ func (f *recloneFlags) define(fs *pflag.FlagSet) {
 	durationVar(fs, &f.grace, "grace", 2*time.Minute, 0, "a failed node that starts cloning again within this time is followed on")
 	fs.BoolVar(&f.skipCurrent, "skip-current", false, "leave nodes already on the served version alone")
 	fs.Var(&f.version, "version", "clone this version, MAJOR.MINOR, instead of the current one (canary)")
+	fs.BoolVar(&f.force, "force", false, "clone --version even if it is marked bad")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON instead of a table (messages go to standard error)")
 }
 
@@ -107,14 +109,16 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 	}
 	r := &netclone.Recloner{
 		Source: src, Rsh: rsh, Command: f.command, Delay: time.Duration(f.delay), Parallel: f.parallel,
-		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: string(f.version), Out: msgs,
+		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: string(f.version), Force: f.force, Out: msgs,
 		Live: progress.IsTerminal(msgs),
 	}
+	// The server and the version, checked once before any node is touched.
+	vi, err := r.Check(ctx)
+	if err != nil {
+		return err
+	}
 	if r.Delay < 0 {
-		size, err := src.ImageSize(ctx)
-		if err != nil {
-			return fmt.Errorf("image size for the default --delay: %w", err)
-		}
+		size := vi.Size
 		r.Delay = netclone.DefaultDelay(size)
 		fmt.Fprintf(msgs, "--delay %s between starts (default: a %s image on a 1 GbE link)\n", r.Delay, progress.Bytes(size))
 	}

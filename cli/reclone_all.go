@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/fleet"
 )
 
 type recloneAllFlags struct {
@@ -41,7 +41,7 @@ func runRecloneAll(ctx context.Context, out Output, f *recloneAllFlags, args []s
 	if err1 != nil || err2 != nil {
 		return UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
 	}
-	nodes, err := netclone.PatternNodes(f.pattern, first, last)
+	nodes, err := fleet.PatternNodes(f.pattern, first, last)
 	if err != nil {
 		return UsageError("%v", err)
 	}

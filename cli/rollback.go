@@ -41,7 +41,7 @@ func runRollback(_ context.Context, out Output, f *rollbackFlags, _ []string) er
 	if err != nil {
 		return err
 	}
-	e, err := s.RollbackWith(f.reason)
+	e, err := s.Rollback(f.reason)
 	if err != nil {
 		return err
 	}

@@ -2,22 +2,18 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	_ "github.com/clonecd/clonecd/netclone/netboot" // clonecd.mode=net: registers clone.NetMedia
+	"github.com/clonecd/clonecd/versions"
 )
 
 // defaultListen is where serve listens without --listen: this machine
@@ -80,23 +76,19 @@ kept in DIR/nodes/NODE/{state.json,clone.log} (see clonecd status).`,
 }
 
 func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error {
-	if st, err := os.Stat(f.dir); err != nil {
-		return fmt.Errorf("image directory: %w", err)
-	} else if !st.IsDir() {
-		return fmt.Errorf("image directory %s: not a directory", f.dir)
-	}
-	cur := netclone.CurrentDir(f.dir)
-	v, err := netclone.ReadVersion(cur)
+	store, err := versions.Open(f.dir)
 	if err != nil {
-		return fmt.Errorf("no current version in %s (clonecd publish): %w", f.dir, err)
+		return err
 	}
-	if _, err := os.Stat(filepath.Join(cur, medium.ImageGzip)); err != nil {
-		return fmt.Errorf("no image in %s: %w", cur, err)
+	cur, err := store.Current()
+	if err != nil {
+		return err
 	}
-	srv := netclone.NewServer(f.dir, f.maxStreams)
+	o := netclone.ServerOptions{MaxStreams: f.maxStreams}
 	if !f.quiet {
-		srv.Logger = log.New(out.Stderr, "clonecd serve: ", log.LstdFlags)
+		o.Logger = log.New(out.Stderr, "clonecd serve: ", log.LstdFlags)
 	}
+	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", string(f.listen))
 	if err != nil {
 		return err
@@ -104,17 +96,10 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
 		fmt.Fprintf(out.Stderr, "clonecd serve: listening on every interface (%s); node reports are not authenticated\n", ln.Addr())
 	}
-	fmt.Fprintf(out.Stdout, "clonecd serve: %s (version %s) on http://%s, at most %d image streams\n", f.dir, v, ln.Addr(), f.maxStreams)
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second}
+	fmt.Fprintf(out.Stdout, "clonecd serve: %s (version %s) on http://%s, at most %d image streams\n", store.Dir, cur.Version, ln.Addr(), f.maxStreams)
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		hs.Shutdown(sctx)
-	}()
-	if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}
 	st := srv.Stats()

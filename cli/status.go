@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/netclone"
 )
 
@@ -55,7 +56,7 @@ func nodesetArgs(_ *cobra.Command, args []string) error {
 func parseNodes(args []string) ([]string, error) {
 	var nodes []string
 	for _, a := range args {
-		n, err := netclone.ParseNodeset(a)
+		n, err := fleet.ParseNodeset(a)
 		if err != nil {
 			return nil, UsageError("%v", err)
 		}
@@ -80,7 +81,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	}
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	var states []netclone.State
+	var states []fleet.State
 	if len(nodes) == 0 {
 		if states, err = src.All(ctx); err != nil {
 			return err
@@ -89,7 +90,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	for _, n := range nodes {
 		st, err := src.Get(ctx, n)
 		if errors.Is(err, fs.ErrNotExist) {
-			st = netclone.State{Node: n, State: "unknown"}
+			st = fleet.State{Node: n, State: "unknown"}
 		} else if err != nil {
 			return err
 		}
@@ -97,7 +98,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	}
 	if f.json {
 		type row struct {
-			netclone.State
+			fleet.State
 			Summary string `json:"summary"`
 		}
 		rows := make([]row, len(states))

@@ -17,7 +17,7 @@ import (
 )
 
 const (
-	version   = "9.9-e2e"
+	version   = "9.9"
 	diskSize  = 4 << 30
 	cloneWait = 30 * time.Minute // TCG, shared machine
 	bootWait  = 8 * time.Minute

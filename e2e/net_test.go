@@ -15,13 +15,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // newer is the version the network reclone moves the node to.
-const newer = "9.10-e2e"
+const newer = "9.10"
 
 // serverAddr is where the ISO's --server URL (http://10.0.2.2:PORT) lands
 // on the host through QEMU's user network: a port that was free when the
@@ -56,7 +59,7 @@ type netServer struct {
 }
 
 func (s *netServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasSuffix(r.URL.Path, "/"+netclone.ImageFile) && r.Method == http.MethodGet {
+	if strings.HasSuffix(r.URL.Path, "/"+medium.ImageGzip) && r.Method == http.MethodGet {
 		s.imageGETs.Add(1)
 		if r.Header.Get("Range") != "" {
 			s.rangedGETs.Add(1)
@@ -126,10 +129,10 @@ func netStore(t testing.TB, w *work) string {
 	for _, v := range []string{version, newer} {
 		d := filepath.Join(store, "versions", v)
 		os.MkdirAll(filepath.Join(d, "isolinux"), 0o755)
-		if err := os.Link(w.image, filepath.Join(d, netclone.ImageFile)); err != nil {
-			testenv.Run(t, "cp", w.image, filepath.Join(d, netclone.ImageFile))
+		if err := os.Link(w.image, filepath.Join(d, medium.ImageGzip)); err != nil {
+			testenv.Run(t, "cp", w.image, filepath.Join(d, medium.ImageGzip))
 		}
-		files := map[string]string{netclone.ImageFile + ".sha256": string(sum), "CLONE_CD_VERSION": v + "\n"}
+		files := map[string]string{medium.SumName(medium.ImageGzip): string(sum), medium.Version: v + "\n"}
 		for name, content := range files {
 			os.WriteFile(filepath.Join(d, name), []byte(content), 0o644)
 		}
@@ -157,7 +160,11 @@ func TestNetReclone(t *testing.T) {
 	w := setup(t)
 	const host = "node06"
 	store := netStore(t, w)
-	srv := &netServer{h: netclone.NewServer(store, 4)}
+	vs, err := versions.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 
@@ -211,12 +218,12 @@ func TestNetReclone(t *testing.T) {
 	// with the next resumed stream corrupted.
 	deadline := time.Now().Add(cloneWait)
 	for {
-		st, err := netclone.ReadState(store, host)
-		if err == nil && st.State == netclone.StateCloning && st.Percent() >= 20 {
+		st, err := vs.Nodes(fleet.Limits{}).Get(host)
+		if err == nil && st.State == fleet.Cloning && st.Percent() >= 20 {
 			t.Logf("killing the server with %s at %d%% of the image", host, st.Percent())
 			break
 		}
-		if err == nil && (st.State == netclone.StateFailed || st.State == netclone.StateDone) {
+		if err == nil && (st.State == fleet.Failed || st.State == fleet.Done) {
 			t.Fatalf("%s finished before the server could be killed: %+v", host, st)
 		}
 		select {
@@ -288,7 +295,7 @@ func TestNetReclone(t *testing.T) {
 		t.Errorf("the power cut during the fresh stream's unpack never happened")
 	}
 	if err != nil {
-		st, _ := netclone.ReadState(store, host)
+		st, _ := vs.Nodes(fleet.Limits{}).Get(host)
 		t.Fatalf("reclone: %v (node state %+v)", err, st)
 	}
 	if !regexp.MustCompile(host + `\s+done\s+\S+\s+` + regexp.QuoteMeta(newer)).MatchString(out.String()) {
@@ -313,7 +320,7 @@ func TestNetReclone(t *testing.T) {
 	// 7. clonecd status shows it done, with the version and its log.
 	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, host)
 	t.Logf("clonecd status:\n%s", status)
-	st, err := netclone.ReadState(store, host)
+	st, err := vs.Nodes(fleet.Limits{}).Get(host)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,7 @@ func (m *Manifest) Marshal() ([]byte, error) {
 }
 
 func (m *Manifest) validate() error {
-	if err := validVersion(m.Version); err != nil {
+	if err := ValidVersion(m.Version); err != nil {
 		return err
 	}
 	if m.Date.IsZero() {
@@ -120,9 +120,10 @@ func (m *Manifest) validate() error {
 	return nil
 }
 
-// validVersion accepts MAJOR.MINOR, decimal, no leading zeros (as package
-// versions does; kept here so that medium imports nothing of ours).
-func validVersion(v string) error {
+// ValidVersion accepts MAJOR.MINOR, decimal, no leading zeros, at most 9
+// digits each: the one spelling of a version (package versions parses
+// the same and also reads Medusa's CLONE_1_19 tags).
+func ValidVersion(v string) error {
 	maj, min, ok := strings.Cut(v, ".")
 	if !ok {
 		return fmt.Errorf("version %q: want MAJOR.MINOR", v)
@@ -171,7 +172,7 @@ func ParseManifest(r io.Reader) (*Manifest, error) {
 			if len(f) != 2 || n != 2 {
 				return nil, bad("want \"version MAJOR.MINOR\" as the second line")
 			}
-			if err := validVersion(f[1]); err != nil {
+			if err := ValidVersion(f[1]); err != nil {
 				return nil, bad("%v", err)
 			}
 			m.Version = f[1]

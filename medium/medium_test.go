@@ -178,3 +178,18 @@ func flip(b []byte) []byte {
 	c[len(c)/3] ^= 1
 	return c
 }
+
+func TestIsFile(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		want bool
+	}{
+		{Version, true}, {ImageGzip, true}, {SumName(ImageGzip), true}, {ImageZstd, true}, {Layout, true},
+		{Kernel, true}, {Initrd, true}, {ManifestFile, true}, {SignatureFile, true}, {Nodes, true},
+		{"meta.json", false}, {"vmlinuz", false}, {"nodes/s001/state.json", false}, {"", false}, {"../" + Layout, false},
+	} {
+		if got := IsFile(tt.name); got != tt.want {
+			t.Errorf("IsFile(%q) = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+}

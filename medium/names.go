@@ -81,3 +81,24 @@ func ValidName(name string) error {
 	}
 	return nil
 }
+
+// IsFile reports whether name is a file a version may hold, which is
+// what a server serves of it: Version, an image or its sha256 file,
+// Layout, one of Optional, ManifestFile or SignatureFile.
+func IsFile(name string) bool {
+	switch name {
+	case Version, Layout, ManifestFile, SignatureFile:
+		return true
+	}
+	for _, n := range Images {
+		if name == n || name == SumName(n) {
+			return true
+		}
+	}
+	for _, n := range Optional {
+		if name == n {
+			return true
+		}
+	}
+	return false
+}

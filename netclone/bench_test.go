@@ -25,7 +25,7 @@ func BenchmarkNetRestore(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	hs := &http.Server{Handler: NewServer(dir, 4)}
+	hs := &http.Server{Handler: newServer(b, dir, 4)}
 	go hs.Serve(ln)
 	defer hs.Close()
 	url := "http://" + ln.Addr().String()

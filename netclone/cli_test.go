@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 )
 
@@ -68,12 +69,12 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 	t.Cleanup(func() { fetch.Process.Kill() })
 	// Kill the server once the node is a quarter through.
 	waitFor(t, 60*time.Second, func() bool {
-		st, err := ReadState(dir, "s001")
-		return err == nil && st.State == StateCloning && st.Percent() >= 25
+		st, err := readState(dir, "s001")
+		return err == nil && st.State == fleet.Cloning && st.Percent() >= 25
 	})
 	serve.Process.Signal(syscall.SIGKILL)
 	serve.Wait()
-	st, _ := ReadState(dir, "s001")
+	st, _ := readState(dir, "s001")
 	t.Logf("server killed with s001 at %d%%", st.Percent())
 	time.Sleep(time.Second) // the server stays down a while
 	startServe(t, bin, dir, addr)
@@ -83,7 +84,7 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 	if got, _ := os.ReadFile(out); !bytes.Equal(got, v20) {
 		t.Fatalf("fetched image differs from version 1.20 (%d bytes)", len(got))
 	}
-	st, err := ReadState(dir, "s001")
+	st, err := readState(dir, "s001")
 	if err != nil || st.Summary() != "done" || st.Version != "1.20" {
 		t.Fatalf("state %+v %v", st, err)
 	}
@@ -137,7 +138,8 @@ func TestCLIReclone(t *testing.T) {
 	work := t.TempDir()
 	rsh := filepath.Join(work, "rsh")
 	os.WriteFile(rsh, []byte(fmt.Sprintf(`#!/bin/sh
-node=$1; shift
+[ "$1" = -- ] || { echo "no -- before the node: $*" >&2; exit 1; }
+node=$2; shift 2
 [ "$node" = s003 ] && { echo "ssh: connect to host $node port 22: No route to host" >&2; exit 255; }
 [ "$*" = "clonecd ramclone --reboot" ] || { echo "bad command $*" >&2; exit 1; }
 echo "%s"
@@ -178,7 +180,7 @@ exit 0
 	if outb, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(outb), "done") || !strings.Contains(string(outb), "1.19") {
 		t.Fatalf("--version 1.19: %v\n%s", err, outb)
 	}
-	if st, _ := ReadState(dir, "s001"); st.Version != "1.19" {
+	if st, _ := readState(dir, "s001"); st.Version != "1.19" {
 		t.Fatalf("canary s001 on %q", st.Version)
 	}
 }

@@ -1,46 +1,58 @@
 // Package netclone is network recloning, the Medusa "ramclone" done over
-// HTTP: the image server (`clonecd serve`: Range requests, strong ETags,
-// admission control, per-node state and logs), the node's side (Media, a
-// resumable, checksummed HTTP fs.FS for the clone; Reporter, which sends
-// steps, progress, result and /tmp/clone.log back), the cloner's network
-// setup (Up), and the master's commands: status, ramclone, reclone and
-// reclone-all (Recloner).
+// HTTP: the image server (Server: `clonecd serve`, Range requests, strong
+// ETags, bounded admission, the nodes' reports), the node's side (Media,
+// a resumable, checksummed HTTP fs.FS for the clone; Reporter, which
+// sends steps, progress, result and /tmp/clone.log back; Fetch), and the
+// master's commands: status and reclone (StateSource, Recloner), ramclone
+// on a node.
+//
+// The server reads versions only through the image store (package
+// versions: current, a node's pinned version, /v/V/) and keeps node state
+// only through the node store (package fleet); the medium's file names
+// come from package medium.
 //
 // Admission control queues image streams first in, first out: at most
-// MaxStreams GETs of node.cpio.gz are served at once and the others wait
-// in line with their connection open (the waiting node shows as
-// "waiting"); nobody is refused, so a node never has to guess when to come
-// back.
+// MaxStreams GETs of the image are served at once, the others wait in
+// line with their connection open (the waiting node shows as "waiting").
+// The line is bounded (MaxQueue) and so is each wait (QueueWait): past
+// either, the answer is 503 with Retry-After, which Media honours without
+// counting it as a failure. A stream whose client stops reading loses its
+// slot after StallTimeout (the write deadline is renewed per 1 MiB).
+// Every request's headers must arrive within 10 s and its body within
+// 60 s; headers are at most 16 KiB, bodies are capped per route (413),
+// idle connections close after 2 minutes, and Serve accepts at most
+// MaxConns connections at once. Answers that are not a success carry no
+// path of the master; a 500 says "see the server's log".
+//
+// Every answer carries ServerHeader, so a client tells a clonecd 404 ("the
+// server has no version 9.9", "node s001 has not reported") from a URL
+// that is not a clonecd server (ErrNotServer: "is this a clonecd serve?").
 //
 // A clone that does not finish never boots as if it were good: ramclone
-// sets a one-shot GRUB entry (grub-reboot; --sticky uses grub-set-default,
-// so every boot is the cloner until a clone succeeds and writes a fresh
-// root whose grubenv is empty). Once the cloner has made new filesystems,
-// the node's GRUB finds no configuration until the bootloader step, which
-// runs only after the image's sha256 matched; a failed network clone
-// stays in the cloner (it tries again, then the rescue shell) instead of
-// rebooting. The node's name on the server is clonecd.hostname=, else the
-// served nodes table by MAC, else DHCP's host name, else node-<mac>
-// (ramclone also records clonecd_hostname in grubenv for the entry).
+// sets a one-shot GRUB entry (grub-reboot; --sticky uses
+// grub-set-default, so every boot is the cloner until a clone succeeds
+// and writes a fresh root whose grubenv is empty). Before the cloner
+// makes new filesystems it writes the node's /boot/grub and the cloner
+// back with the same UUID and grubenv saved_entry=ramclone (package
+// clone, safety.go), so a cut clone boots the cloner again; the normal
+// entry becomes the default only once the clone has succeeded. A failed
+// network clone stays in the cloner (it tries again, then the rescue
+// shell) instead of rebooting. The node's name on the server is
+// clonecd.hostname=, else the served nodes table by MAC, else DHCP's host
+// name, else node-<mac> (ramclone also records clonecd_hostname in
+// grubenv for the entry).
 //
-// Server layout under DIR (the versions store's layout, or a flat image
-// directory):
+// HTTP API (access classes in server.go: the authentication round checks
+// them in one place, Server.guard):
 //
-//	DIR/current -> versions/V   (optional; else DIR itself is current)
-//	DIR/versions/V/{node.cpio.gz,node.cpio.gz.sha256,node.sfdisk,CLONE_CD_VERSION}
-//	DIR/nodes/NODE/state.json   (node, version, state, step, done, total, error, when, log)
-//	DIR/nodes/NODE/clone.log    (the node's /tmp/clone.log, uploaded at the end)
-//	DIR/nodes/NODE/assign       (a version pinned for the node's next clone: canary)
-//	DIR/nodes.table             (a flat directory's identity table, served as /nodes;
-//	                             a store keeps it as DIR/versions/V/nodes)
-//
-// HTTP API:
-//
-//	GET  /FILE, /v/VERSION/FILE    image files (current, or a given version)
-//	GET  /api/nodes                []State
-//	GET  /api/nodes/NODE           State
-//	POST /api/nodes/NODE           merge a State (the node's reports)
-//	PUT  /api/nodes/NODE/log       the node's clone.log
-//	POST /api/nodes/NODE/assign    body "VERSION" (empty clears)
-//	GET  /api/stats                Stats (streams active, peak, served, queued)
+//	GET  /FILE, /v/VERSION/FILE     files of the current (or pinned) version, or of VERSION
+//	GET  /api/versions              []VersionInfo
+//	GET  /api/versions/VERSION      VersionInfo ("current" for the current one)
+//	GET  /api/nodes                 []fleet.State
+//	GET  /api/nodes/NODE            fleet.State
+//	POST /api/nodes/NODE            merge a fleet.State (the node's reports; 64 KiB)
+//	PUT  /api/nodes/NODE/log        the node's clone.log (fleet.Limits.MaxLog)
+//	GET  /api/nodes/NODE/log        the node's clone.log, as text
+//	POST /api/nodes/NODE/assign     body "VERSION" (empty clears); a bad version needs ?force=1 (409)
+//	GET  /api/stats                 Stats (streams active, peak, queued, served, refused)
 package netclone

@@ -7,28 +7,51 @@ import (
 	"io"
 	"os"
 	"time"
+
+	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
 )
 
-// FetchOptions tunes Fetch.
+// FetchOptions tunes Fetch and FetchFile. The zero value downloads the
+// current version's image once more after a sha256 mismatch (3 attempts),
+// at full speed, without reporting.
 type FetchOptions struct {
 	MediaOptions
-	Report   bool                      // send state and the log to the server as a node would
-	LogFile  string                    // the log Fetch writes and uploads (with Report)
-	Attempts int                       // whole downloads tried when the sha256 mismatches (0: 3)
-	Progress func(done, total int64)   // called as bytes arrive
-	Logf     func(string, ...any)      // messages ("" = none)
-	Open     func() (io.Writer, error) // where each attempt writes (required)
+	Report    bool                      // send state and the log to the server as a node would
+	LogFile   string                    // the log Fetch writes and uploads (with Report)
+	Attempts  int                       // whole downloads tried when the sha256 mismatches (0: 3)
+	LimitRate int64                     // bytes per second at most (0: no limit)
+	Progress  func(done, total int64)   // called as bytes arrive
+	Logf      func(string, ...any)      // messages (nil: none)
+	Open      func() (io.Writer, error) // Fetch: where each attempt writes (required); FetchFile sets it
 }
 
 // FetchResult describes a finished download.
 type FetchResult struct {
 	Version  string
 	Bytes    int64
-	SHA256   string
+	SHA256   string // "": the server has no sha256 file, nothing was checked
 	Attempts int
 	Resumes  int
 	Elapsed  time.Duration
 }
+
+// sink receives one attempt: commit keeps it, abort drops it.
+type sink interface {
+	io.Writer
+	commit() error
+	abort()
+}
+
+type plainSink struct{ io.Writer }
+
+func (plainSink) commit() error { return nil }
+func (plainSink) abort()        {}
+
+type fileSink struct{ *atomicfile.File }
+
+func (f fileSink) commit() error { return f.Commit() }
+func (f fileSink) abort()        { f.Cleanup() }
 
 // Fetch downloads the image from the server as the network cloner streams
 // it (resuming after drops, checking its sha256, trying again after a
@@ -36,12 +59,37 @@ type FetchResult struct {
 // o.Report it reports like a node: waiting, cloning n%, done or failed,
 // and uploads o.LogFile.
 func Fetch(ctx context.Context, serverURL string, o FetchOptions) (*FetchResult, error) {
+	if o.Open == nil {
+		return nil, errors.New("netclone.Fetch: no FetchOptions.Open")
+	}
+	return fetch(ctx, serverURL, o, func() (sink, error) {
+		w, err := o.Open()
+		return plainSink{w}, err
+	})
+}
+
+// FetchFile is Fetch into the file path: each attempt writes a temporary
+// file beside it (mode 0600: the image holds the node's secrets), which
+// replaces path (fsync, rename, fsync of the directory) only after the
+// whole image arrived and its sha256 matched. A failed fetch leaves path
+// as it was.
+func FetchFile(ctx context.Context, serverURL, path string, o FetchOptions) (*FetchResult, error) {
+	return fetch(ctx, serverURL, o, func() (sink, error) {
+		f, err := atomicfile.Create(path, 0o600)
+		if err != nil {
+			return nil, err
+		}
+		return fileSink{f}, nil
+	})
+}
+
+func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (sink, error)) (*FetchResult, error) {
 	if o.Attempts <= 0 {
 		o.Attempts = 3
 	}
 	var logw io.Writer = io.Discard
 	if o.LogFile != "" {
-		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := os.OpenFile(o.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +118,7 @@ func Fetch(ctx context.Context, serverURL string, o FetchOptions) (*FetchResult,
 		}
 		return nil, err
 	}
-	logf("netclone: fetching %s version %s from %s", ImageFile, m.Version, serverURL)
+	logf("netclone: fetching %s version %s from %s", medium.ImageGzip, m.Version, serverURL)
 	if rep != nil {
 		rep.Version = m.Version
 		rep.Begin()
@@ -82,11 +130,15 @@ func Fetch(ctx context.Context, serverURL string, o FetchOptions) (*FetchResult,
 		if rep != nil {
 			rep.Attempt = attempt
 		}
-		n, sum, resumes, err := fetchOnce(m, o, rep)
+		n, sum, resumes, err := fetchOnce(m, o, open, rep)
 		res.Bytes, res.SHA256, res.Resumes = n, sum, res.Resumes+resumes
 		if err == nil {
 			res.Elapsed = time.Since(start)
-			logf("netclone: %d bytes, sha256 %s OK, %d resumes, %d attempts, %s", n, sum, res.Resumes, attempt, res.Elapsed.Round(time.Millisecond))
+			check := "sha256 " + sum + " OK"
+			if sum == "" {
+				check = "no sha256 on the server: not checked"
+			}
+			logf("netclone: %d bytes, %s, %d resumes, %d attempts, %s", n, check, res.Resumes, attempt, res.Elapsed.Round(time.Millisecond))
 			if rep != nil {
 				rep.Done(nil)
 			}
@@ -102,22 +154,31 @@ func Fetch(ctx context.Context, serverURL string, o FetchOptions) (*FetchResult,
 	}
 }
 
-func fetchOnce(m *Media, o FetchOptions, rep *Reporter) (int64, string, int, error) {
+// fetchOnce streams the image once into a new sink, which it commits
+// only after the stream ended with its sha256 matched.
+func fetchOnce(m *Media, o FetchOptions, open func() (sink, error), rep *Reporter) (int64, string, int, error) {
 	s, err := m.OpenImage()
 	if err != nil {
 		return 0, "", 0, err
 	}
 	defer s.Close()
-	w, err := o.Open()
+	out, err := open()
 	if err != nil {
 		return 0, "", 0, err
 	}
+	committed := false
+	defer func() {
+		if !committed {
+			out.abort()
+		}
+	}()
 	buf := make([]byte, 1<<20)
 	var n int64
+	start := time.Now()
 	for {
 		k, rerr := s.Read(buf)
 		if k > 0 {
-			if _, err := w.Write(buf[:k]); err != nil {
+			if _, err := out.Write(buf[:k]); err != nil {
 				return n, "", s.Resumes, err
 			}
 			n += int64(k)
@@ -127,8 +188,17 @@ func fetchOnce(m *Media, o FetchOptions, rep *Reporter) (int64, string, int, err
 			if rep != nil {
 				rep.Progress(n, s.Size())
 			}
+			if o.LimitRate > 0 {
+				if ahead := time.Duration(n*int64(time.Second)/o.LimitRate) - time.Since(start); ahead > 0 {
+					time.Sleep(ahead)
+				}
+			}
 		}
 		if rerr == io.EOF {
+			committed = true
+			if err := out.commit(); err != nil {
+				return n, "", s.Resumes, err
+			}
 			return n, s.SHA256(), s.Resumes, nil
 		}
 		if rerr != nil {

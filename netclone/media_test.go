@@ -14,6 +14,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/medium"
 )
 
 func fastOpts() MediaOptions {
@@ -27,7 +30,7 @@ func fastOpts() MediaOptions {
 func TestStreamSurvivesServerRestart(t *testing.T) {
 	dir := t.TempDir()
 	data := imageDir(t, dir, "1.0", 24<<20, 7)
-	srv := NewServer(dir, 2)
+	srv := newServer(t, dir, 2)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,7 +43,7 @@ func TestStreamSurvivesServerRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := m.Open(ImageFile)
+	f, err := m.Open(medium.ImageGzip)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +71,7 @@ func TestStreamSurvivesServerRestart(t *testing.T) {
 			restarted <- nil
 			return
 		}
-		hs2 := &http.Server{Handler: NewServer(dir, 2)}
+		hs2 := &http.Server{Handler: newServer(t, dir, 2)}
 		restarted <- hs2
 		hs2.Serve(ln2)
 	}()
@@ -97,7 +100,7 @@ type corrupter struct {
 }
 
 func (c *corrupter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == "/v/1.0/"+ImageFile && r.Header.Get("Range") == "" && c.left.Add(-1) >= 0 {
+	if r.URL.Path == "/v/1.0/"+medium.ImageGzip && r.Header.Get("Range") == "" && c.left.Add(-1) >= 0 {
 		c.served.Add(1)
 		w = &flipWriter{ResponseWriter: w, at: c.at}
 	}
@@ -124,7 +127,7 @@ func (f *flipWriter) Write(p []byte) (int, error) {
 func TestStreamRejectsCorruptByte(t *testing.T) {
 	dir := t.TempDir()
 	data := imageDir(t, dir, "1.0", 3<<20, 9)
-	c := &corrupter{h: NewServer(dir, 2), at: 1234567}
+	c := &corrupter{h: newServer(t, dir, 2), at: 1234567}
 	c.left.Store(1)
 	ts := httptest.NewServer(c)
 	defer ts.Close()
@@ -162,11 +165,11 @@ func TestStreamRejectsCorruptByte(t *testing.T) {
 	if c.served.Load() != 2 {
 		t.Fatalf("corrupted %d responses, want 2", c.served.Load())
 	}
-	st, err := ReadState(dir, "s001")
+	st, err := readState(dir, "s001")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.State != StateDone || st.Version != "1.0" || st.Attempt != 2 || st.Log == "" {
+	if st.State != fleet.Done || st.Version != "1.0" || st.Attempt != 2 || st.Log == "" {
 		t.Fatalf("state %+v", st)
 	}
 	lg, _ := os.ReadFile(st.Log)
@@ -181,7 +184,7 @@ func TestStreamRejectsCorruptByte(t *testing.T) {
 	if !errors.Is(err, ErrChecksum) {
 		t.Fatalf("err %v, want ErrChecksum", err)
 	}
-	if st, _ := ReadState(dir, "s002"); st.Summary() != "failed at unpack" {
+	if st, _ := readState(dir, "s002"); st.Summary() != "failed at unpack" {
 		t.Fatalf("s002 %q, want failed at unpack", st.Summary())
 	}
 }
@@ -193,10 +196,10 @@ func TestStreamVersionChanged(t *testing.T) {
 	imageDir(t, dir, "1.0", 8<<20, 1)
 	var mu sync.Mutex
 	drop := true
-	srv := NewServer(dir, 2)
+	srv := newServer(t, dir, 2)
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
-		d := drop && r.URL.Path == "/v/1.0/"+ImageFile
+		d := drop && r.URL.Path == "/v/1.0/"+medium.ImageGzip
 		if d {
 			drop = false
 		}
@@ -251,7 +254,7 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 func TestStreamGivesUp(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1<<20, 1)
-	ts := httptest.NewServer(NewServer(dir, 1))
+	ts := httptest.NewServer(newServer(t, dir, 1))
 	m, err := NewMedia(t.Context(), ts.URL, MediaOptions{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Retries: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -268,7 +271,7 @@ func TestStreamGivesUp(t *testing.T) {
 func TestMediaFS(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 100000, 1)
-	ts := httptest.NewServer(NewServer(dir, 1))
+	ts := httptest.NewServer(newServer(t, dir, 1))
 	defer ts.Close()
 	m, err := NewMedia(t.Context(), ts.URL, fastOpts())
 	if err != nil {
@@ -284,7 +287,7 @@ func TestMediaFS(t *testing.T) {
 	if _, err := m.Open("../etc/passwd"); !errors.Is(err, fs.ErrInvalid) {
 		t.Fatalf("bad path: %v", err)
 	}
-	img, err := fs.ReadFile(onlyOpen{m}, ImageFile)
+	img, err := fs.ReadFile(onlyOpen{m}, medium.ImageGzip)
 	if err != nil || len(img) != 100000 {
 		t.Fatalf("image: %d bytes, %v", len(img), err)
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // The test binary doubles as a simulated node's network cloner: the fake
@@ -32,10 +33,9 @@ func TestMain(m *testing.M) {
 // result and log, and write the image to a file (its "disk").
 func fakeNode() int {
 	out, logFile := os.Getenv("NODE_DISK"), os.Getenv("NODE_LOG")
-	_, err := Fetch(context.Background(), os.Getenv("NODE_SERVER"), FetchOptions{
+	_, err := FetchFile(context.Background(), os.Getenv("NODE_SERVER"), out, FetchOptions{
 		MediaOptions: MediaOptions{Node: os.Getenv("NODE_NAME")},
 		Report:       true, LogFile: logFile,
-		Open: func() (io.Writer, error) { return os.Create(out) },
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -158,7 +158,7 @@ SetEnv NODE_NAME=%s NODE_DIR=%s NODE_DISK=%s/disk.img NODE_LOG=%s/clone.log NODE
 	// The image server on the bridge.
 	c.dir = filepath.Join(work, "store")
 	c.image = imageDir(t, c.dir, "1.20", imageSize, 42)
-	c.server = NewServer(c.dir, maxStreams)
+	c.server = newServer(t, c.dir, maxStreams)
 	ln, err := net.Listen("tcp", c.bridgeIP+":0")
 	if err != nil {
 		t.Fatal(err)
@@ -203,7 +203,7 @@ SetEnv NODE_NAME=%s NODE_DIR=%s NODE_DISK=%s/disk.img NODE_LOG=%s/clone.log NODE
 // paced slows image responses to rate bytes/s per stream (a link).
 func paced(h http.Handler, rate int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rate > 0 && strings.HasSuffix(r.URL.Path, "/"+ImageFile) {
+		if rate > 0 && strings.HasSuffix(r.URL.Path, "/"+medium.ImageGzip) {
 			w = &paceWriter{ResponseWriter: w, rate: rate, start: time.Now()}
 		}
 		h.ServeHTTP(w, r)
@@ -230,7 +230,7 @@ func (c *simCluster) recloner(delay time.Duration, parallel int, out io.Writer) 
 	src, _ := NewSource(c.url, "")
 	return &Recloner{
 		Source: src, Rsh: []string{"ssh", "-F", c.sshCfg}, Delay: delay, Parallel: parallel,
-		Timeout: 3 * time.Minute, RshTimeout: 30 * time.Second, Poll: 100 * time.Millisecond, Out: out,
+		Timeout: 3 * time.Minute, RshTimeout: 90 * time.Second, Poll: 100 * time.Millisecond, Out: out, // ssh logins take up to 30 s on a loaded 2-core machine
 	}
 }
 
@@ -270,7 +270,7 @@ func TestRecloneAllNamespaces(t *testing.T) {
 			if err != nil || !bytes.Equal(disk, c.image) {
 				t.Errorf("%s: image on its disk differs (%v)", name, err)
 			}
-			st, err := ReadState(c.dir, name)
+			st, err := readState(c.dir, name)
 			if err != nil || st.Summary() != "done" || st.Version != "1.20" || st.Log == "" {
 				t.Errorf("%s: state %+v %v", name, st, err)
 			}
@@ -281,7 +281,7 @@ func TestRecloneAllNamespaces(t *testing.T) {
 	if !strings.Contains(table.String(), fmt.Sprintf("%d of %d nodes ok, 1 failed", nodes, nodes+1)) {
 		t.Errorf("summary wrong:\n%s", table.String())
 	}
-	if st, _ := ReadState(c.dir, c.nodes[nodes]); !strings.Contains(st.Error, "unreachable") {
+	if st, _ := readState(c.dir, c.nodes[nodes]); !strings.Contains(st.Error, "unreachable") {
 		t.Errorf("unreachable node's state: %+v", st)
 	}
 

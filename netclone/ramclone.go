@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+
+	"github.com/clonecd/clonecd/fleet"
 )
 
 // RamcloneEntry is the boot entry id of the network cloner on a node
@@ -78,7 +80,7 @@ func Ramclone(o RamcloneOptions) (string, error) {
 		if h, err := os.Hostname(); err == nil && o.Hostname == "" {
 			o.Hostname = h
 		}
-		if p, err := exec.LookPath("grub-editenv"); err == nil && validName(o.Hostname) {
+		if p, err := exec.LookPath("grub-editenv"); err == nil && fleet.ValidName(o.Hostname) == nil {
 			run(p, env, "set", "clonecd_hostname="+o.Hostname)
 		}
 		how := "next boot"

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/progress"
 )
 
@@ -19,9 +20,11 @@ import (
 // reboots; reclone treats a connection cut after it as success.
 const RamcloneMarker = "clonecd ramclone: rebooting"
 
-// DefaultRsh runs the remote command in batch mode (no password prompts;
-// known hosts are respected).
-const DefaultRsh = "ssh -o BatchMode=yes -o ConnectTimeout=10"
+// DefaultRsh runs the remote command in batch mode (no password
+// prompts) and checks host keys strictly whatever ssh_config says (a
+// node whose key changed is refused, not trusted). The remote shell gets
+// "--", the node and the command after these words.
+const DefaultRsh = "ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes"
 
 // DefaultCommand is run on each node.
 const DefaultCommand = "clonecd ramclone --reboot"
@@ -52,6 +55,7 @@ type Recloner struct {
 	Grace       time.Duration // how long a failed node may take to start again by itself (0: none)
 	SkipCurrent bool          // leave nodes already on the served version
 	Version     string        // clone this version instead of current (canary)
+	Force       bool          // clone Version even if it is marked bad
 	Out         io.Writer     // progress and events
 	Live        bool          // redraw a live block (terminal) instead of event lines
 
@@ -66,7 +70,7 @@ type Recloner struct {
 
 type flight struct {
 	start time.Time
-	state State
+	state fleet.State
 }
 
 // Result is one node's outcome.
@@ -95,12 +99,41 @@ func (r *Recloner) printf(format string, a ...any) {
 	}
 }
 
+// Check asks the source once, before any node is touched, for the
+// version the nodes will get (Version, else current): it fails when the
+// server cannot be reached, is no clonecd server, has no such version, or
+// Version is marked bad (unless Force).
+func (r *Recloner) Check(ctx context.Context) (*VersionInfo, error) {
+	if r.Source == nil {
+		return nil, errors.New("netclone.Recloner: no state source")
+	}
+	vi, err := r.Source.Version(ctx, r.Version)
+	if err != nil {
+		return nil, err
+	}
+	if vi.Bad && !r.Force {
+		reason := ""
+		if vi.BadReason != "" {
+			reason = " (" + fleet.Clean(vi.BadReason, 200) + ")"
+		}
+		return nil, fmt.Errorf("%w: version %s is marked bad%s; reclone it with --force to clone it anyway", ErrBadVersion, vi.Version, reason)
+	}
+	return vi, nil
+}
+
 // Run reclones nodes, staggered by Delay, at most Parallel at once, and
 // returns one result per node in the order given. Failed nodes do not stop
-// the others.
+// the others. Check runs first: a server or version that is wrong for
+// every node fails Run before any node is touched.
 func (r *Recloner) Run(ctx context.Context, nodes []string) ([]Result, error) {
-	if r.Source == nil {
-		return nil, errors.New("reclone: no state source")
+	for _, n := range nodes {
+		if err := fleet.ValidName(n); err != nil {
+			return nil, err
+		}
+	}
+	vi, err := r.Check(ctx)
+	if err != nil {
+		return nil, err
 	}
 	if len(r.Rsh) == 0 {
 		r.Rsh = strings.Fields(DefaultRsh)
@@ -120,17 +153,7 @@ func (r *Recloner) Run(ctx context.Context, nodes []string) ([]Result, error) {
 	if r.Out == nil {
 		r.Out = io.Discard
 	}
-	var current string
-	if r.SkipCurrent {
-		v, err := r.Source.Current(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("--skip-current: the served version: %w", err)
-		}
-		current = v
-		if r.Version != "" {
-			current = r.Version
-		}
-	}
+	current := vi.Version
 	r.inflight = map[string]*flight{}
 	r.total = len(nodes)
 	results := make([]Result, len(nodes))
@@ -145,7 +168,7 @@ func (r *Recloner) Run(ctx context.Context, nodes []string) ([]Result, error) {
 	var last time.Time
 	for i, node := range nodes {
 		if r.SkipCurrent {
-			if st, err := r.Source.Get(ctx, node); err == nil && st.State == StateDone && st.Version == current {
+			if st, err := r.Source.Get(ctx, node); err == nil && st.State == fleet.Done && st.Version == current {
 				results[i] = Result{Node: node, Result: "skipped", OK: true, Version: st.Version}
 				r.printf("%s: skipped, already on %s\n", node, st.Version)
 				r.mu.Lock()
@@ -178,7 +201,7 @@ func (r *Recloner) Run(ctx context.Context, nodes []string) ([]Result, error) {
 		last = time.Now()
 		r.mu.Lock()
 		r.starts = append(r.starts, last)
-		r.inflight[node] = &flight{start: last, state: State{Node: node, State: StateWaiting}}
+		r.inflight[node] = &flight{start: last, state: fleet.State{Node: node, State: fleet.Waiting}}
 		r.mu.Unlock()
 		wg.Add(1)
 		go func(i int, node string) {
@@ -210,10 +233,10 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 		}
 		return res
 	}
-	if err := r.Source.Assign(ctx, node, r.Version); err != nil {
+	if err := r.Source.Assign(ctx, node, r.Version, r.Force); err != nil {
 		return fail("failed at assign", err)
 	}
-	if _, err := r.Source.Set(ctx, State{Node: node, State: StateWaiting, Detail: "reclone requested"}); err != nil {
+	if _, err := r.Source.Set(ctx, fleet.State{Node: node, State: fleet.Waiting, Detail: "reclone requested"}); err != nil {
 		return fail("failed at server", err)
 	}
 	r.printf("%s: started\n", node)
@@ -224,11 +247,11 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 		if errors.As(err, &ee) && ee.ExitCode() == 255 || errors.Is(err, context.DeadlineExceeded) {
 			result = "unreachable"
 		}
-		msg := lastLine(out)
+		msg := fleet.Clean(lastLine(out), 500)
 		if msg == "" {
 			msg = err.Error()
 		}
-		r.Source.Set(ctx, State{Node: node, State: StateFailed, Step: "reclone", Error: result + ": " + msg})
+		r.Source.Set(ctx, fleet.State{Node: node, State: fleet.Failed, Step: "reclone", Error: result + ": " + msg})
 		return fail(result, errors.New(msg))
 	}
 	tick := time.NewTicker(r.Poll)
@@ -250,17 +273,17 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 				r.printf("%s: %s\n", node, st.Summary())
 			}
 			switch st.State {
-			case StateDone:
+			case fleet.Done:
 				res.Result, res.OK, res.Version, res.Duration = "done", true, st.Version, time.Since(start)
 				return res
-			case StateFailed:
+			case fleet.Failed:
 				// A cloner that tries again reports cloning within Grace.
 				if failedAt.IsZero() {
 					failedAt = time.Now()
 				}
 				if time.Since(failedAt) >= r.Grace {
 					res.Version = st.Version
-					return fail(st.Summary(), errors.New(st.Error))
+					return fail(st.Summary(), errors.New(fleet.Clean(st.Error, 500)))
 				}
 			default:
 				failedAt = time.Time{}
@@ -281,7 +304,7 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 func (r *Recloner) rsh(ctx context.Context, node string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.RshTimeout)
 	defer cancel()
-	args := append(append([]string{}, r.Rsh[1:]...), node, r.Command)
+	args := append(append([]string{}, r.Rsh[1:]...), "--", node, r.Command)
 	cmd := exec.CommandContext(ctx, r.Rsh[0], args...)
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
@@ -344,7 +367,7 @@ func (r *Recloner) liveBlock() string {
 	for n := range r.inflight {
 		names = append(names, n)
 	}
-	sort.Slice(names, func(i, j int) bool { return NodeLess(names[i], names[j]) })
+	sort.Slice(names, func(i, j int) bool { return fleet.NodeLess(names[i], names[j]) })
 	for _, n := range names {
 		f := r.inflight[n]
 		fmt.Fprintf(&b, "  %-12s %-24s %s\n", n, f.state.Summary(), time.Since(f.start).Round(time.Second))
@@ -384,10 +407,11 @@ func WriteTable(w io.Writer, results []Result) {
 	fmt.Fprintf(w, "%d of %d nodes ok, %d failed\n", ok, len(results), len(results)-ok)
 }
 
+// oneLine makes s one printable line of at most 100 bytes.
 func oneLine(s string) string {
-	s = strings.ReplaceAll(strings.TrimSpace(s), "\n", " ")
+	s = fleet.Clean(strings.TrimSpace(s), 0)
 	if len(s) > 100 {
-		s = s[:97] + "..."
+		s = fleet.Clean(s, 97) + "..."
 	}
 	return s
 }

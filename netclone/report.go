@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/clonecd/clonecd/fleet"
 )
 
 // Reporter sends a node's clone to the server: the step running, image
@@ -31,7 +33,6 @@ type Reporter struct {
 	mu       sync.Mutex
 	step     string
 	lastSent time.Time
-	lastPct  int
 }
 
 // NewReporter reports for node to the server at serverURL.
@@ -52,7 +53,7 @@ func (r *Reporter) logf(format string, a ...any) {
 	}
 }
 
-func (r *Reporter) send(st State) error {
+func (r *Reporter) send(st fleet.State) error {
 	if r == nil || r.Server == "" || r.Node == "" {
 		return nil
 	}
@@ -80,7 +81,7 @@ func (r *Reporter) send(st State) error {
 
 // Begin reports a new clone (state waiting → cloning).
 func (r *Reporter) Begin() error {
-	return r.send(State{State: StateCloning, Step: "setup", Started: time.Now().UTC()})
+	return r.send(fleet.State{State: fleet.Cloning, Step: "setup", Started: time.Now().UTC()})
 }
 
 // Step reports the step starting.
@@ -88,32 +89,28 @@ func (r *Reporter) Step(name string) {
 	r.mu.Lock()
 	r.step = name
 	r.mu.Unlock()
-	if err := r.send(State{State: StateCloning, Step: name}); err != nil {
+	if err := r.send(fleet.State{State: fleet.Cloning, Step: name}); err != nil {
 		r.logf("netclone: %v", err)
 	}
 }
 
-// Progress reports image bytes done of total, at most once a second or
-// per whole percent.
+// progressEvery is the least time between two progress reports: each is a
+// durable write on the master (fsync), and 64 nodes report at once.
+const progressEvery = time.Second
+
+// Progress reports image bytes done of total, at most once per
+// progressEvery, and at the end.
 func (r *Reporter) Progress(done, total int64) {
-	pct := -1
-	if total > 0 {
-		pct = int(done * 100 / total)
-	}
 	r.mu.Lock()
 	now := time.Now()
-	if now.Sub(r.lastSent) < time.Second && pct == r.lastPct && done != total {
+	if now.Sub(r.lastSent) < progressEvery && done != total {
 		r.mu.Unlock()
 		return
 	}
-	if now.Sub(r.lastSent) < 200*time.Millisecond && done != total {
-		r.mu.Unlock()
-		return
-	}
-	r.lastSent, r.lastPct = now, pct
+	r.lastSent = now
 	step := r.step
 	r.mu.Unlock()
-	if err := r.send(State{State: StateCloning, Step: step, Done: done, Total: total}); err != nil {
+	if err := r.send(fleet.State{State: fleet.Cloning, Step: step, Done: done, Total: total}); err != nil {
 		r.logf("netclone: %v", err)
 	}
 }
@@ -124,9 +121,9 @@ func (r *Reporter) Done(err error) {
 	r.mu.Lock()
 	step := r.step
 	r.mu.Unlock()
-	st := State{State: StateDone, Step: step}
+	st := fleet.State{State: fleet.Done, Step: step}
 	if err != nil {
-		st.State, st.Error = StateFailed, err.Error()
+		st.State, st.Error = fleet.Failed, err.Error()
 		if s := failedStep(err); s != "" {
 			st.Step = s
 		}
@@ -166,6 +163,7 @@ func (r *Reporter) UploadLog() error {
 		r.logf("netclone: log not uploaded: %v", err)
 		return err
 	}
+	b = logTail(b, fleet.DefaultMaxLog)
 	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node) + "/log"
 	req, err := http.NewRequest(http.MethodPut, u, bytes.NewReader(b))
 	if err != nil {
@@ -182,4 +180,14 @@ func (r *Reporter) UploadLog() error {
 		r.logf("netclone: %v", err)
 	}
 	return err
+}
+
+// logTail keeps a log within max bytes (what the server stores at most):
+// its end, which says how the clone ended, after a line saying so.
+func logTail(b []byte, max int) []byte {
+	if len(b) <= max {
+		return b
+	}
+	note := fmt.Sprintf("[clonecd: the first %d bytes of this log were dropped]\n", len(b)-max+100)
+	return append([]byte(note), b[len(b)-max+100:]...)
 }

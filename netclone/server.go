@@ -11,17 +11,20 @@ import (
 	"io"
 	"io/fs"
 	"log"
+	"net"
 	"net/http"
 	"os"
-	"path"
-	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
-)
 
-// ImageFile is the image every node streams; only its GETs pass admission.
-const ImageFile = "node.cpio.gz"
+	"golang.org/x/net/netutil"
+
+	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/versions"
+)
 
 // NodeHeader names the node on the requests its cloner makes, so that a
 // queued node shows as waiting and a canary assignment is honoured.
@@ -30,25 +33,80 @@ const NodeHeader = "X-Clonecd-Node"
 // VersionHeader carries the version the server resolved for a request.
 const VersionHeader = "X-Clonecd-Version"
 
-// servedFiles are the files of a version a node may fetch.
-var servedFiles = map[string]bool{
-	ImageFile: true, ImageFile + ".sha256": true, "node.sfdisk": true,
-	"CLONE_CD_VERSION": true, "clonecd.conf": true, "nodes": true, "ks.cfg": true,
-	"isolinux/vmlinuz": true, "isolinux/initrd.img": true, "vmlinuz": true, "initrd.img": true,
+// ServerHeader is on every answer of a clonecd server (value "clonecd"),
+// so that a client tells "the server has no such thing" from "this is not
+// a clonecd server".
+const ServerHeader = "X-Clonecd-Server"
+
+// ServerOptions tunes a Server. The zero value serves at most 4 image
+// streams at once with the defaults below.
+type ServerOptions struct {
+	MaxStreams int // image streams served at once (0: 4)
+	// MaxQueue bounds the requests waiting for a stream (0: 64); past it
+	// a request is answered 503 with Retry-After.
+	MaxQueue int
+	// QueueWait bounds one request's wait in the queue (0: 10 minutes);
+	// then it is answered 503 with Retry-After.
+	QueueWait time.Duration
+	// StallTimeout cuts a stream (any served file) whose client takes no
+	// data for this long, freeing its slot (0: 30 seconds). Each chunk of
+	// at most 1 MiB renews the write deadline.
+	StallTimeout time.Duration
+	// BodyTimeout bounds reading a request's body (0: 60 seconds).
+	BodyTimeout time.Duration
+	// MaxConns bounds the connections served at once by Serve (0: 1024);
+	// more wait to be accepted.
+	MaxConns int
+	// Nodes bounds the node store: node directories, log bytes.
+	Nodes  fleet.Limits
+	Logger *log.Logger // requests, admission, reports; nil: silent
 }
 
-// Server serves an image directory (see the package comment) over HTTP.
+func (o *ServerOptions) defaults() {
+	if o.MaxStreams <= 0 {
+		o.MaxStreams = 4
+	}
+	if o.MaxQueue <= 0 {
+		o.MaxQueue = 64
+	}
+	if o.QueueWait <= 0 {
+		o.QueueWait = 10 * time.Minute
+	}
+	if o.StallTimeout <= 0 {
+		o.StallTimeout = 30 * time.Second
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 60 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1024
+	}
+}
+
+// Timeouts and caps of every request (see Serve and guard).
+const (
+	readHeaderTimeout = 10 * time.Second
+	apiWriteTimeout   = 30 * time.Second // writing an API answer
+	idleTimeout       = 2 * time.Minute
+	maxHeaderBytes    = 16 << 10
+	maxStateBody      = 64 << 10
+	maxAssignBody     = 64
+	chunk             = 1 << 20 // bytes per renewed write deadline
+)
+
+// Server serves an image store (package versions: its current version, a
+// node's pinned version, any version under /v/V/) and keeps the nodes'
+// reports in the store's node store (package fleet). See the package
+// comment for the API.
 type Server struct {
-	Dir        string
-	MaxStreams int         // image streams served at once (<= 0: 4)
-	Logger     *log.Logger // request and admission log; nil: silent
-	adm        *admission  // created on first use
-	admOnce    sync.Once   //
-	etagMu     sync.Mutex  //
-	etags      map[etagKey]string
-	stateMu    sync.Mutex // serialises state.json read-modify-write
-	mux        *http.ServeMux
-	muxOnce    sync.Once
+	store   *versions.Store
+	nodes   *fleet.Store
+	o       ServerOptions
+	adm     *admission
+	handler http.Handler
+
+	etagsMu sync.Mutex
+	etags   map[etagKey]string
 }
 
 type etagKey struct {
@@ -57,62 +115,128 @@ type etagKey struct {
 	mtime time.Time
 }
 
-// Stats counts image streams on the server.
-type Stats struct {
-	Active int   `json:"active"` // streams being served now
-	Peak   int   `json:"peak"`   // most streams ever served at once
-	Queued int   `json:"queued"` // requests waiting for a slot now
-	Served int64 `json:"served"` // streams started in total
-	Max    int   `json:"max"`    // the admission limit
+// NewServer returns a server of store.
+func NewServer(store *versions.Store, o ServerOptions) *Server {
+	o.defaults()
+	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o,
+		adm: &admission{max: o.MaxStreams, maxQueue: o.MaxQueue, wait: o.QueueWait}}
+	s.handler = s.routes()
+	return s
 }
 
-// NewServer returns a server for dir with at most maxStreams image
-// streams at once.
-func NewServer(dir string, maxStreams int) *Server {
-	return &Server{Dir: dir, MaxStreams: maxStreams}
-}
+// access says who may call a route. Every route goes through guard,
+// which is where the authentication round checks credentials per access.
+type access int
 
-func (s *Server) admission() *admission {
-	s.admOnce.Do(func() {
-		n := s.MaxStreams
-		if n <= 0 {
-			n = 4
-		}
-		s.adm = &admission{max: n}
-	})
-	return s.adm
-}
+const (
+	public    access = iota // image files, versions, states, stats
+	nodeWrite               // a node writing its own state and log
+	admin                   // pins (assign)
+)
 
-// Stats reports the image streams now and so far.
-func (s *Server) Stats() Stats { return s.admission().stats() }
-
-func (s *Server) logf(format string, a ...any) {
-	if s.Logger != nil {
-		s.Logger.Printf(format, a...)
+func (s *Server) routes() http.Handler {
+	m := http.NewServeMux()
+	for _, r := range []struct {
+		pattern string
+		acc     access
+		maxBody int64
+		h       http.HandlerFunc
+	}{
+		{"GET /api/stats", public, 0, s.handleStats},
+		{"GET /api/versions", public, 0, s.handleVersions},
+		{"GET /api/versions/{version}", public, 0, s.handleVersion},
+		{"GET /api/nodes", public, 0, s.handleNodes},
+		{"GET /api/nodes/{node}", public, 0, s.handleNodeGet},
+		{"POST /api/nodes/{node}", nodeWrite, maxStateBody, s.handleNodePost},
+		{"PUT /api/nodes/{node}/log", nodeWrite, s.nodes.Limits().MaxLog, s.handleLogPut},
+		{"POST /api/nodes/{node}/log", nodeWrite, s.nodes.Limits().MaxLog, s.handleLogPut},
+		{"GET /api/nodes/{node}/log", public, 0, s.handleLogGet},
+		{"POST /api/nodes/{node}/assign", admin, maxAssignBody, s.handleAssign},
+		{"GET /v/{version}/{file...}", public, 0, s.handleVersionFile},
+		{"GET /{file...}", public, 0, s.handleFile},
+	} {
+		m.Handle(r.pattern, s.guard(r.acc, r.maxBody, r.h))
 	}
+	return m
+}
+
+// guard wraps every route: it marks the answer as clonecd's, caps the
+// request body (413 past maxBody), bounds the time to read it, and bounds
+// an API answer's write (files renew theirs per chunk instead). The
+// authentication round adds its check here, by acc.
+func (s *Server) guard(acc access, maxBody int64, h http.HandlerFunc) http.Handler {
+	_ = acc // every access is open until the authentication round
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ServerHeader, "clonecd")
+		rc := http.NewResponseController(w)
+		r.Body = http.MaxBytesReader(w, r.Body, max(maxBody, 0))
+		if maxBody > 0 {
+			rc.SetReadDeadline(time.Now().Add(s.o.BodyTimeout))
+		}
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			rc.SetWriteDeadline(time.Now().Add(apiWriteTimeout))
+		}
+		h(w, r)
+	})
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	s.muxOnce.Do(func() {
-		m := http.NewServeMux()
-		m.HandleFunc("GET /api/stats", s.handleStats)
-		m.HandleFunc("GET /api/nodes", s.handleNodes)
-		m.HandleFunc("GET /api/nodes/{node}", s.handleNodeGet)
-		m.HandleFunc("POST /api/nodes/{node}", s.handleNodePost)
-		m.HandleFunc("PUT /api/nodes/{node}/log", s.handleLogPut)
-		m.HandleFunc("POST /api/nodes/{node}/log", s.handleLogPut)
-		m.HandleFunc("GET /api/nodes/{node}/log", s.handleLogGet)
-		m.HandleFunc("POST /api/nodes/{node}/assign", s.handleAssign)
-		m.HandleFunc("GET /v/{version}/{file...}", s.handleVersionFile)
-		m.HandleFunc("GET /{file...}", s.handleFile)
-		s.mux = m
-	})
-	s.mux.ServeHTTP(w, r)
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// HTTPServer returns an http.Server for s with its timeouts: headers
+// within 10 s, idle connections closed after 2 min, headers of at most
+// 16 KiB. (No overall read or write timeout: streams take minutes; guard
+// and the per-chunk deadlines bound each request instead.)
+func (s *Server) HTTPServer() *http.Server {
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+	if s.o.Logger != nil {
+		hs.ErrorLog = s.o.Logger
+	}
+	return hs
 }
 
-func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, s.Stats())
+// Serve serves on ln, at most MaxConns connections at once, until ctx is
+// done; then it stops accepting and gives open requests 5 seconds.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := s.HTTPServer()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+		case <-stopped:
+			return
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		hs.Shutdown(sctx)
+	}()
+	err := hs.Serve(netutil.LimitListener(ln, s.o.MaxConns))
+	if errors.Is(err, http.ErrServerClosed) {
+		<-stopped
+		return nil
+	}
+	return err
+}
+
+// Stats reports the image streams now and so far.
+func (s *Server) Stats() Stats { return s.adm.stats() }
+
+func (s *Server) logf(format string, a ...any) {
+	if s.o.Logger != nil {
+		s.o.Logger.Printf(format, a...)
+	}
+}
+
+// fail answers an error: its text for the client errors, a generic text
+// for a 500 (the detail, with paths, goes to the server's log).
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		msg = "internal error (see the server's log)"
+	}
+	http.Error(w, msg, code)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
@@ -122,190 +246,224 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc.Encode(v)
 }
 
-// CurrentDir is the directory holding the current version: DIR/current
-// resolved, else DIR itself.
-func CurrentDir(dir string) string {
-	if p, err := filepath.EvalSymlinks(filepath.Join(dir, "current")); err == nil {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			return p
-		}
+// storeError answers an error of the store: 404 for a missing version,
+// else 500.
+func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, fs.ErrNotExist) {
+		s.fail(w, r, http.StatusNotFound, errors.New(publicError(err)))
+		return
 	}
-	return dir
+	s.fail(w, r, http.StatusInternalServerError, err)
 }
 
-// VersionDir is the directory of version v: DIR/versions/v, else the
-// current directory when that is version v.
-func VersionDir(dir, v string) (string, error) {
-	if !validName(v) {
-		return "", fmt.Errorf("bad version %q", v)
+// publicError says what is missing without the store's path.
+func publicError(err error) string {
+	var nv *versions.NoVersionError
+	switch {
+	case errors.As(err, &nv):
+		return (&versions.NoVersionError{Where: "this server", Version: nv.Version}).Error()
+	case errors.Is(err, fs.ErrNotExist):
+		return "this server has no image store (clonecd publish on the master makes one)"
 	}
-	p := filepath.Join(dir, "versions", v)
-	if st, err := os.Stat(p); err == nil && st.IsDir() {
-		return p, nil
-	}
-	cur := CurrentDir(dir)
-	if cv, err := ReadVersion(cur); err == nil && cv == v {
-		return cur, nil
-	}
-	return "", fmt.Errorf("version %s: %w", v, fs.ErrNotExist)
-}
-
-// ReadVersion reads CLONE_CD_VERSION in dir.
-func ReadVersion(dir string) (string, error) {
-	b, err := os.ReadFile(filepath.Join(dir, "CLONE_CD_VERSION"))
-	if err != nil {
-		return "", err
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// validName accepts node names and versions: letters, digits, . _ - and
-// not starting with a dot.
-func validName(s string) bool {
-	if s == "" || len(s) > 128 || s[0] == '.' {
-		return false
-	}
-	for _, c := range s {
-		switch {
-		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+	return err.Error()
 }
 
 func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
-	if file == "" {
-		s.index(w, r)
-		return
-	}
-	dir := CurrentDir(s.Dir)
-	if node := r.Header.Get(NodeHeader); node != "" && validName(node) {
-		if v := s.assigned(node); v != "" {
-			d, err := VersionDir(s.Dir, v)
-			if err != nil {
-				http.Error(w, fmt.Sprintf("node %s is assigned version %s: %v", node, v, err), http.StatusNotFound)
+	var e *versions.Entry
+	var err error
+	if node := r.Header.Get(NodeHeader); fleet.ValidName(node) == nil {
+		if v := s.nodes.Assigned(node); v != "" {
+			if e, err = s.store.Get(v); err != nil {
+				s.fail(w, r, http.StatusNotFound, fmt.Errorf("node %s is pinned to version %s, which this server does not have", node, v))
 				return
 			}
-			dir = d
 		}
 	}
-	s.serve(w, r, dir, file)
+	if e == nil {
+		if e, err = s.store.Current(); err != nil {
+			s.storeError(w, r, err)
+			return
+		}
+	}
+	if file == "" {
+		fmt.Fprintf(w, "clonecd image server\ncurrent version: %s\n", e.Version)
+		return
+	}
+	s.serve(w, r, e, file)
 }
 
 func (s *Server) handleVersionFile(w http.ResponseWriter, r *http.Request) {
-	d, err := VersionDir(s.Dir, r.PathValue("version"))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusNotFound)
+	v := r.PathValue("version")
+	if _, err := versions.ParseVersion(v); err != nil {
+		s.fail(w, r, http.StatusNotFound, fmt.Errorf("this server has no version %.20q", v))
 		return
 	}
-	s.serve(w, r, d, r.PathValue("file"))
+	e, err := s.store.Get(v)
+	if err != nil {
+		s.storeError(w, r, err)
+		return
+	}
+	s.serve(w, r, e, r.PathValue("file"))
 }
 
-func (s *Server) index(w http.ResponseWriter, r *http.Request) {
-	v, _ := ReadVersion(CurrentDir(s.Dir))
-	fmt.Fprintf(w, "clonecd image server\ncurrent version: %s\n", v)
-}
-
-// serve sends dir/file with Range and strong ETag support; GETs of the
-// image wait for an admission slot first.
-func (s *Server) serve(w http.ResponseWriter, r *http.Request, dir, file string) {
-	if !servedFiles[file] {
+// serve sends a file of version e with Range and strong ETag support;
+// GETs of the image wait for an admission slot first.
+func (s *Server) serve(w http.ResponseWriter, r *http.Request, e *versions.Entry, file string) {
+	if !medium.IsFile(file) {
 		http.NotFound(w, r)
 		return
 	}
-	p := filepath.Join(dir, filepath.FromSlash(file))
-	if (file == "isolinux/vmlinuz" || file == "isolinux/initrd.img") && !exists(p) {
-		p = filepath.Join(dir, path.Base(file)) // a store keeps them flat
-	}
-	if file == "nodes" {
-		if st, err := os.Stat(p); err == nil && st.IsDir() {
-			// A flat directory keeps node states in DIR/nodes/; its
-			// identity table is then DIR/nodes.table.
-			p = filepath.Join(dir, "nodes.table")
-		}
-	}
+	p := e.Path(file)
 	f, err := os.Open(p)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			http.NotFound(w, r)
 			return
 		}
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	defer f.Close()
 	st, err := f.Stat()
-	if err != nil || st.IsDir() {
+	if err != nil || !st.Mode().IsRegular() {
 		http.NotFound(w, r)
 		return
 	}
-	etag, err := s.etag(p, st)
+	sum := ""
+	if file == medium.ImageGzip {
+		sum = e.SHA256 // from the store; never recomputed per request
+	}
+	etag, err := s.etag(p, st, sum)
 	if err != nil {
-		http.Error(w, err.Error(), http.StatusInternalServerError)
+		s.fail(w, r, http.StatusInternalServerError, err)
 		return
 	}
 	w.Header().Set("ETag", etag)
 	w.Header().Set("Accept-Ranges", "bytes")
-	if v, err := ReadVersion(dir); err == nil {
-		w.Header().Set(VersionHeader, v)
+	w.Header().Set(VersionHeader, e.Version)
+	if medium.IsImage(file) && r.Method == http.MethodGet {
+		if !s.admit(w, r, e) {
+			return
+		}
+		defer s.adm.release()
 	}
-	if file == ImageFile && r.Method == http.MethodGet {
-		node := r.Header.Get(NodeHeader)
-		if !validName(node) {
-			node = ""
-		}
-		adm := s.admission()
-		queued := func(ahead int) {
-			s.logf("%s %s: queued for an image stream (%d ahead)", r.RemoteAddr, node, ahead)
-			if node != "" {
-				s.UpdateState(State{Node: node, State: StateWaiting, Detail: fmt.Sprintf("queued for an image stream, %d ahead", ahead)})
-			}
-		}
-		if err := adm.acquire(r.Context(), queued); err != nil {
-			return // client went away while queued
-		}
-		defer adm.release()
+	http.ServeContent(&stallWriter{ResponseWriter: w, rc: http.NewResponseController(w), stall: s.o.StallTimeout}, r, "", st.ModTime(), f)
+}
+
+// admit waits for an image stream slot; false means the request was
+// answered (503) or went away.
+func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry) bool {
+	node := r.Header.Get(NodeHeader)
+	if fleet.ValidName(node) != nil {
+		node = ""
+	}
+	queued := func(ahead int) {
+		s.logf("%s %s: queued for an image stream (%d ahead)", r.RemoteAddr, node, ahead)
 		if node != "" {
-			s.stateMu.Lock()
-			if cur, err := s.readState(node); err == nil && cur.State == StateWaiting && strings.HasPrefix(cur.Detail, "queued") {
-				s.stateMu.Unlock()
-				s.UpdateState(State{Node: node, State: StateCloning, Detail: "streaming the image"})
-			} else {
-				s.stateMu.Unlock()
-			}
+			s.report(fleet.State{Node: node, State: fleet.Waiting, Version: e.Version, Detail: fmt.Sprintf("queued for an image stream, %d ahead", ahead)})
 		}
-		s.logf("%s %s: image stream %s (%s)", r.RemoteAddr, node, p, r.Header.Get("Range"))
 	}
-	http.ServeContent(w, r, "", st.ModTime(), f)
+	err := s.adm.acquire(r.Context(), queued)
+	if errors.Is(err, errQueueFull) || errors.Is(err, errQueueWait) {
+		s.logf("%s %s: %v: 503", r.RemoteAddr, node, err)
+		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
+		http.Error(w, err.Error()+"; try again later", http.StatusServiceUnavailable)
+		return false
+	}
+	if err != nil {
+		return false // the client went away while queued
+	}
+	if node != "" {
+		_, err := s.nodes.Change(node, func(cur fleet.State) (fleet.State, bool) {
+			return fleet.State{State: fleet.Cloning, Detail: "streaming the image"},
+				cur.State == fleet.Waiting && strings.HasPrefix(cur.Detail, "queued")
+		})
+		if err != nil {
+			s.logf("state of %s: %v", node, err)
+		}
+	}
+	s.logf("%s %s: image stream of %s (%s)", r.RemoteAddr, node, e.Version, r.Header.Get("Range"))
+	return true
 }
 
-func exists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
+// retryAfter is the Retry-After of a busy answer, in seconds.
+const retryAfter = 10
+
+// report records a state the server itself observed (best effort).
+func (s *Server) report(st fleet.State) {
+	if _, err := s.nodes.Update(st); err != nil {
+		s.logf("state of %s: %v", st.Node, err)
+	}
 }
 
-// etag returns the strong ETag of p: from node.cpio.gz.sha256 for the
-// image (never recomputed per request), else the sha256 of the file,
-// cached by path, size and mtime.
-func (s *Server) etag(p string, st fs.FileInfo) (string, error) {
+// stallWriter renews the connection's write deadline before each chunk,
+// so a client that stops reading is cut after stall and its slot freed,
+// while one that reads slowly keeps its stream. ReadFrom keeps sendfile,
+// one chunk at a time.
+type stallWriter struct {
+	http.ResponseWriter
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (w *stallWriter) renew() { w.rc.SetWriteDeadline(time.Now().Add(w.stall)) }
+
+func (w *stallWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		k := min(len(p), chunk)
+		w.renew()
+		m, err := w.ResponseWriter.Write(p[:k])
+		n += m
+		if err != nil {
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
+}
+
+func (w *stallWriter) ReadFrom(src io.Reader) (int64, error) {
+	rf, ok := w.ResponseWriter.(io.ReaderFrom)
+	if !ok {
+		return io.Copy(struct{ io.Writer }{w}, src)
+	}
+	// http.ServeContent hands over an *io.LimitedReader of the file; a
+	// chunk of it must stay one (not nested) for sendfile.
+	lr, ok := src.(*io.LimitedReader)
+	if !ok {
+		lr = &io.LimitedReader{R: src, N: 1<<63 - 1}
+	}
+	var total int64
+	for lr.N > 0 {
+		w.renew()
+		part := &io.LimitedReader{R: lr.R, N: min(lr.N, chunk)}
+		n, err := rf.ReadFrom(part)
+		total += n
+		lr.N -= n
+		if err != nil || n == 0 {
+			return total, err
+		}
+	}
+	return total, nil
+}
+
+func (w *stallWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// etag returns the strong ETag of p: from sum when given (the image's,
+// from the store), else the sha256 of the file, cached by path, size and
+// mtime.
+func (s *Server) etag(p string, st fs.FileInfo, sum string) (string, error) {
 	key := etagKey{p, st.Size(), st.ModTime()}
-	s.etagMu.Lock()
+	s.etagsMu.Lock()
 	if s.etags == nil {
 		s.etags = map[etagKey]string{}
 	}
 	e, ok := s.etags[key]
-	s.etagMu.Unlock()
-	if ok {
+	s.etagsMu.Unlock()
+	if ok && sum == "" {
 		return e, nil
-	}
-	var sum string
-	if filepath.Base(p) == ImageFile {
-		if b, err := os.ReadFile(p + ".sha256"); err == nil {
-			sum, _ = ParseSHA256(string(b))
-		}
 	}
 	if sum == "" {
 		f, err := os.Open(p)
@@ -321,90 +479,8 @@ func (s *Server) etag(p string, st fs.FileInfo) (string, error) {
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
 	e = `"sha256-` + sum + `"`
-	s.etagMu.Lock()
+	s.etagsMu.Lock()
 	s.etags[key] = e
-	s.etagMu.Unlock()
+	s.etagsMu.Unlock()
 	return e, nil
-}
-
-// ParseSHA256 takes the hash from a sha256sum line ("HEX  name").
-func ParseSHA256(s string) (string, error) {
-	f := strings.Fields(s)
-	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("not a sha256sum line: %.80q", s)
-	}
-	if _, err := hex.DecodeString(f[0]); err != nil {
-		return "", fmt.Errorf("not a sha256sum line: %.80q", s)
-	}
-	return strings.ToLower(f[0]), nil
-}
-
-// admission is a FIFO semaphore: at most max holders, the rest wait in
-// arrival order.
-type admission struct {
-	mu     sync.Mutex
-	max    int
-	active int
-	peak   int
-	served int64
-	queue  []chan struct{}
-}
-
-func (a *admission) acquire(ctx context.Context, queued func(ahead int)) error {
-	a.mu.Lock()
-	if a.active < a.max && len(a.queue) == 0 {
-		a.grantLocked()
-		a.mu.Unlock()
-		return nil
-	}
-	ch := make(chan struct{})
-	a.queue = append(a.queue, ch)
-	ahead := len(a.queue) - 1
-	a.mu.Unlock()
-	if queued != nil {
-		queued(ahead)
-	}
-	select {
-	case <-ch:
-		return nil
-	case <-ctx.Done():
-		a.mu.Lock()
-		for i, c := range a.queue {
-			if c == ch {
-				a.queue = append(a.queue[:i], a.queue[i+1:]...)
-				a.mu.Unlock()
-				return ctx.Err()
-			}
-		}
-		a.mu.Unlock()
-		// Granted meanwhile: pass the slot on.
-		a.release()
-		return ctx.Err()
-	}
-}
-
-func (a *admission) grantLocked() {
-	a.active++
-	a.served++
-	if a.active > a.peak {
-		a.peak = a.active
-	}
-}
-
-func (a *admission) release() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.active--
-	if len(a.queue) > 0 && a.active < a.max {
-		ch := a.queue[0]
-		a.queue = a.queue[1:]
-		a.grantLocked()
-		close(ch)
-	}
-}
-
-func (a *admission) stats() Stats {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return Stats{Active: a.active, Peak: a.peak, Queued: len(a.queue), Served: a.served, Max: a.max}
 }

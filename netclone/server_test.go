@@ -16,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // imageDir writes a flat image directory with size bytes of random image
@@ -27,12 +29,12 @@ func imageDir(t testing.TB, dir, version string, size int, seed int64) []byte {
 	rand.New(rand.NewSource(seed)).Read(data)
 	sum := sha256.Sum256(data)
 	files := map[string][]byte{
-		ImageFile:             data,
-		ImageFile + ".sha256": []byte(hex.EncodeToString(sum[:]) + "  node.cpio.gz\n"),
-		"CLONE_CD_VERSION":    []byte(version + "\n"),
-		"node.sfdisk":         []byte("label: dos\n\n/dev/sda1 : start=2048, type=83\n"),
-		"isolinux/vmlinuz":    []byte("kernel"),
-		"isolinux/initrd.img": []byte("initrd"),
+		medium.ImageGzip:             data,
+		medium.ImageGzip + ".sha256": []byte(hex.EncodeToString(sum[:]) + "  node.cpio.gz\n"),
+		"CLONE_CD_VERSION":           []byte(version + "\n"),
+		"node.sfdisk":                []byte("label: dos\n\n/dev/sda1 : start=2048, type=83\n"),
+		"isolinux/vmlinuz":           []byte("kernel"),
+		"isolinux/initrd.img":        []byte("initrd"),
 	}
 	for name, b := range files {
 		p := filepath.Join(dir, filepath.FromSlash(name))
@@ -77,7 +79,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byt
 
 func TestServeRangeETag(t *testing.T) {
 	dir, v19, v20 := store(t, 1<<20)
-	ts := httptest.NewServer(NewServer(dir, 2))
+	ts := httptest.NewServer(newServer(t, dir, 2))
 	defer ts.Close()
 	sum := sha256.Sum256(v20)
 	etag := `"sha256-` + hex.EncodeToString(sum[:]) + `"`
@@ -131,7 +133,7 @@ func TestServeRangeETag(t *testing.T) {
 		d := t.TempDir()
 		imageDir(t, d, "2.0", 4096, 1)
 		os.WriteFile(filepath.Join(d, "node.cpio.gz.sha256"), []byte(strings.Repeat("ab", 32)+"  node.cpio.gz\n"), 0o644)
-		ts := httptest.NewServer(NewServer(d, 1))
+		ts := httptest.NewServer(newServer(t, d, 1))
 		defer ts.Close()
 		resp, _ := get(t, ts.URL+"/node.cpio.gz", nil)
 		if got, want := resp.Header.Get("ETag"), `"sha256-`+strings.Repeat("ab", 32)+`"`; got != want {
@@ -154,12 +156,16 @@ func TestServeRangeETag(t *testing.T) {
 
 func TestServeCanaryAssignment(t *testing.T) {
 	dir, v19, v20 := store(t, 4096)
-	ts := httptest.NewServer(NewServer(dir, 2))
+	ts := httptest.NewServer(newServer(t, dir, 2))
 	defer ts.Close()
-	if err := Assign(dir, "s001", "1.19"); err != nil {
+	src, err := NewSource("", dir)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := Assign(dir, "s001", "7.7"); err == nil {
+	if err := src.Assign(t.Context(), "s001", "1.19", false); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Assign(t.Context(), "s001", "7.7", false); err == nil {
 		t.Fatal("assigning a missing version worked")
 	}
 	for _, tc := range []struct {
@@ -179,8 +185,8 @@ func TestServeCanaryAssignment(t *testing.T) {
 		t.Fatalf("canary media version %s", m.Version)
 	}
 	// Done with the assigned version clears the assignment.
-	NewServer(dir, 1).UpdateState(State{Node: "s001", State: StateDone, Version: "1.19"})
-	if a := Assigned(dir, "s001"); a != "" {
+	writeState(dir, fleet.State{Node: "s001", State: fleet.Done, Version: "1.19"})
+	if a := nodesOf(dir).Assigned("s001"); a != "" {
 		t.Fatalf("assignment %q kept after done", a)
 	}
 }
@@ -191,7 +197,7 @@ func TestServeCanaryAssignment(t *testing.T) {
 func TestAdmission(t *testing.T) {
 	dir := t.TempDir()
 	data := imageDir(t, dir, "1.0", 32<<20, 3)
-	srv := NewServer(dir, 2)
+	srv := newServer(t, dir, 2)
 	ts := httptest.NewServer(srv)
 	defer ts.Close()
 
@@ -223,17 +229,18 @@ func TestAdmission(t *testing.T) {
 		}(i)
 	}
 	waitFor(t, 20*time.Second, func() bool { st := srv.Stats(); return st.Active == 2 && st.Queued == 4 })
-	// A queued node shows as waiting.
-	waiting := 0
-	sts, _ := ReadStates(dir)
-	for _, s := range sts {
-		if s.State == StateWaiting && strings.HasPrefix(s.Detail, "queued") {
-			waiting++
+	// A queued node shows as waiting (its state is written as it queues).
+	waiting := func() int {
+		n := 0
+		sts, _ := nodesOf(dir).All()
+		for _, s := range sts {
+			if s.State == fleet.Waiting && strings.HasPrefix(s.Detail, "queued") && s.Version == "1.0" {
+				n++
+			}
 		}
+		return n
 	}
-	if waiting != 4 {
-		t.Errorf("%d nodes waiting in state.json, want 4: %+v", waiting, sts)
-	}
+	waitFor(t, 10*time.Second, func() bool { return waiting() == 4 })
 	close(release)
 	wg.Wait()
 	close(errs)
@@ -247,7 +254,7 @@ func TestAdmission(t *testing.T) {
 }
 
 func TestAdmissionFIFO(t *testing.T) {
-	a := &admission{max: 1}
+	a := &admission{max: 1, maxQueue: 10, wait: time.Minute}
 	if err := a.acquire(t.Context(), nil); err != nil {
 		t.Fatal(err)
 	}

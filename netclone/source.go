@@ -10,25 +10,32 @@ import (
 	"io/fs"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/versions"
 )
 
-// StateSource is where reclone and status read and write node states: a
-// running server (HTTP) or its directory.
+// StateSource is where reclone and status read and write node states and
+// ask about versions: a running server (HTTP) or its image store.
 type StateSource interface {
-	Get(ctx context.Context, node string) (State, error) // fs.ErrNotExist if none
-	All(ctx context.Context) ([]State, error)
-	Set(ctx context.Context, st State) (State, error)
-	Assign(ctx context.Context, node, version string) error
-	Current(ctx context.Context) (string, error) // the version served
-	ImageSize(ctx context.Context) (int64, error)
+	// Get reads a node's state; an error wrapping fs.ErrNotExist means
+	// the node never reported.
+	Get(ctx context.Context, node string) (fleet.State, error)
+	All(ctx context.Context) ([]fleet.State, error)
+	Set(ctx context.Context, st fleet.State) (fleet.State, error)
+	// Assign pins version for node's next clone ("" clears); a version
+	// marked bad is refused (ErrBadVersion) unless force.
+	Assign(ctx context.Context, node, version string, force bool) error
+	// Version describes version v ("" = the current one). A missing
+	// version wraps versions.ErrNoVersion, a URL that is no clonecd
+	// server ErrNotServer.
+	Version(ctx context.Context, v string) (*VersionInfo, error)
 	Where() string
 }
 
-// NewSource returns the HTTP source for a server URL, else the directory
+// NewSource returns the HTTP source for a server URL, else the store
 // source for dir.
 func NewSource(serverURL, dir string) (StateSource, error) {
 	if serverURL != "" {
@@ -41,34 +48,47 @@ func NewSource(serverURL, dir string) (StateSource, error) {
 	if dir == "" {
 		return nil, errors.New("no server: give --server URL or --dir DIR")
 	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("image directory %s: not a directory", dir)
-	}
-	return dirSource(dir), nil
-}
-
-type dirSource string
-
-func (d dirSource) Where() string { return string(d) }
-func (d dirSource) Get(_ context.Context, node string) (State, error) {
-	return ReadState(string(d), node)
-}
-func (d dirSource) All(context.Context) ([]State, error) { return ReadStates(string(d)) }
-func (d dirSource) Set(_ context.Context, st State) (State, error) {
-	return WriteState(string(d), st)
-}
-func (d dirSource) Assign(_ context.Context, node, v string) error {
-	return Assign(string(d), node, v)
-}
-func (d dirSource) Current(context.Context) (string, error) {
-	return ReadVersion(CurrentDir(string(d)))
-}
-func (d dirSource) ImageSize(context.Context) (int64, error) {
-	st, err := os.Stat(filepath.Join(CurrentDir(string(d)), ImageFile))
+	s, err := versions.Open(dir)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	return st.Size(), nil
+	if err := s.Exists(); err != nil {
+		return nil, err
+	}
+	return &storeSource{store: s, nodes: s.Nodes(fleet.Limits{})}, nil
+}
+
+// storeSource reads and writes the store directly (reclone --dir); the
+// node store's locks make that safe beside a running server.
+type storeSource struct {
+	store *versions.Store
+	nodes *fleet.Store
+}
+
+func (d *storeSource) Where() string { return d.store.Dir }
+func (d *storeSource) Get(_ context.Context, node string) (fleet.State, error) {
+	return d.nodes.Get(node)
+}
+func (d *storeSource) All(context.Context) ([]fleet.State, error) { return d.nodes.All() }
+func (d *storeSource) Set(_ context.Context, st fleet.State) (fleet.State, error) {
+	return d.nodes.Update(st)
+}
+func (d *storeSource) Assign(_ context.Context, node, v string, force bool) error {
+	return assign(d.store, d.nodes, node, v, force)
+}
+func (d *storeSource) Version(_ context.Context, v string) (*VersionInfo, error) {
+	var e *versions.Entry
+	var err error
+	if v == "" {
+		e, err = d.store.Current()
+	} else {
+		e, err = d.store.Get(v)
+	}
+	if err != nil {
+		return nil, err
+	}
+	vi := info(e)
+	return &vi, nil
 }
 
 type httpSource struct {
@@ -78,12 +98,15 @@ type httpSource struct {
 
 func (h *httpSource) Where() string { return h.base }
 
+// do sends a request and decodes a JSON answer into out. A non-2xx answer
+// is a *StatusError.
 func (h *httpSource) do(ctx context.Context, method, p string, body []byte, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, h.base+p, rd)
+	u := h.base + p
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
 	if err != nil {
 		return err
 	}
@@ -94,67 +117,84 @@ func (h *httpSource) do(ctx context.Context, method, p string, body []byte, out 
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, h.base+p, err)
-	}
-	if resp.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%s %s: %w", method, h.base+p, fs.ErrNotExist)
+		return fmt.Errorf("%s %s: %w", method, u, err)
 	}
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("%s %s: %s: %s", method, h.base+p, resp.Status, bytes.TrimSpace(b))
+		return statusError(method, u, resp, b)
+	}
+	if resp.Header.Get(ServerHeader) == "" {
+		return fmt.Errorf("%s %s: %w (the answer does not come from clonecd serve)", method, u, ErrNotServer)
 	}
 	if out != nil {
-		if s, ok := out.(*string); ok {
-			*s = string(b)
-			return nil
-		}
 		if err := json.Unmarshal(b, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, h.base+p, err)
+			return fmt.Errorf("%s %s: %w", method, u, err)
 		}
 	}
 	return nil
 }
 
-func (h *httpSource) Get(ctx context.Context, node string) (State, error) {
-	var st State
-	err := h.do(ctx, http.MethodGet, "/api/nodes/"+url.PathEscape(node), nil, &st)
+func (h *httpSource) Get(ctx context.Context, node string) (fleet.State, error) {
+	if err := fleet.ValidName(node); err != nil {
+		return fleet.State{}, err
+	}
+	var st fleet.State
+	err := h.do(ctx, http.MethodGet, "/api/nodes/"+node, nil, &st)
 	return st, err
 }
 
-func (h *httpSource) All(ctx context.Context) ([]State, error) {
-	var sts []State
+func (h *httpSource) All(ctx context.Context) ([]fleet.State, error) {
+	var sts []fleet.State
 	err := h.do(ctx, http.MethodGet, "/api/nodes", nil, &sts)
 	return sts, err
 }
 
-func (h *httpSource) Set(ctx context.Context, st State) (State, error) {
+func (h *httpSource) Set(ctx context.Context, st fleet.State) (fleet.State, error) {
+	if err := fleet.ValidName(st.Node); err != nil {
+		return fleet.State{}, err
+	}
 	b, _ := json.Marshal(st)
-	var out State
-	err := h.do(ctx, http.MethodPost, "/api/nodes/"+url.PathEscape(st.Node), b, &out)
+	var out fleet.State
+	err := h.do(ctx, http.MethodPost, "/api/nodes/"+st.Node, b, &out)
 	return out, err
 }
 
-func (h *httpSource) Assign(ctx context.Context, node, v string) error {
-	return h.do(ctx, http.MethodPost, "/api/nodes/"+url.PathEscape(node)+"/assign", []byte(v), nil)
+func (h *httpSource) Assign(ctx context.Context, node, v string, force bool) error {
+	if err := fleet.ValidName(node); err != nil {
+		return err
+	}
+	q := ""
+	if force {
+		q = "?force=1"
+	}
+	err := h.do(ctx, http.MethodPost, "/api/nodes/"+node+"/assign"+q, []byte(v), nil)
+	var se *StatusError
+	if errors.As(err, &se) && se.Code == http.StatusConflict {
+		return fmt.Errorf("%w: %s", ErrBadVersion, se.Msg)
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return &versions.NoVersionError{Where: "the server " + h.base, Version: v}
+	}
+	return err
 }
 
-func (h *httpSource) Current(ctx context.Context) (string, error) {
-	var s string
-	err := h.do(ctx, http.MethodGet, "/CLONE_CD_VERSION", nil, &s)
-	return strings.TrimSpace(s), err
-}
-
-func (h *httpSource) ImageSize(ctx context.Context) (int64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodHead, h.base+"/"+ImageFile, nil)
-	if err != nil {
-		return 0, err
+func (h *httpSource) Version(ctx context.Context, v string) (*VersionInfo, error) {
+	p := "current"
+	if v != "" {
+		pv, err := versions.ParseVersion(v)
+		if err != nil {
+			return nil, err
+		}
+		p = pv.String()
 	}
-	resp, err := h.c.Do(req)
-	if err != nil {
-		return 0, err
+	var vi VersionInfo
+	err := h.do(ctx, http.MethodGet, "/api/versions/"+p, nil, &vi)
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && v != "":
+		return nil, &versions.NoVersionError{Where: "the server " + h.base, Version: v}
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, &versions.NoVersionError{Where: "the server " + h.base}
+	case err != nil:
+		return nil, err
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("HEAD %s/%s: %s", h.base, ImageFile, resp.Status)
-	}
-	return resp.ContentLength, nil
+	return &vi, nil
 }

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
-	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/partition"
 	"github.com/clonecd/clonecd/versions"
 )
@@ -147,13 +147,13 @@ func TestCloneEachVersion(t *testing.T) {
 		}
 		lastUUID = uuid
 
-		var rows []netclone.State
+		var rows []fleet.State
 		js := testenv.Run(t, bin, "status", "--json", "--server", url, node)
 		if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) != 1 {
 			t.Fatalf("after %s: clonecd status --json: %v\n%s", st.name, err, js)
 		}
 		r := rows[0]
-		if r.Node != node || r.Version != st.want || r.State != netclone.StateDone || !r.Finished.After(lastFinished) {
+		if r.Node != node || r.Version != st.want || r.State != fleet.Done || !r.Finished.After(lastFinished) {
 			t.Errorf("after %s: the server reports %s %s %s finished %s; want %s done after %s", st.name, r.Node, r.Version, r.State, r.Finished, st.want, lastFinished)
 		}
 		lastFinished = r.Finished

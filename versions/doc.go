@@ -1,22 +1,46 @@
 // Package versions manages CLONE_CD_VERSION and the image store that
 // `clonecd serve` serves: published versions, current, rollback, prune.
+// It is the one owner of the store's layout; the server, status and
+// reclone read versions and node state through it (Store.Get,
+// Store.Current, Entry.Path, Store.Nodes).
 //
 // A version is MAJOR.MINOR (1.19); bumping increments MINOR (1.9 → 1.10).
 // The store (Open; default /root/clone_image or $CLONECD_STORE) is:
 //
-//	DIR/versions/V/{node.cpio.gz,node.cpio.gz.sha256,node.sfdisk,CLONE_CD_VERSION,meta.json[,nodes,ks.cfg,clonecd.conf]}
-//	DIR/current -> versions/V                (switched by rename: atomic)
+//	DIR/versions/V/          one version, the medium's names (package medium):
+//	    CLONE_CD_VERSION, node.cpio.gz, node.cpio.gz.sha256, node.sfdisk,
+//	    [ks.cfg, nodes, clonecd.conf, isolinux/vmlinuz, isolinux/initrd.img],
+//	    MANIFEST                 every file above with its sha256 and size
+//	    meta.json                the store's record: date, note, bad mark
+//	DIR/current -> versions/V  switched by rename
 //	DIR/{node.cpio.gz,node.cpio.gz.sha256,node.sfdisk,CLONE_CD_VERSION} -> current/...
-//	DIR/history                               (promotions, bad marks, prunes)
-//	DIR/nodes/NODE/state.json                 (the server's; "version" and "state" keys)
-//	DIR/nodes/NODE/assign                     (a canary pin; Prune keeps that version)
+//	DIR/history                one line per promotion, bad mark, prune
+//	DIR/nodes/                 the node store (package fleet): state, logs, canary pins
+//	DIR/.lock                  flock held by every change
 //
 // The flat aliases keep the Medusa path /root/clone_image/node.cpio.gz
-// working; a Medusa-style directory with a plain node.cpio.gz is adopted as
-// a version by Open. Every change holds an flock on DIR/.lock; a version
-// directory is built under a temporary name and renamed into place, so it
-// is complete or absent. Versions are never overwritten; only Prune
-// deletes. Publish makes the new version current (the Medusa workflow)
-// unless PublishOptions.NoPromote (canaries); Rollback marks the current
-// version bad and returns to the last good one that was current before.
+// working. A version directory is built under a temporary name
+// (versions/.publish-*), synced, and renamed into place, so it is
+// complete or absent; every file and rename is fsynced with its directory
+// (internal/atomicfile). Versions are never overwritten; only Prune
+// deletes, and it keeps the current version, versions pinned for a node
+// and versions a node is cloning. A store written by older clonecd (no
+// MANIFEST or meta.json, the cloner's kernel and initrd as flat vmlinuz
+// and initrd.img) is read as it is.
+//
+// Reading never writes: List, Get, Current and the server create nothing
+// and move nothing. A Medusa-style directory (a plain node.cpio.gz and
+// CLONE_CD_VERSION, no DIR/current) reads as one current version in
+// place, so it can be listed and served as it is. Publish into it adopts
+// it first (its files move, as hard links, into versions/V and the flat
+// names become the aliases), and so does Adopt, which does only that;
+// Promote and the bad marks refuse to change its one version until then.
+//
+// Publish reads the whole image first (image.CheckFile: decompression
+// checksums, the cpio archive to its trailer) and checks IMAGE.sha256
+// when it exists, before it writes anything. A new version becomes
+// current (the Medusa workflow) unless PublishOptions.NoPromote (a
+// canary); one lower than the current version is refused unless Force.
+// Rollback marks the current version bad and returns to the last good
+// one that was current before.
 package versions

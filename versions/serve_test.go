@@ -1,8 +1,6 @@
 package versions_test
 
 import (
-	"bytes"
-	"compress/gzip"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/versions"
 )
@@ -24,7 +23,7 @@ func TestServedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(netclone.NewServer(s.Dir, 2))
+	srv := httptest.NewServer(netclone.NewServer(s, netclone.ServerOptions{MaxStreams: 2}))
 	defer srv.Close()
 	get := func(path string) (string, string) {
 		t.Helper()
@@ -44,14 +43,9 @@ func TestServedVersion(t *testing.T) {
 	images := map[string][]byte{}
 	publish := func(v string) func() error {
 		return func() error {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write([]byte("070701 image " + v))
-			zw.Close()
-			p := filepath.Join(src, v+".cpio.gz")
-			os.WriteFile(p, buf.Bytes(), 0o644)
-			images[v] = buf.Bytes()
-			_, err := s.PublishWith(p, versions.PublishOptions{Version: v, Layout: lay})
+			p := testimage.Write(t, src, "image-"+v)
+			images[v], _ = os.ReadFile(p)
+			_, err := s.Publish(p, versions.PublishOptions{Version: v, Layout: lay})
 			return err
 		}
 	}
@@ -63,9 +57,9 @@ func TestServedVersion(t *testing.T) {
 		{"publish 1.0", publish("1.0"), "1.0"},
 		{"publish 1.1", publish("1.1"), "1.1"},
 		{"publish 1.2", publish("1.2"), "1.2"},
-		{"promote 1.0", func() error { return s.Promote("1.0") }, "1.0"},
-		{"promote 1.2", func() error { return s.Promote("1.2") }, "1.2"},
-		{"rollback", func() error { _, err := s.Rollback(); return err }, "1.0"},
+		{"promote 1.0", func() error { _, err := s.Promote("1.0", false); return err }, "1.0"},
+		{"promote 1.2", func() error { _, err := s.Promote("1.2", false); return err }, "1.2"},
+		{"rollback", func() error { _, err := s.Rollback(""); return err }, "1.0"},
 		{"prune 1", func() error { _, err := s.Prune(1); return err }, "1.0"},
 	}
 	for _, st := range steps {

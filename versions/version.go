@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // Version is a clone image version, MAJOR.MINOR as in CLONE_CD_VERSION
@@ -102,8 +104,9 @@ func CompareStrings(a, b string) int {
 	return 1
 }
 
-// FileName is the name of the version file on clone media and in the store.
-const FileName = "CLONE_CD_VERSION"
+// FileName is the name of the version file on clone media and in the
+// store (medium.Version).
+const FileName = medium.Version
 
 // ReadFile reads a CLONE_CD_VERSION file.
 func ReadFile(path string) (Version, error) {
@@ -125,36 +128,8 @@ func firstLine(b []byte) []byte {
 	return b
 }
 
-// WriteFile writes v to a CLONE_CD_VERSION file atomically (temporary file
-// and rename), as "MAJOR.MINOR\n".
+// WriteFile writes v to a CLONE_CD_VERSION file as "MAJOR.MINOR\n":
+// temporary file, fsync, rename, fsync of the directory.
 func WriteFile(path string, v Version) error {
-	return writeAtomic(path, []byte(v.String()+"\n"), 0o644)
-}
-
-// writeAtomic writes data to path through a temporary file in the same
-// directory, synced and renamed over path.
-func writeAtomic(path string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, perm)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, []byte(v.String()+"\n"), 0o644)
 }

@@ -19,8 +19,11 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
 
 	"github.com/clonecd/clonecd/bootenv"
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // The test binary, run inside a network namespace with NETBOOT_HELPER=1,
@@ -39,7 +42,7 @@ func helper() int {
 		fmt.Println("FAIL", err)
 		return 1
 	}
-	f, err := media.Open(netclone.ImageFile)
+	f, err := media.Open(medium.ImageGzip)
 	if err != nil {
 		fmt.Println("FAIL", err)
 		return 1
@@ -115,7 +118,11 @@ func TestNetbootDHCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: netclone.NewServer(dir, 1)}
+	store, err := versions.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: netclone.NewServer(store, netclone.ServerOptions{MaxStreams: 1})}
 	go hs.Serve(ln)
 	defer hs.Close()
 
@@ -152,7 +159,7 @@ func TestNetbootDHCP(t *testing.T) {
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("output:\n%s\nwant %s", out, want)
 			}
-			st, err := netclone.ReadState(dir, tc.node)
+			st, err := store.Nodes(fleet.Limits{}).Get(tc.node)
 			if err != nil || st.Summary() != "done" || st.Version != "1.21" {
 				t.Fatalf("state of %s: %+v %v\n%s", tc.node, st, err, out)
 			}

@@ -1,4 +1,4 @@
-package netclone
+package fleet
 
 import (
 	"fmt"
@@ -7,8 +7,8 @@ import (
 	"strings"
 )
 
-// MaxNodes caps how many names one nodeset or range may expand to.
-const MaxNodes = 100000
+// MaxNodeset caps how many names one nodeset or range may expand to.
+const MaxNodeset = 100000
 
 // ParseNodeset expands a nodeset such as "s[001-064,070]", "r[1-2]n[01-16]"
 // or a plain list "s001,s002":
@@ -23,7 +23,7 @@ func ParseNodeset(s string) ([]string, error) {
 		if item == "" {
 			return nil, fmt.Errorf("nodeset %q: empty item", s)
 		}
-		names, err := expand(item, MaxNodes-len(out))
+		names, err := expand(item, MaxNodeset-len(out))
 		if err != nil {
 			return nil, fmt.Errorf("nodeset %q: %w", s, err)
 		}
@@ -66,8 +66,8 @@ func expand(item string, limit int) ([]string, error) {
 		if strings.ContainsAny(item, "]") {
 			return nil, fmt.Errorf("%q: unbalanced ]", item)
 		}
-		if !validName(item) {
-			return nil, fmt.Errorf("%q: not a node name (letters, digits, . _ -)", item)
+		if err := ValidName(item); err != nil {
+			return nil, err
 		}
 		return []string{item}, nil
 	}
@@ -89,14 +89,14 @@ func expand(item string, limit int) ([]string, error) {
 		return nil, err
 	}
 	if len(nums)*len(tails) > limit {
-		return nil, fmt.Errorf("%q: more than %d nodes", item, MaxNodes)
+		return nil, fmt.Errorf("%q: more than %d nodes", item, MaxNodeset)
 	}
 	var out []string
 	for _, n := range nums {
 		for _, t := range tails {
 			name := prefix + n + t[1:]
-			if !validName(name) {
-				return nil, fmt.Errorf("%q: %q is not a node name", item, name)
+			if err := ValidName(name); err != nil {
+				return nil, fmt.Errorf("%q: %w", item, err)
 			}
 			out = append(out, name)
 		}
@@ -120,7 +120,7 @@ func expandRanges(body string, limit int) ([]string, error) {
 			return nil, fmt.Errorf("range %q runs backwards", r)
 		}
 		if hi-lo >= uint64(limit-len(out)) {
-			return nil, fmt.Errorf("range %q: more than %d nodes", r, MaxNodes)
+			return nil, fmt.Errorf("range %q: more than %d nodes", r, MaxNodeset)
 		}
 		width := len(a)
 		for n := lo; n <= hi; n++ {
@@ -153,50 +153,16 @@ func PatternNodes(pattern string, first, last int) ([]string, error) {
 	if first < 0 || last < first {
 		return nil, fmt.Errorf("range %d..%d: FIRST must be <= LAST and not negative", first, last)
 	}
-	if last-first >= MaxNodes {
-		return nil, fmt.Errorf("range %d..%d: more than %d nodes", first, last, MaxNodes)
+	if last-first >= MaxNodeset {
+		return nil, fmt.Errorf("range %d..%d: more than %d nodes", first, last, MaxNodeset)
 	}
 	var out []string
 	for n := first; n <= last; n++ {
 		name := fmt.Sprintf(pattern, n)
-		if !validName(name) {
-			return nil, fmt.Errorf("pattern %q gives %q, not a node name", pattern, name)
+		if err := ValidName(name); err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", pattern, err)
 		}
 		out = append(out, name)
 	}
 	return out, nil
-}
-
-// NodeLess orders node names naturally: s2 before s10.
-func NodeLess(a, b string) bool {
-	for a != "" && b != "" {
-		da, db := digits(a), digits(b)
-		if da > 0 && db > 0 {
-			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
-			if len(na) != len(nb) {
-				return len(na) < len(nb)
-			}
-			if na != nb {
-				return na < nb
-			}
-			if da != db {
-				return da < db
-			}
-			a, b = a[da:], b[db:]
-			continue
-		}
-		if a[0] != b[0] {
-			return a[0] < b[0]
-		}
-		a, b = a[1:], b[1:]
-	}
-	return len(a) < len(b)
-}
-
-func digits(s string) int {
-	i := 0
-	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
-		i++
-	}
-	return i
 }

@@ -1,4 +1,4 @@
-package netclone
+package fleet
 
 import (
 	"reflect"
@@ -27,8 +27,10 @@ func TestParseNodeset(t *testing.T) {
 		{"s[1-99999999]", nil, "more than"},
 		{"", nil, "empty item"},
 		{"s1,,s2", nil, "empty item"},
-		{"../etc", nil, "not a node name"},
-		{"s 1", nil, "not a node name"},
+		{"../etc", nil, "not a letter"},
+		{"s 1", nil, "not a letter"},
+		{"-oProxyCommand=x", nil, "starts or ends with '-'"},
+		{"s_1", nil, "not a letter"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -88,12 +90,12 @@ func FuzzParseNodeset(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if len(nodes) == 0 || len(nodes) > MaxNodes {
+		if len(nodes) == 0 || len(nodes) > MaxNodeset {
 			t.Fatalf("%q: %d nodes", s, len(nodes))
 		}
 		seen := map[string]bool{}
 		for _, n := range nodes {
-			if !validName(n) || seen[n] {
+			if ValidName(n) != nil || seen[n] {
 				t.Fatalf("%q gave bad or duplicate name %q", s, n)
 			}
 			seen[n] = true

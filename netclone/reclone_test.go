@@ -8,35 +8,16 @@ import (
 	"strings"
 	"testing"
 	"time"
-)
 
-func TestStateSummary(t *testing.T) {
-	tests := []struct {
-		st   State
-		want string
-	}{
-		{State{State: StateWaiting}, "waiting"},
-		{State{State: StateCloning, Step: "unpack", Done: 42, Total: 100}, "cloning 42%"},
-		{State{State: StateCloning, Step: "mkfs"}, "cloning (mkfs)"},
-		{State{State: StateCloning}, "cloning"},
-		{State{State: StateDone, Step: "finish"}, "done"},
-		{State{State: StateFailed, Step: "unpack"}, "failed at unpack"},
-		{State{State: StateFailed}, "failed"},
-		{State{}, "unknown"},
-	}
-	for _, tc := range tests {
-		if got := tc.st.Summary(); got != tc.want {
-			t.Errorf("%+v: %q, want %q", tc.st, got, tc.want)
-		}
-	}
-}
+	"github.com/clonecd/clonecd/fleet"
+)
 
 // TestReporter: a node's reports through the HTTP API end up in
 // state.json and clone.log, and both sources read them back.
 func TestReporter(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.20", 1000, 1)
-	ts := httptest.NewServer(NewServer(dir, 1))
+	ts := httptest.NewServer(newServer(t, dir, 1))
 	defer ts.Close()
 	logFile := filepath.Join(t.TempDir(), "clone.log")
 	os.WriteFile(logFile, []byte("setup ok\nunpack failed: disk full\n"), 0o644)
@@ -53,7 +34,11 @@ func TestReporter(t *testing.T) {
 		t.Fatalf("mid-clone %q %+v %v", st.Summary(), st, err)
 	}
 	r.Done(stepError{"unpack", errors.New("disk full")})
-	for _, src := range []StateSource{src, dirSource(dir)} {
+	dsrc, err := NewSource("", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []StateSource{src, dsrc} {
 		st, err := src.Get(t.Context(), "s007")
 		if err != nil {
 			t.Fatal(err)
@@ -68,25 +53,22 @@ func TestReporter(t *testing.T) {
 		if err != nil || len(all) != 1 {
 			t.Fatalf("All: %v %v", all, err)
 		}
-		if v, err := src.Current(t.Context()); v != "1.20" || err != nil {
-			t.Fatalf("Current %q %v", v, err)
-		}
-		if n, err := src.ImageSize(t.Context()); n != 1000 || err != nil {
-			t.Fatalf("ImageSize %d %v", n, err)
+		if vi, err := src.Version(t.Context(), ""); err != nil || vi.Version != "1.20" || vi.Size != 1000 || !vi.Current {
+			t.Fatalf("%s: Version(current) = %+v, %v; want 1.20 of 1000 bytes", src.Where(), vi, err)
 		}
 	}
 	// The cloner tries again by itself: attempt 2, progress from zero.
-	st, _ = WriteState(dir, State{Node: "s007", State: StateCloning, Step: "setup"})
+	st, _ = writeState(dir, fleet.State{Node: "s007", State: fleet.Cloning, Step: "setup"})
 	if st.Attempt != 2 || st.Done != 0 || st.Summary() != "cloning (setup)" || st.Error != "" {
 		t.Fatalf("retry after failure: %+v", st)
 	}
-	WriteState(dir, State{Node: "s007", State: StateFailed, Step: "unpack", Error: "disk full"})
+	writeState(dir, fleet.State{Node: "s007", State: fleet.Failed, Step: "unpack", Error: "disk full"})
 	// A new reclone starts clean: waiting, no stale error.
-	st, _ = WriteState(dir, State{Node: "s007", State: StateWaiting})
+	st, _ = writeState(dir, fleet.State{Node: "s007", State: fleet.Waiting})
 	if st.Error != "" || st.Step != "" || st.Summary() != "waiting" || st.Log == "" {
 		t.Fatalf("after waiting: %+v", st)
 	}
-	if _, err := WriteState(dir, State{Node: "../x", State: StateDone}); err == nil {
+	if _, err := writeState(dir, fleet.State{Node: "../x", State: fleet.Done}); err == nil {
 		t.Fatal("bad node name accepted")
 	}
 }
@@ -95,8 +77,8 @@ func TestReporter(t *testing.T) {
 // overall bar; the table has a row per node and the summary.
 func TestLiveDisplay(t *testing.T) {
 	r := &Recloner{total: 4, finished: 1, failed: 1, inflight: map[string]*flight{
-		"s10": {start: time.Now(), state: State{State: StateCloning, Done: 30, Total: 100}},
-		"s2":  {start: time.Now(), state: State{State: StateWaiting}},
+		"s10": {start: time.Now(), state: fleet.State{State: fleet.Cloning, Done: 30, Total: 100}},
+		"s2":  {start: time.Now(), state: fleet.State{State: fleet.Waiting}},
 	}}
 	got := r.liveBlock()
 	want := []string{"  s2           waiting", "  s10          cloning 30%", "[#######                       ] 1/4 finished, 2 in flight, 1 failed"}
@@ -140,21 +122,34 @@ func TestRecloneGrace(t *testing.T) {
 		dir := t.TempDir()
 		imageDir(t, dir, "2.1", 1000, 1)
 		src, _ := NewSource("", dir)
-		node := func(states ...State) {
-			waitFor(t, 10*time.Second, func() bool { st, _ := ReadState(dir, "s1"); return st.State == StateWaiting })
+		node := func(states ...fleet.State) {
+			waitFor(t, 10*time.Second, func() bool { st, _ := readState(dir, "s1"); return st.State == fleet.Waiting })
 			for _, st := range states {
 				st.Node = "s1"
-				WriteState(dir, st)
+				writeState(dir, st)
 				time.Sleep(300 * time.Millisecond) // the node takes a while per step
 			}
 		}
-		go node(State{State: StateCloning, Step: "unpack"}, State{State: StateFailed, Step: "unpack", Error: "sha256 mismatch"},
-			State{State: StateCloning, Step: "setup"}, State{State: StateDone, Version: "2.1"})
+		go node(fleet.State{State: fleet.Cloning, Step: "unpack"}, fleet.State{State: fleet.Failed, Step: "unpack", Error: "sha256 mismatch"},
+			fleet.State{State: fleet.Cloning, Step: "setup"}, fleet.State{State: fleet.Done, Version: "2.1"})
 		r := &Recloner{Source: src, Rsh: []string{"/bin/sh", "-c", `echo "` + RamcloneMarker + `"`, "rsh"}, Poll: 50 * time.Millisecond, Grace: tc.grace}
 		res, err := r.Run(t.Context(), []string{"s1"})
 		if err != nil || res[0].Result != tc.want {
 			t.Errorf("grace %s: %+v %v, want %s", tc.grace, res, err, tc.want)
 		}
-		waitFor(t, 10*time.Second, func() bool { st, _ := ReadState(dir, "s1"); return st.State == StateDone })
+		waitFor(t, 10*time.Second, func() bool { st, _ := readState(dir, "s1"); return st.State == fleet.Done })
+	}
+}
+
+func TestLogTail(t *testing.T) {
+	for _, tt := range []struct {
+		size, max int
+		keep      bool
+	}{{10, 200, true}, {200, 200, true}, {1000, 200, false}} {
+		b := []byte(strings.Repeat("x", tt.size-4) + "END\n")
+		got := logTail(b, tt.max)
+		if len(got) > tt.max || !strings.HasSuffix(string(got), "END\n") || (tt.keep && len(got) != tt.size) || (!tt.keep && !strings.HasPrefix(string(got), "[clonecd: the first")) {
+			t.Errorf("logTail(%d bytes, %d) = %d bytes %.40q...; want at most %d ending in END", tt.size, tt.max, len(got), got, tt.max)
+		}
 	}
 }

@@ -1,0 +1,463 @@
+package versions
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/clonecd/clonecd/image"
+	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
+)
+
+// File modes in the store: the image holds the golden node's secrets.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
+
+// PublishOptions tunes Publish. The zero value publishes the image as the
+// next version after the highest one, with the current version's layout
+// and no optional files, and makes it current.
+type PublishOptions struct {
+	// Version to publish as; "" means the next after the highest
+	// published version (1.0 in an empty store).
+	Version string
+	Note    string
+	// Layout is the layout file; "" means the current version's.
+	Layout string
+	// Files are optional medium files by their name in package medium
+	// (medium.Nodes, medium.Kickstart, medium.Conf, medium.Kernel,
+	// medium.Initrd, ...: medium.Optional); the value is the source path.
+	Files map[string]string
+	// NoPromote leaves the current version as it is (a canary: clone
+	// chosen nodes with the new version first). The first version of a
+	// store always becomes current.
+	NoPromote bool
+	// Force makes a version lower than the current one current; without
+	// it that is refused (0.20 typed for 1.20), unless NoPromote.
+	Force bool
+	// Date is the publication date; zero means now (tests, imports).
+	Date time.Time
+}
+
+// Publish adds image (a gzip'd cpio, e.g. from `clonecd pack`) with its
+// layout and optional files as a new version. Everything that can be
+// refused is refused before the first write: the options, the layout,
+// the whole image (image.CheckFile) and IMAGE.sha256 when it exists. The
+// files are then copied into a temporary directory of the store with the
+// version's MANIFEST, and under the store's lock the directory is renamed
+// into place and, unless o.NoPromote, made current.
+func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
+	p, err := s.preparePublish(img, &o)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, versionsDir), dirMode); err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.Dir, versionsDir), ".publish-")
+	if err != nil {
+		return nil, err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	m := &medium.Manifest{}
+	sum, size, mtime, err := copyInto(tmp, medium.ImageGzip, img, m)
+	if err != nil {
+		return nil, err
+	}
+	if sum != p.check.SHA256 || size != p.check.Size {
+		return nil, fmt.Errorf("%s changed while it was published (sha256 %s, then %s); publish it again", img, p.check.SHA256, sum)
+	}
+	for _, name := range p.files {
+		if _, _, _, err := copyInto(tmp, name, o.Files[name], m); err != nil {
+			return nil, err
+		}
+	}
+	date := o.Date
+	if date.IsZero() {
+		date = s.now()
+	}
+	e := &Entry{Record: Record{Date: date.UTC().Truncate(time.Second), Size: size, SHA256: sum, Note: o.Note, ImageMTime: mtime}}
+
+	unlock, err := s.lock()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	if err := s.adoptLocked(); err != nil {
+		return nil, err
+	}
+	list, err := s.list()
+	if err != nil {
+		return nil, err
+	}
+	cur := current(list)
+	layout := p.layout
+	if layout == nil {
+		if cur == nil {
+			return nil, errors.New("no layout given and no current version to take one from (give the layout file, node.sfdisk)")
+		}
+		if layout, err = os.ReadFile(cur.Layout()); err != nil {
+			return nil, fmt.Errorf("the current version's layout: %w", err)
+		}
+	}
+	if err := writeInto(tmp, medium.Layout, layout, m); err != nil {
+		return nil, err
+	}
+	e.Version = o.Version
+	if e.Version == "" {
+		e.Version = Version{1, 0}.String()
+		if len(list) > 0 {
+			hi, _ := ParseVersion(list[len(list)-1].Version)
+			e.Version = hi.Next().String()
+		}
+	}
+	if _, err := os.Lstat(s.versionDir(e.Version)); err == nil {
+		return nil, errExists(e.Version, s.Dir)
+	}
+	promote := cur == nil || !o.NoPromote
+	if promote && cur != nil && !o.Force && CompareStrings(e.Version, cur.Version) < 0 {
+		return nil, errLower(e.Version, cur.Version)
+	}
+	if err := s.finishDir(tmp, e, m); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.Rename(tmp, s.versionDir(e.Version)); err != nil {
+		return nil, err
+	}
+	done = true
+	e.Dir = s.versionDir(e.Version)
+	if promote {
+		if err := s.setCurrent(e.Version, "publish"); err != nil {
+			return nil, err
+		}
+		e.Current = true
+	} else {
+		s.logHistory("publish", e.Version, "")
+	}
+	return e, nil
+}
+
+func errExists(v, dir string) error {
+	return fmt.Errorf("version %s already exists in %s (versions are never overwritten; choose another or prune it)", v, dir)
+}
+
+func errLower(v, cur string) error {
+	return fmt.Errorf("version %s is lower than the current version %s (a typo?); publish it with --force to make it current anyway, or with --no-promote as a canary", v, cur)
+}
+
+// published is what preparePublish checked.
+type published struct {
+	check  *image.CheckResult
+	layout []byte   // nil: the current version's
+	files  []string // names of o.Files, sorted
+}
+
+// preparePublish checks everything Publish can check before it writes.
+func (s *Store) preparePublish(img string, o *PublishOptions) (*published, error) {
+	p := &published{}
+	if o.Version != "" {
+		v, err := ParseVersion(o.Version)
+		if err != nil {
+			return nil, err
+		}
+		o.Version = v.String()
+	}
+	if err := regular(img); err != nil { // the image first: the likeliest typo
+		return nil, err
+	}
+	for name, from := range o.Files {
+		if !slices.Contains(medium.Optional, name) {
+			return nil, fmt.Errorf("%s: a version carries only %s besides the image and layout", name, strings.Join(medium.Optional, ", "))
+		}
+		if err := regular(from); err != nil {
+			return nil, err
+		}
+		p.files = append(p.files, name)
+	}
+	sort.Strings(p.files)
+	if o.Layout != "" {
+		b, err := os.ReadFile(o.Layout)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLayout(o.Layout, b); err != nil {
+			return nil, err
+		}
+		p.layout = b
+	}
+	cur, err := s.Current()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if cur == nil && o.Layout == "" {
+		return nil, errors.New("no layout given and no current version to take one from (give the layout file, node.sfdisk)")
+	}
+	if o.Version != "" {
+		if _, err := s.Get(o.Version); err == nil {
+			return nil, errExists(o.Version, s.Dir)
+		}
+	}
+	if cur != nil && o.Version != "" && !o.NoPromote && !o.Force && CompareStrings(o.Version, cur.Version) < 0 {
+		return nil, errLower(o.Version, cur.Version)
+	}
+	if err := regular(img); err != nil {
+		return nil, err
+	}
+	if p.check, err = image.CheckFile(img); err != nil {
+		return nil, err
+	}
+	want, err := medium.ReadSum(os.DirFS(filepath.Dir(img)), filepath.Base(img))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	if want != "" && want != p.check.SHA256 {
+		return nil, fmt.Errorf("%s has sha256 %s but %s says %s", img, p.check.SHA256, medium.SumName(img), want)
+	}
+	return p, nil
+}
+
+func regular(p string) error {
+	st, err := os.Stat(p)
+	if err != nil {
+		return err
+	}
+	if !st.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", p)
+	}
+	return nil
+}
+
+// checkLayout does a light sanity check of an sfdisk dump: it needs a
+// label: or at least one partition line (DEV : start=...).
+func checkLayout(name string, b []byte) error {
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "label:") || strings.Contains(line, "start=") || strings.Contains(line, "size=") {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s does not look like an sfdisk layout (no label: or partition lines)", name)
+}
+
+// copyInto copies the file from into dir as the medium file name (synced,
+// mode 0600), records it in m and returns its sha256, size and mtime.
+func copyInto(dir, name, from string, m *medium.Manifest) (string, int64, time.Time, error) {
+	src, err := os.Open(from)
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
+	defer src.Close()
+	dst := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(dst), dirMode); err != nil {
+		return "", 0, time.Time{}, err
+	}
+	f, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, fileMode)
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
+	h := sha256.New()
+	n, err := io.Copy(io.MultiWriter(f, h), src)
+	if err != nil {
+		err = fmt.Errorf("copying %s to %s: %w", from, dst, err)
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
+	st, err := os.Stat(dst)
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	m.Add(medium.File{Name: name, Size: n, SHA256: sum})
+	return sum, n, st.ModTime().UTC(), nil
+}
+
+// writeInto writes data as the medium file name in dir and records it in m.
+func writeInto(dir, name string, data []byte, m *medium.Manifest) error {
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), dirMode); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p, data, fileMode); err != nil {
+		return err
+	}
+	sum := sha256.Sum256(data)
+	m.Add(medium.File{Name: name, Size: int64(len(data)), SHA256: hex.EncodeToString(sum[:])})
+	return nil
+}
+
+// finishDir completes the version directory dir for e: the image's sha256
+// file, CLONE_CD_VERSION, meta.json, and MANIFEST listing every file of
+// the version (m, the files written so far).
+func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest) error {
+	if err := writeInto(dir, medium.SumName(medium.ImageGzip), medium.FormatSum(e.SHA256, medium.ImageGzip), m); err != nil {
+		return err
+	}
+	if err := writeInto(dir, medium.Version, []byte(e.Version+"\n"), m); err != nil {
+		return err
+	}
+	m.Version, m.Date = e.Version, e.Date
+	b, err := m.Marshal()
+	if err != nil {
+		return fmt.Errorf("%s of version %s: %w", medium.ManifestFile, e.Version, err)
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, medium.ManifestFile), b, fileMode); err != nil {
+		return err
+	}
+	if err := writeMeta(dir, e); err != nil {
+		return err
+	}
+	return atomicfile.SyncDir(dir)
+}
+
+func writeMeta(dir string, e *Entry) error {
+	b, err := json.MarshalIndent(e.Record, "", "  ")
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(filepath.Join(dir, metaFile), append(b, '\n'), fileMode)
+}
+
+// Adopt makes a Medusa-style directory (a plain node.cpio.gz) a store:
+// its files move (hard links) into versions/V, V from its
+// CLONE_CD_VERSION (else 1.0), which becomes current, and the flat names
+// become the store's aliases. The image is read whole first
+// (image.Check); a broken one is refused. A store that is one already is
+// left as it is.
+func (s *Store) Adopt() error {
+	if err := s.Exists(); err != nil {
+		return err
+	}
+	unlock, err := s.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return s.adoptLocked()
+}
+
+// adoptLocked is Adopt under the store's lock.
+func (s *Store) adoptLocked() error {
+	flat, err := s.flat()
+	if flat == nil || err != nil {
+		return err
+	}
+	if _, err := os.Stat(s.versionDir(flat.Version)); err == nil {
+		return fmt.Errorf("%s: plain %s and version directory %s both exist; move one away", s.Dir, medium.ImageGzip, s.versionDir(flat.Version))
+	}
+	img := filepath.Join(s.Dir, medium.ImageGzip)
+	chk, err := image.CheckFile(img)
+	if err != nil {
+		return fmt.Errorf("adopting a Medusa-style directory: %w (move it away to publish into %s)", err, s.Dir)
+	}
+	if err := os.MkdirAll(filepath.Join(s.Dir, versionsDir), dirMode); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Join(s.Dir, versionsDir), ".adopt-")
+	if err != nil {
+		return err
+	}
+	done := false
+	defer func() {
+		if !done {
+			os.RemoveAll(tmp)
+		}
+	}()
+	m := &medium.Manifest{}
+	for _, name := range append([]string{medium.ImageGzip, medium.Layout}, medium.Optional...) {
+		from := flat.Path(name)
+		st, err := os.Lstat(from)
+		if err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		if name == medium.ImageGzip {
+			if err := os.Link(from, filepath.Join(tmp, name)); err != nil {
+				return fmt.Errorf("adopting %s: %w", from, err)
+			}
+			m.Add(medium.File{Name: name, Size: chk.Size, SHA256: chk.SHA256})
+			continue
+		}
+		if _, _, _, err := copyInto(tmp, name, from, m); err != nil {
+			return err
+		}
+	}
+	e := &Entry{Record: Record{Version: flat.Version, Date: flat.Date, Size: chk.Size, SHA256: chk.SHA256,
+		Note: "adopted from " + img, ImageMTime: flat.ImageMTime}}
+	if err := s.finishDir(tmp, e, m); err != nil {
+		return err
+	}
+	if err := atomicfile.Rename(tmp, s.versionDir(e.Version)); err != nil {
+		return err
+	}
+	done = true
+	// The data now lives under versions/V; the flat names become aliases.
+	for _, name := range aliases {
+		p := filepath.Join(s.Dir, name)
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
+			if err := os.Remove(p); err != nil {
+				return err
+			}
+		}
+	}
+	return s.setCurrent(e.Version, "adopt")
+}
+
+// setCurrent points DIR/current at versions/v (symlink to a temporary
+// name, then rename) and makes sure the flat aliases exist.
+func (s *Store) setCurrent(v, why string) error {
+	if _, err := os.Stat(filepath.Join(s.versionDir(v), medium.ImageGzip)); err != nil {
+		return fmt.Errorf("version %s: %w", v, err)
+	}
+	tmp := filepath.Join(s.Dir, ".current.tmp")
+	os.Remove(tmp)
+	if err := os.Symlink(filepath.Join(versionsDir, v), tmp); err != nil {
+		return err
+	}
+	if err := atomicfile.Rename(tmp, filepath.Join(s.Dir, currentLink)); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("making %s current: %w", v, err)
+	}
+	for _, name := range aliases {
+		p := filepath.Join(s.Dir, name)
+		target := filepath.Join(currentLink, name)
+		if t, err := os.Readlink(p); err == nil && t == target {
+			continue
+		}
+		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
+			// A plain file the admin put there: never overwrite it.
+			return fmt.Errorf("%s is a plain file, not the store's alias of %s/%s; move it away", p, currentLink, name)
+		}
+		os.Remove(p)
+		if err := os.Symlink(target, p); err != nil {
+			return err
+		}
+	}
+	if err := atomicfile.SyncDir(s.Dir); err != nil {
+		return err
+	}
+	s.logHistory("current", v, why)
+	return nil
+}
