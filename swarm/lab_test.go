@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -118,6 +117,9 @@ type proc struct {
 	errb  bytes.Buffer
 	done  chan struct{}
 	err   error
+
+	lastMu   sync.Mutex
+	lastLine string
 }
 
 // start runs the test binary in h with role and env.
@@ -189,12 +191,21 @@ func tail(s string) string {
 	return s
 }
 
-// drain discards the rest of p's output.
+// drain reads the rest of p's output in the background, keeping its
+// last line (last).
 func (p *proc) drain() {
 	go func() {
-		for range p.lines {
+		for line := range p.lines {
+			p.lastMu.Lock()
+			p.lastLine = line
+			p.lastMu.Unlock()
 		}
 	}()
 }
 
-var _ = io.Discard
+// last is the last line drain saw.
+func (p *proc) last() string {
+	p.lastMu.Lock()
+	defer p.lastMu.Unlock()
+	return p.lastLine
+}
