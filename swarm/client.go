@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -33,6 +35,9 @@ import (
 // only while the peer's socket is slower than the disk).
 const allocLimit = 1024 * 16 << 10
 
+// DefaultWebSeedAfter is Options.WebSeedAfter's default.
+const DefaultWebSeedAfter = 5 * time.Second
+
 // DefaultReadahead is the Reader's readahead when Options.Readahead is 0:
 // the pieces this far past the read position are fetched first.
 const DefaultReadahead = 32 << 20
@@ -48,6 +53,12 @@ type Options struct {
 	// /v/VERSION/node.cpio.gz, or a rack's cache), added to the torrent's
 	// own url-list. A swarm with no peer yet still completes from them.
 	WebSeeds []string
+	// WebSeedAfter is how long a node with peers to ask (Tracker or
+	// Peers) waits without the image growing before it turns to the
+	// webseeds: they are the fallback, so that the master's link carries
+	// the image about once and the nodes trade the rest. 0:
+	// DefaultWebSeedAfter; negative: use them from the start.
+	WebSeedAfter time.Duration
 	// Tracker is the announce URL of the server's Tracker
 	// (http://server:8080/swarm/announce); "": none, peers come from
 	// Peers only.
@@ -61,8 +72,15 @@ type Options struct {
 	Readahead int64
 	// PEX lets peers tell each other about more peers (BEP 11).
 	PEX bool
+	// MaxConns caps the peers connected at once; 0: the library's 50.
+	// The master's Seeder takes few (DefaultSeederConns), so that the
+	// nodes trade among themselves instead of all asking the master.
+	MaxConns int
 	// UploadRate caps the bytes a second sent to peers; 0: no cap.
 	UploadRate int64
+	// Header is added to every webseed and tracker request (the node's
+	// credentials: Authorization); nil: none.
+	Header http.Header
 	// Logf receives the library's warnings and errors; nil: dropped.
 	Logf func(format string, a ...any)
 }
@@ -100,14 +118,45 @@ func newClientLimit(o Options, limit int) (*torrent.Client, error) {
 			cfg.DisableIPv4 = !ip.Unmap().Is4()
 		}
 	}
+	if o.MaxConns > 0 {
+		cfg.EstablishedConnsPerTorrent = o.MaxConns
+	}
 	if o.UploadRate > 0 {
 		cfg.UploadRateLimiter = rate.NewLimiter(rate.Limit(o.UploadRate), 256<<10)
+	}
+	if o.Header != nil {
+		base := http.DefaultTransport.(*http.Transport).Clone()
+		cfg.WebTransport = headerTransport{base, o.Header}
+		cfg.HttpRequestDirector = func(r *http.Request) error {
+			addHeader(r, o.Header)
+			return nil
+		}
 	}
 	cfg.Slogger = slog.New(slog.DiscardHandler)
 	if o.Logf != nil {
 		cfg.Slogger = slog.New(slog.NewTextHandler(logfWriter(o.Logf), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	return torrent.NewClient(cfg)
+}
+
+// headerTransport adds a header to every request it sends.
+type headerTransport struct {
+	base   http.RoundTripper
+	header http.Header
+}
+
+func (t headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	addHeader(r, t.header)
+	return t.base.RoundTrip(r)
+}
+
+func addHeader(r *http.Request, h http.Header) {
+	for k, vs := range h {
+		for _, v := range vs {
+			r.Header.Add(k, v)
+		}
+	}
 }
 
 // logfWriter adapts Logf to the io.Writer a slog handler writes to.
@@ -127,7 +176,6 @@ func addTorrent(cl *torrent.Client, t *Torrent, store fileStore, o Options) (*to
 			Storage:   store,
 		},
 		DisplayName: t.Name,
-		Webseeds:    append(append([]string(nil), t.WebSeeds...), o.WebSeeds...),
 		PeerAddrs:   o.Peers,
 	}
 	for _, u := range o.WebSeeds {
@@ -166,6 +214,9 @@ func Open(t *Torrent, o Options) (*Node, error) {
 	if o.Dir == "" {
 		return nil, errors.New("no directory for the image (Options.Dir)")
 	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
 	path := filepath.Join(o.Dir, t.Name)
 	cl, err := newClient(o)
 	if err != nil {
@@ -181,7 +232,44 @@ func Open(t *Torrent, o Options) (*Node, error) {
 	if ra == 0 {
 		ra = DefaultReadahead
 	}
-	return &Node{cl: cl, t: tt, tor: t, path: path, readahead: ra}, nil
+	n := &Node{cl: cl, t: tt, tor: t, path: path, readahead: ra}
+	if seeds := append(append([]string(nil), t.WebSeeds...), o.WebSeeds...); len(seeds) > 0 {
+		after := o.WebSeedAfter
+		if after == 0 {
+			after = DefaultWebSeedAfter
+		}
+		if after < 0 || o.Tracker == "" && len(o.Peers) == 0 {
+			tt.AddWebSeeds(seeds)
+		} else {
+			go n.webSeedFallback(seeds, after)
+		}
+	}
+	return n, nil
+}
+
+// webSeedFallback adds the webseeds once the image did not grow for
+// after (or has not started to).
+func (n *Node) webSeedFallback(seeds []string, after time.Duration) {
+	tick := time.NewTicker(after / 5)
+	defer tick.Stop()
+	last, since := n.t.BytesCompleted(), time.Now()
+	for {
+		select {
+		case <-n.cl.Closed():
+			return
+		case <-n.t.Complete().On():
+			return
+		case <-tick.C:
+		}
+		if c := n.t.BytesCompleted(); c != last {
+			last, since = c, time.Now()
+			continue
+		}
+		if time.Since(since) >= after {
+			n.t.AddWebSeeds(seeds)
+			return
+		}
+	}
 }
 
 // Reader streams the image from its first byte to its end; a Read

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -28,15 +29,16 @@ type lab struct {
 	sw     string // the switch namespace
 	hosts  int
 
-	procsMu sync.Mutex
-	procs   []*proc
+	procsMu   sync.Mutex
+	procs     []*proc
+	closeOnce sync.Once
 }
 
 func newLab(t testing.TB) *lab {
 	t.Helper()
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "ip", "tc")
-	l := &lab{t: t, prefix: fmt.Sprintf("sw%d-", os.Getpid()%100000)}
+	l := &lab{t: t, prefix: fmt.Sprintf("sw%d-%d-", os.Getpid()%100000, labs.Add(1))}
 	l.sw = l.prefix + "sw"
 	l.ip("netns", "add", l.sw)
 	t.Cleanup(l.close)
@@ -50,9 +52,14 @@ func (l *lab) ip(args ...string) string {
 	return testenv.Run(l.t, "ip", args...)
 }
 
+// labs numbers the labs of this test binary.
+var labs atomic.Int64
+
 // close kills what still runs and deletes the namespaces (the veths go
-// with them).
-func (l *lab) close() {
+// with them). It may be called again.
+func (l *lab) close() { l.closeOnce.Do(l.doClose) }
+
+func (l *lab) doClose() {
 	l.procsMu.Lock()
 	for _, p := range l.procs {
 		p.kill()
@@ -129,9 +136,15 @@ func (l *lab) start(h host, name, role string, env ...string) *proc {
 	if err != nil {
 		l.t.Fatal(err)
 	}
+	return l.run(h, name, append([]string{nodeEnv + "=" + role, "SWARM_ADDR=" + h.addr}, env...), self)
+}
+
+// run runs argv in h with env added to the test's.
+func (l *lab) run(h host, name string, env []string, argv ...string) *proc {
+	l.t.Helper()
 	p := &proc{name: name, lines: make(chan string, 64), done: make(chan struct{})}
-	p.cmd = exec.Command("ip", "netns", "exec", h.ns, self)
-	p.cmd.Env = append(os.Environ(), append([]string{nodeEnv + "=" + role, "SWARM_ADDR=" + h.addr}, env...)...)
+	p.cmd = exec.Command("ip", append([]string{"netns", "exec", h.ns}, argv...)...)
+	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stderr = &p.errb
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	out, err := p.cmd.StdoutPipe()

@@ -25,8 +25,9 @@ type swarmSetup struct {
 }
 
 // newSwarm makes a lab with a master serving a random image of size
-// bytes, its link shaped to rate ("" no shaping), expecting expect nodes.
-func newSwarm(t testing.TB, size int, rate string, seed bool, expect int) *swarmSetup {
+// bytes, its link shaped to rate ("" no shaping), expecting expect nodes;
+// env goes to the master.
+func newSwarm(t testing.TB, size int, rate string, seed bool, expect int, env ...string) *swarmSetup {
 	t.Helper()
 	l := newLab(t)
 	s := &swarmSetup{lab: l, dir: t.TempDir(), size: size}
@@ -48,8 +49,8 @@ func newSwarm(t testing.TB, size int, rate string, seed bool, expect int) *swarm
 	if seed {
 		seedEnv = "1"
 	}
-	s.mproc = l.start(s.master, "master", "master", s.env(
-		"SWARM_DIR="+s.dir, "SWARM_IMAGE="+s.image, "SWARM_SEED="+seedEnv, fmt.Sprint("SWARM_EXPECT=", expect))...)
+	s.mproc = l.start(s.master, "master", "master", s.env(append([]string{
+		"SWARM_DIR=" + s.dir, "SWARM_IMAGE=" + s.image, "SWARM_SEED=" + seedEnv, fmt.Sprint("SWARM_EXPECT=", expect)}, env...)...)...)
 	s.mproc.expect(t, "ready", 30*time.Second)
 	return s
 }
@@ -69,7 +70,11 @@ func (s *swarmSetup) env(more ...string) []string {
 // startNode starts a fetcher in a new host: over the swarm (webseed: the
 // master's HTTP unless noWebseed) or, with plainHTTP, over HTTP only.
 func (s *swarmSetup) startNode(t testing.TB, name string, plainHTTP, noWebseed bool, seedMax time.Duration) *proc {
-	h := s.lab.addHost()
+	return s.startNodeIn(t, s.lab.addHost(), name, plainHTTP, noWebseed, seedMax)
+}
+
+// startNodeIn is startNode in an existing host.
+func (s *swarmSetup) startNodeIn(t testing.TB, h host, name string, plainHTTP, noWebseed bool, seedMax time.Duration) *proc {
 	dir := t.TempDir()
 	env := s.env("SWARM_NODE_DIR="+dir, "SWARM_SEED_MAX="+seedMax.String())
 	switch {

@@ -34,6 +34,8 @@ func runNode() int {
 		err = roleNode()
 	case "liar":
 		err = roleLiar()
+	case "probe":
+		err = roleProbe()
 	default:
 		err = fmt.Errorf("unknown role %q", os.Getenv(nodeEnv))
 	}
@@ -86,7 +88,11 @@ func roleMaster() error {
 		}
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/img/", http.StripPrefix("/img/", http.FileServer(http.Dir(os.Getenv("SWARM_DIR")))))
+	var files http.Handler = http.StripPrefix("/img/", http.FileServer(http.Dir(os.Getenv("SWARM_DIR"))))
+	if token := os.Getenv("SWARM_AUTH"); token != "" {
+		files = authorized(token, files)
+	}
+	mux.Handle("/img/", files)
 	mux.Handle("/swarm/", tr)
 	mux.HandleFunc("/done", func(w http.ResponseWriter, r *http.Request) {
 		n := done.Add(1)
@@ -102,6 +108,56 @@ func roleMaster() error {
 	}
 	fmt.Println("ready")
 	return http.Serve(ln, mux)
+}
+
+// authorized stands in for the server's credentials: 401 unless the
+// request says Authorization: Bearer token.
+func authorized(token string, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// authHeader is the credential of SWARM_AUTH, nil without.
+func authHeader() http.Header {
+	if token := os.Getenv("SWARM_AUTH"); token != "" {
+		return http.Header{"Authorization": {"Bearer " + token}}
+	}
+	return nil
+}
+
+// roleProbe GETs SWARM_HTTP (with SWARM_AUTH's credential, and the
+// Range SWARM_RANGE if set) until something answers within 20 s, and
+// prints "status CODE BYTES".
+func roleProbe() error {
+	req, err := http.NewRequest("GET", os.Getenv("SWARM_HTTP"), nil)
+	if err != nil {
+		return err
+	}
+	for k, v := range authHeader() {
+		req.Header[k] = v
+	}
+	if r := os.Getenv("SWARM_RANGE"); r != "" {
+		req.Header.Set("Range", r)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			n, _ := io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			fmt.Printf("status %d %d\n", resp.StatusCode, n)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // nodeResult is what a node prints when its image is verified.
@@ -152,7 +208,14 @@ func roleNode() error {
 		}
 	}
 	if u := os.Getenv("SWARM_HTTP"); u != "" {
-		resp, err := http.Get(u)
+		req, err := http.NewRequest("GET", u, nil)
+		if err != nil {
+			return err
+		}
+		for k, v := range authHeader() {
+			req.Header[k] = v
+		}
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
 		}
@@ -174,6 +237,7 @@ func roleNode() error {
 		Dir:     os.Getenv("SWARM_NODE_DIR"),
 		Tracker: os.Getenv("SWARM_TRACKER"),
 		Listen:  net.JoinHostPort(os.Getenv("SWARM_ADDR"), fmt.Sprint(peerPort)),
+		Header:  authHeader(),
 		Logf:    logf,
 	}
 	if u := os.Getenv("SWARM_WEBSEED"); u != "" {

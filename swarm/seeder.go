@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/anacrolix/torrent"
 )
@@ -16,15 +17,22 @@ type Seeder struct {
 	t  *torrent.Torrent
 }
 
+// DefaultSeederConns is the Seeder's MaxConns when Options.MaxConns is 0.
+const DefaultSeederConns = 4
+
 // NewSeeder checks every piece of the image file at path against t
 // (SHA-1, about 1 s for 260 MB here) and serves it. Of o, Listen, PEX,
-// UploadRate, Tracker, Peers and Logf apply; Dir and WebSeeds do not.
+// MaxConns (0: DefaultSeederConns), UploadRate, Tracker, Peers and Logf
+// apply; Dir and WebSeeds do not.
 func NewSeeder(ctx context.Context, t *Torrent, path string, o Options) (*Seeder, error) {
 	return newSeeder(ctx, t, fileStore{path: path, readOnly: true}, o)
 }
 
 func newSeeder(ctx context.Context, t *Torrent, store fileStore, o Options) (*Seeder, error) {
 	o.WebSeeds = nil
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultSeederConns
+	}
 	cl, err := newClient(o)
 	if err != nil {
 		return nil, err
@@ -32,6 +40,15 @@ func newSeeder(ctx context.Context, t *Torrent, store fileStore, o Options) (*Se
 	tt, err := addTorrent(cl, t, store, o)
 	if err == nil && !store.trusted {
 		err = tt.VerifyDataContext(ctx)
+		if err == nil {
+			// The last pieces' completion is recorded just after.
+			wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+			select {
+			case <-tt.Complete().On():
+			case <-wait.Done():
+			}
+			cancel()
+		}
 		if err == nil && !tt.Complete().Bool() {
 			err = fmt.Errorf("%s: %d of %d pieces do not match the torrent", store.path,
 				tt.NumPieces()-tt.Stats().PiecesComplete, tt.NumPieces())
