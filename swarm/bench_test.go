@@ -78,11 +78,13 @@ func benchRun(b *testing.B, n int, stagger time.Duration, plainHTTP, seed bool) 
 	}
 	var fromPeers, fromWeb int64
 	var secs []float64
+	var cpu float64
 	for _, p := range nodes {
 		r := s.result(b, p, 15*time.Minute)
 		fromPeers += r.FromPeers
 		fromWeb += r.FromWebSeeds
 		secs = append(secs, r.Seconds)
+		cpu += r.CPU
 		p.drain()
 	}
 	wall := time.Since(start)
@@ -93,8 +95,20 @@ func benchRun(b *testing.B, n int, stagger time.Duration, plainHTTP, seed bool) 
 		mode = "swarm"
 	}
 	sort.Float64s(secs)
-	b.Logf("%s, %d nodes, stagger %v: each node's own time: min %.1f s, median %.1f s, max %.1f s", mode, n, stagger, secs[0], secs[len(secs)/2], secs[len(secs)-1])
+	b.Logf("%s, %d nodes, stagger %v: each node's own time: min %.1f s, median %.1f s, max %.1f s; CPU %.1f s a node; load average then %s",
+		mode, n, stagger, secs[0], secs[len(secs)/2], secs[len(secs)-1], cpu/float64(n), loadAvg())
 	b.Logf("%s, %d nodes, stagger %v: %.1f s, master sent %.2f images (%.3f of %d), nodes got %d MB from peers, %d MB from the webseed",
 		mode, n, stagger, wall.Seconds(), float64(out)/benchImage, float64(out)/float64(n*benchImage), n, fromPeers>>20, fromWeb>>20)
 	return wall, out
+}
+
+// loadAvg is the machine's 1-minute load average (the benchmark shares
+// the machine).
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
 }

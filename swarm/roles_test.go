@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -165,6 +166,7 @@ type nodeResult struct {
 	SHA256  string  `json:"sha256"`
 	Bytes   int64   `json:"bytes"`
 	Seconds float64 `json:"seconds"`
+	CPU     float64 `json:"cpu"` // seconds of CPU (user and system) the node used
 	Stats
 }
 
@@ -199,6 +201,9 @@ func roleNode() error {
 	finish := func() {
 		res.SHA256 = hex.EncodeToString(h.Sum(nil))
 		res.Seconds = time.Since(start).Seconds()
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		res.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 		b, _ := json.Marshal(res)
 		fmt.Printf("result %s\n", b)
 		if u := os.Getenv("SWARM_DONE"); u != "" {
@@ -243,6 +248,7 @@ func roleNode() error {
 	if u := os.Getenv("SWARM_WEBSEED"); u != "" {
 		o.WebSeeds = []string{u}
 	}
+	fmt.Sscan(os.Getenv("SWARM_READAHEAD"), &o.Readahead) // benchmark experiments
 	n, err := Open(tor, o)
 	if err != nil {
 		return err

@@ -121,3 +121,11 @@ func (p filePiece) Completion() storage.Completion {
 	defer p.t.completeMu.Unlock()
 	return storage.Completion{Complete: p.t.complete[p.p.Index()], Ok: true}
 }
+
+// noStorage is the client's default storage: never used, since every
+// torrent is added with its own.
+type noStorage struct{}
+
+func (noStorage) OpenTorrent(context.Context, *metainfo.Info, metainfo.Hash) (storage.TorrentImpl, error) {
+	return storage.TorrentImpl{}, errors.New("no storage given for the torrent")
+}
