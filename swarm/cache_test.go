@@ -115,3 +115,19 @@ func TestCacheConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestCacheConfigInDocs: the configuration docs/readme-swarm.md tells an
+// admin to copy is CacheConfig's, the one TestCacheTier runs.
+func TestCacheConfigInDocs(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "readme-swarm.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf, err := CacheConfig(CacheOptions{Origin: "master:8080", Listen: "10.1.0.1:8080", Auth: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(doc), "```nginx\n"+string(conf)+"```\n") {
+		t.Errorf("docs/readme-swarm.md does not show CacheConfig's output:\n%s", conf)
+	}
+}
