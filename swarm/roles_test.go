@@ -249,6 +249,7 @@ func roleNode() error {
 		o.WebSeeds = []string{u}
 	}
 	fmt.Sscan(os.Getenv("SWARM_READAHEAD"), &o.Readahead) // benchmark experiments
+	fmt.Sscan(os.Getenv("SWARM_MAXCONNS"), &o.MaxConns)
 	n, err := Open(tor, o)
 	if err != nil {
 		return err
