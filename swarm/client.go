@@ -35,8 +35,14 @@ import (
 // only while the peer's socket is slower than the disk).
 const allocLimit = 1024 * 16 << 10
 
+// DefaultNodeConns is a node's MaxConns when Options.MaxConns is 0: the
+// library's 50 cost 32 nodes fetching together twice the CPU (2.8 s
+// against 1.4 s a node for 64 MiB) and three times the wall time, and
+// made the master send 4.7 images instead of 2.5.
+const DefaultNodeConns = 10
+
 // DefaultWebSeedAfter is Options.WebSeedAfter's default.
-const DefaultWebSeedAfter = 5 * time.Second
+const DefaultWebSeedAfter = 15 * time.Second
 
 // DefaultReadahead is the Reader's readahead when Options.Readahead is 0:
 // the pieces this far past the read position are fetched first, the
@@ -75,9 +81,9 @@ type Options struct {
 	Readahead int64
 	// PEX lets peers tell each other about more peers (BEP 11).
 	PEX bool
-	// MaxConns caps the peers connected at once; 0: the library's 50.
-	// The master's Seeder takes few (DefaultSeederConns), so that the
-	// nodes trade among themselves instead of all asking the master.
+	// MaxConns caps the peers connected at once; 0: DefaultNodeConns for
+	// a node, DefaultSeederConns for the master's Seeder (few, so that the
+	// nodes trade among themselves instead of all asking the master).
 	MaxConns int
 	// UploadRate caps the bytes a second sent to peers; 0: no cap.
 	UploadRate int64
@@ -219,6 +225,9 @@ type Node struct {
 func Open(t *Torrent, o Options) (*Node, error) {
 	if o.Dir == "" {
 		return nil, errors.New("no directory for the image (Options.Dir)")
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultNodeConns
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
