@@ -20,8 +20,10 @@ const benchImage = 64 << 20
 // Metrics: egress/image = the master's kernel tx bytes / (N x image)
 // (goal <= 0.1; HTTP is 1.0), time/http = wall time until all N verified
 // over the swarm / over HTTP (goal <= 0.25), and both wall times.
-// SWARM_BENCH_NODES (e.g. "8,32") and SWARM_BENCH_MASTER (seeder or
-// webseed) narrow or vary the run.
+// Knobs for experiments: SWARM_BENCH_NODES (e.g. "8,32"),
+// SWARM_BENCH_MASTER=webseed (no seeder), SWARM_BENCH_NO_HTTP=1 (skip the
+// HTTP runs; time/http then uses the link's ideal, N x image / 12.5 MB/s),
+// SWARM_READAHEAD and SWARM_MAXCONNS (the nodes' Options).
 func BenchmarkSwarm(b *testing.B) {
 	counts := []int{8, 32, 64}
 	if s := os.Getenv("SWARM_BENCH_NODES"); s != "" {
