@@ -1,0 +1,125 @@
+package swarm
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"strings"
+	"text/template"
+)
+
+// CacheOptions describe a rack's image cache: nginx in front of the
+// server (the origin), caching the version files.
+type CacheOptions struct {
+	Origin string // the server, host:port
+	Listen string // where the rack's nodes reach the cache, host:port
+	// Dir is the cache's directory; "": /var/cache/nginx/clonecd.
+	Dir string
+	// MaxSize bounds the cache (nginx size syntax); "": 20g.
+	MaxSize string
+	// Cached is the path prefix of the files that are cached (immutable
+	// per version); everything else is passed through uncached. "": /v/.
+	Cached string
+	// Prefix, when set, makes the file a whole nginx.conf that keeps its
+	// pid, logs and temporary files under Prefix and runs in the
+	// foreground (nginx -p PREFIX -c PREFIX/nginx.conf), as the tests run
+	// it; "": only the http-level part an admin puts in
+	// /etc/nginx/conf.d/.
+	Prefix string
+	// User for the worker processes (only with Prefix); "": nginx's default.
+	User string
+	// Auth asks the origin, for every request of a cached file, whether
+	// the node's credentials (its Authorization header) may read it: a
+	// HEAD of the same URL (auth_request); a cached slice is sent only on
+	// a 2xx, the origin's 401/403 is passed on. Without it anyone who
+	// reaches the cache reads what it cached.
+	Auth bool
+}
+
+// CacheConfig returns the nginx configuration of a rack's cache: the
+// slice module turns each request, Range or not, into aligned 1 MiB
+// Range requests to the origin, each cached once (the key holds the
+// slice); proxy_cache_lock makes concurrent misses of a slice wait for
+// the first one instead of all going to the origin. The origin's strong
+// ETags let nginx check the slices of one file belong together. Files
+// outside Cached (the API, node states, logs) pass through uncached.
+func CacheConfig(o CacheOptions) ([]byte, error) {
+	for _, a := range []struct{ name, v string }{{"origin", o.Origin}, {"listen", o.Listen}} {
+		if _, _, err := net.SplitHostPort(a.v); err != nil {
+			return nil, fmt.Errorf("cache %s address %q: want host:port", a.name, a.v)
+		}
+	}
+	if o.Dir == "" {
+		o.Dir = "/var/cache/nginx/clonecd"
+	}
+	if o.MaxSize == "" {
+		o.MaxSize = "20g"
+	}
+	if o.Cached == "" {
+		o.Cached = "/v/"
+	}
+	for _, v := range []string{o.Dir, o.MaxSize, o.Cached, o.Prefix, o.User} {
+		if strings.ContainsAny(v, " \t\n;{}\"'$#") {
+			return nil, fmt.Errorf("cache setting %q: no blanks, quotes or ;{}$#", v)
+		}
+	}
+	var b bytes.Buffer
+	err := cacheTemplate.Execute(&b, o)
+	return b.Bytes(), err
+}
+
+var cacheTemplate = template.Must(template.New("nginx").Parse(`{{if .Prefix}}{{if .User}}user {{.User}};
+{{end}}worker_processes 1;
+daemon off;
+pid {{.Prefix}}/nginx.pid;
+error_log {{.Prefix}}/error.log warn;
+events { worker_connections 1024; }
+http {
+client_body_temp_path {{.Prefix}}/tmp/body;
+proxy_temp_path {{.Prefix}}/tmp/proxy;
+fastcgi_temp_path {{.Prefix}}/tmp/fastcgi;
+uwsgi_temp_path {{.Prefix}}/tmp/uwsgi;
+scgi_temp_path {{.Prefix}}/tmp/scgi;
+access_log off;
+{{end}}# clonecd: a rack's image cache in front of the server {{.Origin}}.
+proxy_cache_path {{.Dir}} levels=1:2 keys_zone=clonecd:10m max_size={{.MaxSize}} inactive=30d use_temp_path=off;
+upstream clonecd_origin {
+    server {{.Origin}};
+    keepalive 16;
+}
+server {
+    listen {{.Listen}};
+    proxy_http_version 1.1;
+    proxy_set_header Connection "";
+    # The version's files never change: cache them, in 1 MiB slices.
+    location {{.Cached}} {
+{{- if .Auth}}
+        auth_request /.clonecd-auth;{{end}}
+        slice 1m;
+        proxy_cache clonecd;
+        proxy_cache_key $uri$slice_range;
+        proxy_set_header Range $slice_range;
+        proxy_cache_valid 200 206 30d;
+        proxy_cache_lock on;
+        proxy_cache_lock_timeout 5m;
+        proxy_cache_lock_age 5m;
+        proxy_pass http://clonecd_origin;
+    }
+{{- if .Auth}}
+    location = /.clonecd-auth {
+        internal;
+        proxy_method HEAD;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+        proxy_set_header Range "";
+        proxy_pass http://clonecd_origin$request_uri;
+    }{{end}}
+    # The API (node states, logs, assignments): never cached.
+    location / {
+        proxy_cache off;
+        proxy_buffering off;
+        proxy_pass http://clonecd_origin;
+    }
+}
+{{if .Prefix}}}
+{{end}}`))
