@@ -111,7 +111,11 @@
 // leases), what the node lists in its own /etc/clonecd/sync.exclude and
 // Options.Exclude, and every mounted filesystem below the root but
 // Options.CrossMounts (read from /proc/self/mountinfo and by device
-// number, like rsync -x). The node's root is opened as an os.Root and
+// number, like rsync -x). When the root is the running system's, the
+// running kernel's modules and its files in /boot stay too, even when
+// the image no longer has them (the node loads modules until it reboots,
+// and GRUB keeps a fallback entry); a sync after it booted another
+// kernel removes them. The node's root is opened as an os.Root and
 // every path below it is then resolved one component at a time with
 // O_NOFOLLOW: no symlink in the node's tree, absolute or relative, is
 // followed, so nothing sync writes lands anywhere but at its own path.

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/clonecd/clonecd/image"
 )
 
@@ -98,6 +100,11 @@ func newGuard(root *os.Root, dir string, o *Options) (*guard, error) {
 		return nil, err
 	}
 	pats := append(append(append([]string{}, image.DefaultExcludes...), NodeState...), o.Exclude...)
+	if running, err := runningKernel(dir); err != nil {
+		return nil, err
+	} else if running != "" {
+		pats = append(pats, runningKernelFiles(running)...)
+	}
 	local, err := readLocalExcludes(root)
 	if err != nil {
 		return nil, err
@@ -228,4 +235,49 @@ func isOctal(s string) bool {
 		}
 	}
 	return len(s) == 3
+}
+
+// runningKernel returns the release of the running kernel when dir is
+// the running system's root, else "".
+func runningKernel(dir string) (string, error) {
+	var a, b unix.Stat_t
+	if err := unix.Stat(dir, &a); err != nil {
+		return "", err
+	}
+	if err := unix.Stat("/", &b); err != nil {
+		return "", err
+	}
+	if a.Dev != b.Dev || a.Ino != b.Ino {
+		return "", nil
+	}
+	var u unix.Utsname
+	if err := unix.Uname(&u); err != nil {
+		return "", err
+	}
+	return unix.ByteSliceToString(u.Release[:]), nil
+}
+
+// runningKernelFiles are what sync keeps of the kernel the node runs,
+// even when the image no longer has it: its modules (it loads them until
+// the reboot) and its files in /boot (GRUB's fallback entry). A sync
+// after the node booted another kernel removes them.
+func runningKernelFiles(release string) []string {
+	var out []string
+	for _, p := range []string{"/lib/modules/%s/***", "/usr/lib/modules/%s/***", "/boot/vmlinuz-%s",
+		"/boot/initrd.img-%s", "/boot/config-%s", "/boot/System.map-%s"} {
+		out = append(out, fmt.Sprintf(p, escapePattern(release)))
+	}
+	return out
+}
+
+// escapePattern makes s match itself in an rsync-style pattern.
+func escapePattern(s string) string {
+	var b strings.Builder
+	for _, c := range s {
+		if strings.ContainsRune(`*?[\`, c) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }

@@ -109,3 +109,35 @@ func TestSyncChecksum(t *testing.T) {
 		t.Errorf("verify against B: %s", d)
 	}
 }
+
+// TestRunningKernel: syncing the running root keeps the running kernel's
+// modules and boot files; any other root keeps nothing of the kind.
+func TestRunningKernel(t *testing.T) {
+	rel, err := runningKernel("/")
+	if err != nil || rel == "" {
+		t.Fatalf("runningKernel(/) = %q, %v; want this kernel's release", rel, err)
+	}
+	if other, err := runningKernel(t.TempDir()); err != nil || other != "" {
+		t.Errorf("runningKernel(a temp dir) = %q, %v; want none", other, err)
+	}
+	rules, err := newRules(runningKernelFiles(rel), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		path string
+		want bool
+	}{
+		{"/lib/modules/" + rel, true},
+		{"/lib/modules/" + rel + "/kernel/fs/ext4/ext4.ko", true},
+		{"/usr/lib/modules/" + rel + "/modules.dep", true},
+		{"/boot/vmlinuz-" + rel, true},
+		{"/boot/vmlinuz-" + rel + "x", false},
+		{"/lib/modules/" + rel + "x/modules.dep", false},
+		{"/lib/modules", false},
+	} {
+		if got := matchAny(rules, tt.path, false); got != tt.want {
+			t.Errorf("running kernel %s: keep %s = %v; want %v", rel, tt.path, got, tt.want)
+		}
+	}
+}
