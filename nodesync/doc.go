@@ -46,7 +46,9 @@
 // DIR/ab/abcd… (the sha256 in hex, the first two digits as a directory)
 // holds a content as it is; DIR/ab/abcd….zst holds it as one zstd frame
 // (level 3, content size in the header) when that is at least a tenth
-// smaller. One store serves every version: a content already there is
+// smaller (for the Debian golden root's contents level 3 keeps 0.338 of
+// the bytes for 6.3 s of CPU, level 1 0.349 for 3.8 s, level 7 0.331 for
+// 13 s). One store serves every version: a content already there is
 // not written again. A blob appears under its name only once its bytes
 // are on disk (temporary files, one syncfs, renames). Files are 0600,
 // directories 0700 (the image holds the node's secrets). node.files is
