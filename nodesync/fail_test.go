@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -205,28 +206,77 @@ func TestSyncBroken(t *testing.T) {
 	}
 }
 
-// TestSyncRetry: a connection dropped once is taken up again where it
-// broke, and the sync completes in one go.
+// stallWriter stops sending (without closing) after limit bytes until
+// the client gives up.
+type stallWriter struct {
+	http.ResponseWriter
+	limit int
+	ctx   context.Context
+}
+
+func (s *stallWriter) Write(p []byte) (int, error) {
+	if len(p) > s.limit {
+		s.ResponseWriter.Write(p[:s.limit])
+		http.NewResponseController(s.ResponseWriter).Flush()
+		<-s.ctx.Done()
+		panic(http.ErrAbortHandler)
+	}
+	s.limit -= len(p)
+	return s.ResponseWriter.Write(p)
+}
+
+// TestSyncRetry: a connection dropped, or an answer that stalls, once is
+// taken up again where it broke, and the sync completes in one go.
 func TestSyncRetry(t *testing.T) {
 	imgA, imgB, store, filesB := published(t)
-	srv := serve(t, store)
-	var cut atomic.Int64
-	srv.setWrap(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
-		if cut.Add(1) == 1 {
-			w = &cutWriter{w, 500}
-		}
-		h.ServeHTTP(w, r)
-	})
-	dir := nodeFrom(t, imgA)
-	rep, err := Sync(context.Background(), dir, filesB, &HTTPSource{URL: srv.URL}, Options{})
+	for _, tt := range []struct {
+		name  string
+		spoil func(w http.ResponseWriter, r *http.Request) http.ResponseWriter
+	}{
+		{"dropped", func(w http.ResponseWriter, r *http.Request) http.ResponseWriter { return &cutWriter{w, 500} }},
+		{"stalled", func(w http.ResponseWriter, r *http.Request) http.ResponseWriter {
+			return &stallWriter{w, 500, r.Context()}
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := serve(t, store)
+			var n atomic.Int64
+			srv.setWrap(func(w http.ResponseWriter, r *http.Request, h http.Handler) {
+				if n.Add(1) == 1 {
+					w = tt.spoil(w, r)
+				}
+				h.ServeHTTP(w, r)
+			})
+			dir := nodeFrom(t, imgA)
+			src := &HTTPSource{URL: srv.URL, Stall: 300 * time.Millisecond}
+			rep, err := Sync(context.Background(), dir, filesB, src, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n.Load() < 2 {
+				t.Errorf("%d requests; want a retry", n.Load())
+			}
+			for _, d := range verifyImage(t, imgB, dir, leftAlone...).Differences {
+				t.Errorf("verify against B: %s", d)
+			}
+			t.Logf("%d blobs fetched in %d requests", rep.FetchedBlobs, n.Load())
+		})
+	}
+}
+
+// TestSyncLocked: a second sync of the same root at once is refused.
+func TestSyncLocked(t *testing.T) {
+	dir := t.TempDir()
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cut.Load() < 2 {
-		t.Errorf("%d requests; want a retry after the drop", cut.Load())
+	defer unix.Close(fd)
+	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
+		t.Fatal(err)
 	}
-	for _, d := range verifyImage(t, imgB, dir, leftAlone...).Differences {
-		t.Errorf("verify against B: %s", d)
+	files := &Files{Entries: []Entry{{Path: "/", Type: Dir, Mode: 0o755}}}
+	if _, err := Sync(context.Background(), dir, files, nil, Options{}); err == nil || !strings.Contains(err.Error(), "another sync") {
+		t.Errorf("Sync of a locked root = %v; want a refusal", err)
 	}
-	t.Logf("%d blobs fetched in %d requests", rep.FetchedBlobs, cut.Load())
 }

@@ -81,6 +81,9 @@ type HTTPSource struct {
 	// Retries is how often a broken transfer is taken up again where it
 	// broke; 0: 2, negative: never.
 	Retries int
+	// Stall is how long an answer may move no byte before it counts as
+	// broken; 0: 60 s.
+	Stall time.Duration
 }
 
 // transportError marks a failure of the source (connection, framing)
@@ -150,7 +153,45 @@ func (h *HTTPSource) client() *http.Client {
 	return http.DefaultClient
 }
 
+// stallReader cancels its request when no byte came for a while.
+type stallReader struct {
+	rc     io.ReadCloser
+	timer  *time.Timer
+	stall  time.Duration
+	cancel context.CancelFunc
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	n, err := s.rc.Read(p)
+	s.timer.Reset(s.stall)
+	return n, err
+}
+
+func (s *stallReader) Close() error {
+	s.timer.Stop()
+	err := s.rc.Close()
+	s.cancel()
+	return err
+}
+
 func (h *HTTPSource) do(ctx context.Context, method, u string, body io.Reader) (*http.Response, error) {
+	stall := h.Stall
+	if stall <= 0 {
+		stall = 60 * time.Second
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	timer := time.AfterFunc(stall, cancel)
+	resp, err := h.send(ctx, method, u, body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		timer.Stop()
+		cancel()
+		return resp, err
+	}
+	resp.Body = &stallReader{rc: resp.Body, timer: timer, stall: stall, cancel: cancel}
+	return resp, nil
+}
+
+func (h *HTTPSource) send(ctx context.Context, method, u string, body io.Reader) (*http.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, method, u, body)
 	if err != nil {
 		return nil, err

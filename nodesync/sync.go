@@ -27,6 +27,9 @@ func Sync(ctx context.Context, dir string, f *Files, src Source, o Options) (*Re
 		return nil, err
 	}
 	defer t.close()
+	if err := unix.Flock(t.fd, unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		return nil, fmt.Errorf("%s: another sync is running (%w)", dir, err)
+	}
 	g, err := newGuard(t.root, dir, &o)
 	if err != nil {
 		return nil, err
