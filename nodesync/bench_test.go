@@ -230,11 +230,7 @@ func BenchmarkSyncVsRsync(b *testing.B) {
 			c0 := selfCPU()
 			b.StartTimer()
 			t0 := time.Now()
-			files, err := FetchFiles(ctx, src, sums[sc.name])
-			if err != nil {
-				b.Fatal(err)
-			}
-			rep, err := Sync(ctx, node, files, src, Options{})
+			rep, err := SyncSum(ctx, node, sums[sc.name], src, Options{})
 			wall := time.Since(t0)
 			b.StopTimer()
 			cpu := selfCPU() - c0

@@ -18,10 +18,30 @@ import (
 // were not brought up to date the report lists them and the error is an
 // *IncompleteError; a later Sync finishes the job.
 func Sync(ctx context.Context, dir string, f *Files, src Source, o Options) (*Report, error) {
+	return run(ctx, time.Now(), dir, func() (*Files, error) { return f, nil }, src, o)
+}
+
+// SyncSum is Sync with node.files fetched from src by its sha256 (the one
+// the version's signed MANIFEST lists; FetchFiles checks it) while the
+// node's tree is walked.
+func SyncSum(ctx context.Context, dir string, sum Sum, src Source, o Options) (*Report, error) {
 	start := time.Now()
-	if err := f.check(); err != nil {
-		return nil, err
+	type fetched struct {
+		f   *Files
+		err error
 	}
+	ch := make(chan fetched, 1)
+	go func() {
+		f, err := FetchFiles(ctx, src, sum)
+		ch <- fetched{f, err}
+	}()
+	return run(ctx, start, dir, func() (*Files, error) {
+		r := <-ch
+		return r.f, r.err
+	}, src, o)
+}
+
+func run(ctx context.Context, start time.Time, dir string, files func() (*Files, error), src Source, o Options) (*Report, error) {
 	t, err := openTree(dir)
 	if err != nil {
 		return nil, err
@@ -36,6 +56,13 @@ func Sync(ctx context.Context, dir string, f *Files, src Source, o Options) (*Re
 	}
 	sc, err := t.walk(g)
 	if err != nil {
+		return nil, err
+	}
+	f, err := files()
+	if err != nil {
+		return nil, err
+	}
+	if err := f.check(); err != nil {
 		return nil, err
 	}
 	p, err := t.plan(f, sc, g, &o)
