@@ -104,9 +104,28 @@ func tenth(b *testing.B, dir string, rebuilt bool) string {
 	return fmt.Sprintf("%d of %d files %s, %.1f MB", n, len(files), what, float64(bytes)/1e6)
 }
 
+// daemon is an rsync daemon on loopback.
+type daemon struct {
+	addr string
+	pid  int
+}
+
+// childCPU is the CPU time of the daemon's finished children (one per
+// connection), from /proc/PID/stat's cutime and cstime.
+func (d *daemon) childCPU(b *testing.B) time.Duration {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", d.pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	cu, _ := strconv.ParseInt(f[13], 10, 64)
+	cs, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(cu+cs) * time.Second / 100 // USER_HZ
+}
+
 // rsyncd runs an rsync daemon on loopback serving modules (name -> dir)
 // as root, read only, with numeric ids.
-func rsyncd(b *testing.B, modules map[string]string) string {
+func rsyncd(b *testing.B, modules map[string]string) *daemon {
 	b.Helper()
 	dir := b.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -135,7 +154,7 @@ func rsyncd(b *testing.B, modules map[string]string) string {
 		c, err := net.Dial("tcp", addr)
 		if err == nil {
 			c.Close()
-			return addr
+			return &daemon{addr, cmd.Process.Pid}
 		}
 		if i == 100 {
 			b.Fatalf("rsync daemon on %s: %v", addr, err)
@@ -146,13 +165,14 @@ func rsyncd(b *testing.B, modules map[string]string) string {
 
 var statRe = regexp.MustCompile(`Total bytes (sent|received): ([0-9,]+)`)
 
-// runRsync pulls module into dir; it returns wall time, the client's CPU
-// time and the bytes rsync counted both ways.
-func runRsync(b *testing.B, addr, module, dir string) (time.Duration, time.Duration, int64) {
+// runRsync pulls module into dir; it returns wall time, the CPU time of
+// client and daemon and the bytes rsync counted both ways.
+func runRsync(b *testing.B, d *daemon, module, dir string) (time.Duration, time.Duration, int64) {
 	b.Helper()
+	c0 := d.childCPU(b)
 	t0 := time.Now()
 	cmd := exec.Command(testenv.Tool("rsync"), "-aHAX", "--numeric-ids", "--delete", "--stats",
-		"rsync://"+addr+"/"+module+"/", dir+"/")
+		"rsync://"+d.addr+"/"+module+"/", dir+"/")
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(t0)
 	if err != nil {
@@ -167,7 +187,8 @@ func runRsync(b *testing.B, addr, module, dir string) (time.Duration, time.Durat
 	if n == 0 {
 		b.Fatalf("no byte counts in rsync's --stats:\n%s", out)
 	}
-	return wall, time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), n
+	time.Sleep(100 * time.Millisecond) // the daemon reaps its child
+	return wall, time.Duration(ru.Utime.Nano()+ru.Stime.Nano()) + d.childCPU(b) - c0, n
 }
 
 // freshNode unpacks A into dir and flushes it, so neither tool pays for
@@ -215,14 +236,14 @@ func BenchmarkSyncVsRsync(b *testing.B) {
 		modules[sc.name] = dir
 		sums[sc.name] = st.FilesSum
 	}
-	addr := rsyncd(b, modules)
+	rsync := rsyncd(b, modules)
 	srv := serve(b, store)
 	node := filepath.Join(work, "node")
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			b.StopTimer()
 			freshNode(b, imgA, node)
-			rWall, rCPU, rBytes := runRsync(b, addr, sc.name, node)
+			rWall, rCPU, rBytes := runRsync(b, rsync, sc.name, node)
 			freshNode(b, imgA, node)
 			var wire atomic.Int64
 			src := &HTTPSource{URL: srv.URL, Client: countingClient(&wire)}
@@ -243,7 +264,8 @@ func BenchmarkSyncVsRsync(b *testing.B) {
 			b.ReportMetric(float64(rBytes)/1e6, "rsync-MB")
 			b.ReportMetric(wall.Seconds(), "s")
 			b.ReportMetric(rWall.Seconds(), "rsync-s")
-			b.Logf("%s (%s): clonecd %d bytes, %v (cpu %v, %d changes, %d blobs, %d bytes hashed); rsync %d bytes, %v (client cpu %v)",
+			b.ReportMetric(cpu.Seconds()/rCPU.Seconds(), "cpu/rsync")
+			b.Logf("%s (%s): clonecd %d bytes, %v (cpu %v, %d changes, %d blobs, %d bytes hashed); rsync %d bytes, %v (cpu %v, client and daemon)",
 				sc.name, whats[sc.name], wire.Load(), wall.Round(time.Millisecond), cpu.Round(time.Millisecond),
 				len(rep.Changes), rep.FetchedBlobs, rep.Hashed, rBytes, rWall.Round(time.Millisecond), rCPU.Round(time.Millisecond))
 			if sc.name == "a-no-change" && !rep.Current() {

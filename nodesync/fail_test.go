@@ -3,6 +3,7 @@ package nodesync
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"os"
@@ -185,6 +186,9 @@ func TestSyncBroken(t *testing.T) {
 			}
 			if !found {
 				t.Errorf("failures %v do not name %s", rep.Failed, tt.failed)
+			}
+			if js, err := json.Marshal(rep.Failed); err != nil || !strings.Contains(string(js), `"Error":"`) {
+				t.Errorf("failures as JSON: %s, %v", js, err)
 			}
 			t.Logf("first sync: %v; %d changes made", err, len(rep.Changes))
 			oldOrNew(t, dir, filesA, filesB)

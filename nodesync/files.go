@@ -50,6 +50,9 @@ func (t Type) String() string {
 	return fmt.Sprintf("type %q", byte(t))
 }
 
+// MarshalText writes a type by its name (for --json).
+func (t Type) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
 // Sum is the sha256 of a file's content, the name of its blob.
 type Sum [32]byte
 
@@ -57,6 +60,9 @@ type Sum [32]byte
 var EmptySum = Sum(sha256.Sum256(nil))
 
 func (s Sum) String() string { return hex.EncodeToString(s[:]) }
+
+// MarshalText writes a sum in hex.
+func (s Sum) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // ParseSum reads 64 lower case hex digits.
 func ParseSum(s string) (Sum, error) {

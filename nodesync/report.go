@@ -1,6 +1,7 @@
 package nodesync
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -62,6 +63,12 @@ type Change struct {
 type Failure struct {
 	Path string
 	Err  error
+}
+
+// MarshalJSON writes a failure as {"Path": ..., "Error": "..."} (for
+// --json).
+func (f Failure) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct{ Path, Error string }{f.Path, f.Err.Error()})
 }
 
 // Report is what Sync did.

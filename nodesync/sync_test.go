@@ -3,6 +3,7 @@ package nodesync
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -182,6 +183,9 @@ func TestSync(t *testing.T) {
 	var sb strings.Builder
 	rep.Format(&sb, true)
 	t.Logf("sync:\n%s", sb.String())
+	if js, err := json.Marshal(rep); err != nil || !strings.Contains(string(js), `"Type":"char device"`) {
+		t.Errorf("report as JSON: %s, %v", js, err)
+	}
 	if len(dry.Changes) != len(rep.Changes) {
 		t.Errorf("dry run listed %d changes, sync made %d", len(dry.Changes), len(rep.Changes))
 	}
