@@ -33,6 +33,9 @@ func TestBuild(t *testing.T) {
 		{path: "dev2/null", kind: Char, rdev: [2]uint32{1, 3}},
 		{path: "dev2/fifo", kind: Fifo},
 		{path: "name with space\nand newline", data: "x"},
+		// Past maxMem: streamed through a temporary file.
+		{path: "usr/share/huge-text", data: strings.Repeat("a line of text\n", maxMem/15+100)},
+		{path: "usr/share/huge-random", data: pseudoRandom(maxMem + 1000)},
 	})
 	fixDirTimes(t, dir)
 	img := pack(t, dir)
@@ -49,7 +52,6 @@ func TestBuild(t *testing.T) {
 	if again := readFiles(t, raw); len(again.Entries) != len(f.Entries) {
 		t.Fatalf("node.files reads back %d entries, Build gave %d", len(again.Entries), len(f.Entries))
 	}
-	t.Logf("%s", raw)
 	sum := func(s string) Sum { return sha256.Sum256([]byte(s)) }
 	for _, tt := range []struct {
 		path string
@@ -84,11 +86,13 @@ func TestBuild(t *testing.T) {
 	if len(ping.Xattrs) != 1 || ping.Xattrs[0].Name != "security.capability" {
 		t.Errorf("ping's xattrs = %+v; want security.capability", ping.Xattrs)
 	}
-	// Contents: passwd, shadow, ping, sudo, big, x, and node.files.
-	if st.Blobs != 6 || st.NewBlobs != 6 {
-		t.Errorf("stats = %+v; want 6 blobs, 6 new", *st)
+	// Contents: passwd, shadow, ping, sudo, big, x, the huge ones.
+	if st.Blobs != 8 || st.NewBlobs != 8 {
+		t.Errorf("stats = %+v; want 8 blobs, 8 new", *st)
 	}
-	for _, s := range []Sum{sum(big), sum("x"), sha256.Sum256(raw)} {
+	hugeText, _ := f.Lookup("/usr/share/huge-text")
+	hugeRandom, _ := f.Lookup("/usr/share/huge-random")
+	for _, s := range []Sum{sum(big), sum("x"), sha256.Sum256(raw), hugeText.Sum, hugeRandom.Sum} {
 		b, err := store.Open(s)
 		if err != nil {
 			t.Fatalf("store lacks %s: %v", s, err)
@@ -106,8 +110,13 @@ func TestBuild(t *testing.T) {
 	if b, _ := store.Open(sum(big)); b.Encoding != EncZstd || b.Stored >= b.Size/2 {
 		t.Errorf("compressible blob stored as %s, %d of %d bytes", b.Encoding, b.Stored, b.Size)
 	}
-	if b, _ := store.Open(sum("x")); b.Encoding != EncRaw {
-		t.Errorf("one-byte blob stored as %s", b.Encoding)
+	for _, tt := range []struct {
+		sum Sum
+		enc string
+	}{{sum("x"), EncRaw}, {hugeText.Sum, EncZstd}, {hugeRandom.Sum, EncRaw}} {
+		if b, err := store.Open(tt.sum); err != nil || b.Encoding != tt.enc {
+			t.Errorf("blob %s: %v, stored as %s; want %s", tt.sum, err, b.Encoding, tt.enc)
+		}
 	}
 	// A second version with the same contents writes no blob.
 	_, st2, err := Publish(img, store.Dir(), out, BuildOptions{Store: store})

@@ -231,20 +231,28 @@ func (w *blobWriter) addBytes(data []byte) (Sum, error) {
 	return sum, nil
 }
 
-// tempFile creates a temporary file beside sum's blob.
-func (w *blobWriter) tempFile(sum Sum) (*os.File, string, error) {
-	final := w.s.name(sum)
-	dir := filepath.Dir(final)
+// ensureDir makes the directory of sum's blob.
+func (w *blobWriter) ensureDir(sum Sum) (string, error) {
+	dir := filepath.Dir(w.s.name(sum))
 	w.mu.Lock()
 	known := w.dirs[dir]
 	w.mu.Unlock()
 	if !known {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, "", fmt.Errorf("blob store: %w", err)
+			return "", fmt.Errorf("blob store: %w", err)
 		}
 		w.mu.Lock()
 		w.dirs[dir] = true
 		w.mu.Unlock()
+	}
+	return dir, nil
+}
+
+// tempFile creates a temporary file beside sum's blob.
+func (w *blobWriter) tempFile(sum Sum) (*os.File, string, error) {
+	dir, err := w.ensureDir(sum)
+	if err != nil {
+		return nil, "", err
 	}
 	tmp := filepath.Join(dir, tempPrefix+randHex()+".tmp")
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
@@ -323,6 +331,9 @@ func (w *blobWriter) addStream(r io.Reader, size int64) (Sum, error) {
 	}
 	enc, _ := zstd.NewWriter(nil, zstd.WithEncoderLevel(blobLevel), zstd.WithEncoderConcurrency(1))
 	if !pays(len(enc.EncodeAll(head, nil)), len(head)) {
+		if _, err := w.ensureDir(sum); err != nil {
+			return sum, err
+		}
 		if err := f.Close(); err != nil {
 			return sum, err
 		}
