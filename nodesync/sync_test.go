@@ -176,9 +176,18 @@ func TestSync(t *testing.T) {
 	if d := testenv.DiffTrees(before, after); len(d) > 0 || srv.Requests.Load() != 0 {
 		t.Fatalf("dry run changed %v, made %d requests", d, srv.Requests.Load())
 	}
+	// A program running /usr/bin/tool keeps reading the old file whole.
+	running, err := os.Open(filepath.Join(dir, "usr/bin/tool"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer running.Close()
 	rep, err := Sync(ctx, dir, filesB, src, Options{Version: "1.2"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b := readAll(t, running); string(b) != "tool version 1\n" {
+		t.Errorf("an open /usr/bin/tool reads %q after sync; want the old file whole", b)
 	}
 	var sb strings.Builder
 	rep.Format(&sb, true)
