@@ -31,8 +31,10 @@ func SyncSum(ctx context.Context, dir string, sum Sum, src Source, o Options) (*
 		err error
 	}
 	ch := make(chan fetched, 1)
+	fctx, cancel := context.WithCancel(ctx)
+	defer cancel() // when the walk fails first
 	go func() {
-		f, err := FetchFiles(ctx, src, sum)
+		f, err := FetchFiles(fctx, src, sum)
 		ch <- fetched{f, err}
 	}()
 	return run(ctx, start, dir, func() (*Files, error) {
