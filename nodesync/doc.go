@@ -69,11 +69,12 @@
 //
 // GETs let any HTTP cache sit between nodes and the server; a batch
 // costs one request for thousands of small files. The server does no
-// work per blob but reading a file. The client (HTTPSource) checks each
-// content against its sha256 as it arrives, in a temporary file beside
-// its target: a mismatch removes the temporary file, so a wrong byte
-// never reaches a file of the node. A broken transfer is taken up again
-// where it broke (Retries).
+// work per blob but reading a file. Sync checks each content against
+// its sha256 as it arrives: in memory up to 4 MiB, before anything is
+// written; a larger one in a temporary file beside its target, removed
+// on a mismatch. Either way a wrong byte never reaches a file of the
+// node. A broken or stalled transfer is taken up again where it broke
+// (HTTPSource.Retries, Stall).
 //
 // # Sync
 //
@@ -86,10 +87,10 @@
 //
 //  1. directories: created, or their owner, mode and xattrs set;
 //  2. regular files: each new file is written beside its target (owner,
-//     mode, xattrs after chown, time set on it), the filesystem synced
-//     once per batch (Options.Batch), then renamed over the target, so a
-//     running program sees the old file or the new one, and after a
-//     crash each file is one or the other too;
+//     mode, xattrs after chown, time set on it; a few at a time), the
+//     filesystem synced once per batch (Options.Batch), then renamed
+//     over the target, so a running program sees the old file or the new
+//     one, and after a crash each file is one or the other too;
 //  3. hard links, symlinks, devices, fifos: made beside, renamed over;
 //  4. metadata of the entries whose content is right (chown, then chmod,
 //     then xattrs: chown clears setuid bits and file capabilities);

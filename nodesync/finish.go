@@ -14,7 +14,7 @@ import (
 // link made beside it, renamed over it.
 func (s *syncer) links() {
 	s.each(func(o *op) bool { return o.e.Type == Hardlink }, func(o *op) error {
-		if s.failed[o.e.Target] {
+		if s.isFailed(o.e.Target) {
 			return fmt.Errorf("%s, of which it is a hard link, was not updated", o.e.Target)
 		}
 		return s.link(o)
@@ -34,7 +34,7 @@ func (s *syncer) link(o *op) error {
 		return err
 	}
 	tmp := tempPrefix + randHex()
-	s.touched[parentOf(o.e.Path)] = true
+	s.touch(parentOf(o.e.Path))
 	if err := unix.Linkat(lfd, lbase, pfd, tmp, 0); err != nil {
 		return fmt.Errorf("hard link to %s: %w", o.e.Target, err)
 	}
@@ -73,7 +73,7 @@ func (s *syncer) special(o *op) error {
 		return err
 	}
 	tmp := tempPrefix + randHex()
-	s.touched[parentOf(e.Path)] = true
+	s.touch(parentOf(e.Path))
 	if e.Type == Symlink {
 		err = unix.Symlinkat(e.Target, pfd, tmp)
 	} else {
@@ -200,7 +200,7 @@ func (s *syncer) removeQuiet(path string) error {
 		s.t.forget(path)
 	}
 	s.gone[path] = true
-	s.touched[parentOf(path)] = true
+	s.touch(parentOf(path))
 	return nil
 }
 
@@ -211,7 +211,7 @@ func (s *syncer) removals() {
 	for _, path := range s.s.temps {
 		if pfd, base, err := s.t.parent(path); err == nil {
 			unix.Unlinkat(pfd, base, 0)
-			s.touched[parentOf(path)] = true
+			s.touch(parentOf(path))
 		}
 	}
 	var todo []string
@@ -245,7 +245,7 @@ func (s *syncer) version() error {
 	if err := atomicfile.WriteFileIn(s.t.root, name, data, 0o644); err != nil {
 		return err
 	}
-	s.touched[parentOf(versionFile)] = true
+	s.touch(parentOf(versionFile))
 	return nil
 }
 
@@ -263,7 +263,7 @@ func (s *syncer) dirTimes() {
 		if e.Type != Dir || !s.touched[e.Path] && !meta[e.Path] {
 			continue
 		}
-		if _, left := s.p.leftDirs[e.Path]; left || s.failed[e.Path] || s.blocked(e.Path) {
+		if _, left := s.p.leftDirs[e.Path]; left || s.isFailed(e.Path) || s.blocked(e.Path) {
 			continue
 		}
 		s.t.trim()

@@ -93,8 +93,7 @@ func run(ctx context.Context, start time.Time, dir string, files func() (*Files,
 		}
 	} else {
 		s := &syncer{ctx: ctx, t: t, f: f, src: src, o: &o, p: p, s: sc, rep: rep,
-			failed: map[string]bool{}, gone: map[string]bool{}, touched: map[string]bool{},
-			buf: make([]byte, 256<<10)}
+			failed: map[string]bool{}, gone: map[string]bool{}, touched: map[string]bool{}}
 		s.dirs()
 		s.contents()
 		s.links()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -19,8 +20,10 @@ import (
 type tree struct {
 	root *os.Root
 	top  *os.File
-	fd   int            // top's descriptor
-	dirs map[string]int // open directories by path ("/" is fd)
+	fd   int // top's descriptor
+	// mu guards dirs, the open directories by path ("/" is fd).
+	mu   sync.Mutex
+	dirs map[string]int
 }
 
 func openTree(dir string) (*tree, error) {
@@ -38,12 +41,14 @@ func openTree(dir string) (*tree, error) {
 }
 
 func (t *tree) close() {
+	t.mu.Lock()
 	t.drop()
+	t.mu.Unlock()
 	t.top.Close()
 	t.root.Close()
 }
 
-// drop closes the cached directories (not the root).
+// drop closes the cached directories (not the root); t.mu held.
 func (t *tree) drop() {
 	for p, fd := range t.dirs {
 		if p != "/" {
@@ -56,6 +61,8 @@ func (t *tree) drop() {
 // trim bounds the cache; called between entries only, when no cached
 // descriptor is in use.
 func (t *tree) trim() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	if len(t.dirs) > 2048 {
 		t.drop()
 	}
@@ -64,6 +71,8 @@ func (t *tree) trim() {
 // forget closes the cached descriptors of path and below (it was removed
 // or replaced).
 func (t *tree) forget(path string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	for p, fd := range t.dirs {
 		if p != "/" && (p == path || strings.HasPrefix(p, path+"/")) {
 			unix.Close(fd)
@@ -74,10 +83,16 @@ func (t *tree) forget(path string) {
 
 // dir returns a descriptor of the directory at path.
 func (t *tree) dir(path string) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dirLocked(path)
+}
+
+func (t *tree) dirLocked(path string) (int, error) {
 	if fd, ok := t.dirs[path]; ok {
 		return fd, nil
 	}
-	pfd, base, err := t.parent(path)
+	pfd, base, err := t.parentLocked(path)
 	if err != nil {
 		return -1, err
 	}
@@ -95,10 +110,16 @@ func (t *tree) dir(path string) (int, error) {
 // parent returns the descriptor of path's directory and path's last
 // component.
 func (t *tree) parent(path string) (int, string, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.parentLocked(path)
+}
+
+func (t *tree) parentLocked(path string) (int, string, error) {
 	if path == "/" {
 		return -1, "", errors.New("the root has no parent")
 	}
-	pfd, err := t.dir(parentOf(path))
+	pfd, err := t.dirLocked(parentOf(path))
 	return pfd, path[strings.LastIndexByte(path, '/')+1:], err
 }
 
