@@ -242,31 +242,45 @@ func BenchmarkSyncVsRsync(b *testing.B) {
 	for _, sc := range scenarios {
 		b.Run(sc.name, func(b *testing.B) {
 			b.StopTimer()
-			freshNode(b, imgA, node)
-			rWall, rCPU, rBytes := runRsync(b, rsync, sc.name, node)
-			freshNode(b, imgA, node)
-			var wire atomic.Int64
-			src := &HTTPSource{URL: srv.URL, Client: countingClient(&wire)}
-			ctx := context.Background()
-			c0 := selfCPU()
-			b.StartTimer()
-			t0 := time.Now()
-			rep, err := SyncSum(ctx, node, sums[sc.name], src, Options{})
-			wall := time.Since(t0)
-			b.StopTimer()
-			cpu := selfCPU() - c0
-			if err != nil {
-				b.Fatal(err)
+			// Best of two alternating runs each: the machine may be
+			// shared, and a spike hits one run, not both.
+			var wire int64
+			var rep *Report
+			best := func(old, d time.Duration) time.Duration {
+				if old == 0 || d < old {
+					return d
+				}
+				return old
 			}
-			b.ReportMetric(float64(wire.Load())/float64(rBytes), "wire/rsync")
+			var wall, cpu, rWall, rCPU time.Duration
+			var rBytes int64
+			for range 2 {
+				freshNode(b, imgA, node)
+				w, c, n := runRsync(b, rsync, sc.name, node)
+				rWall, rCPU, rBytes = best(rWall, w), best(rCPU, c), n
+				freshNode(b, imgA, node)
+				var counted atomic.Int64
+				src := &HTTPSource{URL: srv.URL, Client: countingClient(&counted)}
+				c0 := selfCPU()
+				b.StartTimer()
+				t0 := time.Now()
+				r, err := SyncSum(context.Background(), node, sums[sc.name], src, Options{})
+				w = time.Since(t0)
+				b.StopTimer()
+				if err != nil {
+					b.Fatal(err)
+				}
+				wall, cpu, wire, rep = best(wall, w), best(cpu, selfCPU()-c0), counted.Load(), r
+			}
+			b.ReportMetric(float64(wire)/float64(rBytes), "wire/rsync")
 			b.ReportMetric(wall.Seconds()/rWall.Seconds(), "time/rsync")
-			b.ReportMetric(float64(wire.Load())/1e6, "MB")
+			b.ReportMetric(float64(wire)/1e6, "MB")
 			b.ReportMetric(float64(rBytes)/1e6, "rsync-MB")
 			b.ReportMetric(wall.Seconds(), "s")
 			b.ReportMetric(rWall.Seconds(), "rsync-s")
 			b.ReportMetric(cpu.Seconds()/rCPU.Seconds(), "cpu/rsync")
-			b.Logf("%s (%s): clonecd %d bytes, %v (cpu %v, %d changes, %d blobs, %d bytes hashed); rsync %d bytes, %v (cpu %v, client and daemon)",
-				sc.name, whats[sc.name], wire.Load(), wall.Round(time.Millisecond), cpu.Round(time.Millisecond),
+			b.Logf("%s (%s): clonecd %d bytes, %v (cpu %v, %d changes, %d blobs, %d bytes hashed); rsync %d bytes, %v (cpu %v, client and daemon); best of 2",
+				sc.name, whats[sc.name], wire, wall.Round(time.Millisecond), cpu.Round(time.Millisecond),
 				len(rep.Changes), rep.FetchedBlobs, rep.Hashed, rBytes, rWall.Round(time.Millisecond), rCPU.Round(time.Millisecond))
 			if sc.name == "a-no-change" && !rep.Current() {
 				b.Errorf("no-change sync made %d changes: %v", len(rep.Changes), rep.Changes[:min(5, len(rep.Changes))])
