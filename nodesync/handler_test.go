@@ -153,3 +153,37 @@ func TestSources(t *testing.T) {
 		t.Errorf("Fetch from a wrong URL = %v; want the 404 named", err)
 	}
 }
+
+// fuzzTransport answers every request with the same body.
+type fuzzTransport struct{ body []byte }
+
+func (f fuzzTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	h := http.Header{}
+	h.Set("Content-Type", BatchType)
+	return &http.Response{StatusCode: 200, Header: h, Body: io.NopCloser(bytes.NewReader(f.body)), Request: r}, nil
+}
+
+// FuzzBatch: whatever a server answers to a batch, the client neither
+// panics nor hands fn a blob it did not ask for, nor more bytes than the
+// frame holds.
+func FuzzBatch(f *testing.F) {
+	a := Sum(sha256.Sum256([]byte("a")))
+	b := Sum(sha256.Sum256([]byte("bb")))
+	f.Add([]byte(a.String() + " raw 1\na" + b.String() + " raw 2\nbbend\n"))
+	f.Add([]byte(a.String() + " missing 0\n" + b.String() + " zstd 5\n\x28\xb5\x2f\xfd\x00end\n"))
+	f.Add([]byte(a.String() + " raw 99999999999\n"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		src := &HTTPSource{URL: "http://fuzz/blobs/", Client: &http.Client{Transport: fuzzTransport{body}}, Retries: -1}
+		asked := map[Sum]bool{a: true, b: true}
+		src.Fetch(context.Background(), []Sum{a, b}, func(s Sum, r io.Reader) error {
+			if !asked[s] {
+				t.Fatalf("fn called for %s, not asked for", s)
+			}
+			n, _ := io.Copy(io.Discard, io.LimitReader(r, 1<<20))
+			if n > int64(len(body)) && !bytes.Contains(body, []byte(" zstd ")) {
+				t.Fatalf("fn read %d bytes from a %d-byte answer", n, len(body))
+			}
+			return nil
+		})
+	})
+}
