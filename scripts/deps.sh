@@ -7,7 +7,7 @@ grub-pc-bin grub-efi-amd64-bin grub-common cpio pigz debootstrap
 openssh-server openssh-client busybox-static xfsprogs kmod iproute2 curl
 ca-certificates util-linux
 minisign rsync nginx-light dnsmasq-base ipxe shim-signed grub-efi-amd64-signed
-zstd chromium lintian systemd iptables ethtool tcpdump dmsetup"
+libcap2-bin zstd chromium lintian systemd iptables ethtool tcpdump dmsetup"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
