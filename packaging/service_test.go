@@ -114,6 +114,9 @@ func TestServiceUnderSystemd(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, "systemctl", "--root="+root, "enable", UnitName, "clonecd-check.service")
+	// No login prompt on the console: agetty hangs up ttyS0 when it
+	// starts, and the check's output would go with it.
+	run(t, "systemctl", "--root="+root, "mask", "serial-getty@ttyS0.service")
 
 	disk := testenv.Sparse(t, "root.img", 3<<30)
 	run(t, "mke2fs", "-q", "-t", "ext4", "-L", "root", "-d", root, disk)
