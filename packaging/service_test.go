@@ -47,7 +47,7 @@ echo "CHECK medusa-version: $(http GET /%[1]s | tail -1)"
 echo "CHECK medusa-report: $(http POST /api/nodes/s002 '{"state":"cloning"}' | head -1 | tr -d '\r')"
 store /var/lib/clonecd
 pid=$(mainpid)
-dpkg -i /tmp/clonecd.deb >/tmp/dpkg.log 2>&1; rc=$?
+dpkg -i /var/tmp/clonecd.deb >/tmp/dpkg.log 2>&1; rc=$?
 [ "$(mainpid)" != "$pid" ] && restarted=yes || restarted=no
 echo "CHECK reinstall: rc=$rc $(systemctl is-active clonecd-serve) restarted=$restarted"
 dpkg -r clonecd >>/tmp/dpkg.log 2>&1; echo "CHECK remove: rc=$? $(systemctl is-active clonecd-serve)"
@@ -89,7 +89,8 @@ func TestServiceUnderSystemd(t *testing.T) {
 	golden := testenv.GoldenRoot(t)
 	root, _ := overlayRoot(t)
 	dpkg(t, root, "-i", copyDeb(t, root, res.Path))
-	if err := os.Rename(filepath.Join(root, "tmp", filepath.Base(res.Path)), filepath.Join(root, "tmp/clonecd.deb")); err != nil {
+	// kept for the check to install again (/tmp is emptied at boot)
+	if err := os.Rename(filepath.Join(root, "tmp", filepath.Base(res.Path)), filepath.Join(root, "var/tmp/clonecd.deb")); err != nil {
 		t.Fatal(err)
 	}
 
