@@ -150,11 +150,12 @@ func TestServiceUnderSystemd(t *testing.T) {
 		if i == 0 {
 			timeout = 15 * time.Minute // a TCG boot on a busy machine
 		}
-		line, err := v.Expect(`CHECK (`+regexp.QuoteMeta(c.key)+`|failed): [^\r\n]*`, timeout)
+		// up to the line's end: the console arrives in pieces
+		line, err := v.Expect(`CHECK (`+regexp.QuoteMeta(c.key)+`|failed): [^\r\n]*\r?\n`, timeout)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got := strings.TrimPrefix(line, "CHECK "+c.key+": ")
+		got := strings.TrimRight(strings.TrimPrefix(line, "CHECK "+c.key+": "), "\r\n")
 		if !regexp.MustCompile(c.want).MatchString(got) {
 			t.Errorf("%s: %q, want %s\nconsole:\n%s", c.key, got, c.want, v.Tail(60))
 		}
