@@ -10,7 +10,7 @@ BIN        := build/clonecd
 export CLONECD_GOLDEN := $(GOLDEN)
 export PATH := $(PATH):/usr/sbin:/sbin:$(shell $(GO) env GOPATH 2>/dev/null)/bin
 
-.PHONY: all deps golden test bench demo lint rdfs rd clean FORCE
+.PHONY: all deps golden test bench demo lint deb rdfs rd clean FORCE
 
 all: clonecd.iso
 
@@ -26,6 +26,12 @@ clonecd.iso: $(BIN) node.cpio.gz node.sfdisk CLONE_CD_VERSION
 
 deps:
 	@sh scripts/deps.sh
+
+# build/clonecd_VERSION_ARCH.deb (packaging/, nfpm as a library): the
+# binary, clonecd-serve.service, completions, man pages. The date of the
+# last commit makes the package reproducible.
+deb: $(BIN)
+	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) $(GO) run ./packaging/cmd/mkdeb -o build $(BIN)
 
 golden: deps
 	@sh scripts/golden-root.sh $(GOLDEN) >/dev/null
