@@ -1,0 +1,150 @@
+package pxe
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/builder"
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/vm"
+)
+
+// Secure Boot machine: q35 with SMM, OVMF_CODE_4M.ms.fd (Secure Boot
+// capable) and a copy of OVMF_VARS_4M.ms.fd (Microsoft's keys enrolled,
+// Secure Boot on), a blank 4 GiB virtio disk, an e1000 NIC on user
+// networking with pxe04's MAC (the ISO's nodes table names it), no iPXE
+// involved.
+const (
+	sbCode = "/usr/share/OVMF/OVMF_CODE_4M.ms.fd"
+	sbVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+)
+
+func secureBootVM(t *testing.T, dir, name, iso, disk string) *vm.VM {
+	t.Helper()
+	vars := filepath.Join(dir, name+".vars.fd")
+	testenv.Run(t, "cp", sbVars, vars)
+	o := vm.Options{Name: name, CDROM: iso, MemMB: 2048, NIC: "e1000,mac=52:54:00:7e:00:04", Log: consoleLog(t, dir, name),
+		Extra: []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + sbCode,
+			"-drive", "if=pflash,format=raw,unit=1,file=" + vars}}
+	if disk != "" {
+		o.Disks = []vm.Disk{{Path: disk, Bus: "virtio"}}
+	}
+	if iso != "" {
+		o.Boot = "d"
+	}
+	v, err := vm.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	return v
+}
+
+// TestSecureBoot: with Secure Boot enforced and Microsoft's keys
+// enrolled, an ISO whose loader is unsigned (grub-mkstandalone) is
+// refused by the firmware (so Secure Boot really is on); the ISO built
+// with the signed chain boots shim -> signed GRUB -> signed kernel ->
+// the cloner, which clones; the clone, with the signed chain on its ESP
+// (InstallSignedChain, the bootloader step's hook), boots to login with
+// Secure Boot on.
+func TestSecureBoot(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "qemu-system-x86_64", "losetup", "partx", "blkid", "mount")
+	for _, f := range []string{sbCode, sbVars} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Missing(t, "%v (package ovmf)", err)
+		}
+	}
+	if !builder.SignedChainAvailable() {
+		testenv.Missing(t, "%v", builder.ErrNoSignedChain)
+	}
+	m := newMedia(t)
+	dir := t.TempDir()
+	iso := func(name string, sb bool) string {
+		out := filepath.Join(dir, name)
+		if _, err := builder.Build(builder.Options{Output: out, Image: m.image, Layout: m.layout, Nodes: m.nodes, Version: labVersion,
+			Kernel: m.kernel, Initrd: m.initrd, SecureBoot: sb, Quiet: true}); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	signed, unsigned := iso("signed.iso", true), iso("unsigned.iso", false)
+
+	// 1. An unsigned loader is refused.
+	start := time.Now()
+	v := secureBootVM(t, dir, "sb-unsigned", unsigned, "")
+	expect(t, v, start, "unsigned ISO refused", `Access Denied|Security Violation`, 10*time.Minute)
+	if strings.Contains(v.Output(), "clonecd "+labVersion) {
+		t.Errorf("the unsigned GRUB ran under Secure Boot")
+	}
+	v.Kill()
+
+	// 2. The signed ISO boots the cloner, which clones.
+	disk := testenv.Sparse(t, "sb.img", 4<<30)
+	start = time.Now()
+	v = secureBootVM(t, dir, "sb-clone", signed, disk)
+	expect(t, v, start, "signed ISO: kernel with Secure Boot", `Secure boot enabled`, 15*time.Minute)
+	m2 := expect(t, v, start, "signed ISO: clone", `clonecd: (clone done|FAILED at step .*)`, 30*time.Minute)
+	if !strings.Contains(m2, "clone done") {
+		t.Fatalf("signed ISO: %s", m2)
+	}
+	if err := v.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("after the clone: %v", err)
+	}
+
+	// 3. The bootloader step's hook: the clone gets the signed chain. The
+	// golden root has no shim-signed, so the test installs the build
+	// host's packages' files into the cloned root first, as a golden
+	// root with shim-signed and grub-efi-amd64-signed would have them.
+	installChain(t, disk)
+
+	// 4. The clone boots to login with Secure Boot on.
+	start = time.Now()
+	v = secureBootVM(t, dir, "sb-boot", "", disk)
+	login(t, v, start, "pxe04")
+	v.Send("echo \"S\"\"B=$(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print $NF}') END\"\r")
+	if _, err := v.Expect(`SB=1 END`, 2*time.Minute); err != nil {
+		t.Errorf("the clone does not report Secure Boot on: %v", err)
+	}
+	v.Send("poweroff\r")
+	v.Wait(3 * time.Minute)
+}
+
+// installChain mounts the cloned disk's ESP (partition 2) and root
+// (partition 4) and runs builder.InstallSignedChain on them.
+func installChain(t *testing.T, disk string) {
+	t.Helper()
+	loop := testenv.Loop(t, disk, 512)
+	testenv.Output("partx", "-a", loop)
+	espDir, rootDir := t.TempDir(), t.TempDir()
+	testenv.Run(t, "mount", loop+"p2", espDir)
+	defer testenv.Output("umount", espDir)
+	testenv.Run(t, "mount", loop+"p4", rootDir)
+	defer testenv.Output("umount", rootDir)
+	for src, dst := range map[string]string{builder.ShimSigned: "usr/lib/shim/shimx64.efi.signed",
+		builder.GrubSigned: "usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed"} {
+		p := filepath.Join(rootDir, dst)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		testenv.Run(t, "cp", src, p)
+	}
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	esp, err := os.OpenRoot(espDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer esp.Close()
+	uuid := strings.TrimSpace(testenv.Run(t, "blkid", "-s", "UUID", "-o", "value", loop+"p4"))
+	wrote, err := builder.InstallSignedChain(root, esp, uuid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("signed chain on the clone's ESP: %v", wrote)
+}
