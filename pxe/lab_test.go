@@ -176,26 +176,7 @@ func newLab(t *testing.T, o labOptions) *lab {
 	t.Helper()
 	m := newMedia(t)
 	l := &lab{t: t, m: m, dir: t.TempDir(), cloned: make(chan string, 8)}
-	ip(t, "link", "set", "lo", "up")
-	ip(t, "link", "add", "br0", "type", "bridge")
-	ip(t, "addr", "add", labSubnet+".1/24", "dev", "br0")
-	ip(t, "link", "set", "br0", "up")
-	iface := "br0"
-	l.ip = labSubnet + ".1"
-	var rng *Range
-	if o.proxy {
-		ip(t, "link", "add", "vA", "type", "veth", "peer", "name", "vB")
-		ip(t, "link", "set", "vA", "master", "br0", "up")
-		ip(t, "addr", "add", labSubnet+".2/24", "dev", "vB")
-		ip(t, "link", "set", "vB", "up")
-		iface, l.ip = "vB", labSubnet+".2"
-		l.dnsmasq()
-	} else {
-		var err error
-		if rng, err = ParseRange(labSubnet + ".50-" + labSubnet + ".99/24"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	iface, rng := l.network(o.proxy)
 	l.url = "http://" + l.ip + ":8080"
 
 	// the image server: clonecd serve on loopback
@@ -242,6 +223,31 @@ func newLab(t *testing.T, o labOptions) *lab {
 		}
 	})
 	return l
+}
+
+// network makes br0 (and, for proxyDHCP, dnsmasq on br0 and the veth
+// pair) and returns the interface and range this package's server uses.
+func (l *lab) network(proxy bool) (string, *Range) {
+	t := l.t
+	ip(t, "link", "set", "lo", "up")
+	ip(t, "link", "add", "br0", "type", "bridge")
+	ip(t, "addr", "add", labSubnet+".1/24", "dev", "br0")
+	ip(t, "link", "set", "br0", "up")
+	if proxy {
+		ip(t, "link", "add", "vA", "type", "veth", "peer", "name", "vB")
+		ip(t, "link", "set", "vA", "master", "br0", "up")
+		ip(t, "addr", "add", labSubnet+".2/24", "dev", "vB")
+		ip(t, "link", "set", "vB", "up")
+		l.ip = labSubnet + ".2"
+		l.dnsmasq()
+		return "vB", nil
+	}
+	l.ip = labSubnet + ".1"
+	rng, err := ParseRange(labSubnet + ".50-" + labSubnet + ".99/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "br0", rng
 }
 
 // storeMedia opens STORE/versions/V ("": STORE/current).
