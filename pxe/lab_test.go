@@ -147,18 +147,17 @@ func kernelOf(root string) (string, error) {
 
 // lab is one network (inside the test's namespace) with its servers.
 type lab struct {
-	t       *testing.T
-	m       *labMedia
-	dir     string
-	ip      string // this package's server
-	url     string // http://IP:8080
-	policy  *DirPolicy
-	srv     *Server
-	logMu   sync.Mutex
-	log     bytes.Buffer // the PXE server's and the report watcher's lines
-	taps    int
-	cloned  chan string // node names whose clone was reported done
-	serveMu sync.Mutex
+	t      *testing.T
+	m      *labMedia
+	dir    string
+	ip     string // this package's server
+	url    string // http://IP:8080
+	policy *DirPolicy
+	srv    *Server
+	logMu  sync.Mutex
+	log    bytes.Buffer // the PXE server's and the report watcher's lines
+	taps   int
+	cloned chan string // node names whose clone was reported done
 }
 
 type labOptions struct {
@@ -349,13 +348,13 @@ type node struct {
 	name, mac string
 	disk      string
 	uefi      bool
-	httpBoot  bool   // OVMF: PXE off, so the firmware HTTP-boots
-	vars      string // OVMF variables (Secure Boot: a copy of OVMF_VARS_4M.ms.fd)
+	httpBoot  bool // OVMF: PXE off, so the firmware HTTP-boots
 }
 
 // boot starts n's QEMU with its NIC on a new tap in br0; the VM reboots
-// in place (its console keeps one log) until the test kills it.
-func (l *lab) boot(n node) *vm.VM {
+// in place (its console keeps one log) until the test kills it. It
+// returns when QEMU started (after waiting for a VM slot), and that time.
+func (l *lab) boot(n node) (*vm.VM, time.Time) {
 	t := l.t
 	l.taps++
 	tap := fmt.Sprintf("tap%d", l.taps)
@@ -382,7 +381,7 @@ func (l *lab) boot(n node) *vm.VM {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Kill)
-	return v
+	return v, time.Now()
 }
 
 // consoleLog is where a VM's serial console is copied; its tail is

@@ -119,7 +119,6 @@ func probe(t *testing.T, dir, iso, fw, bus, diskDriver, nic, nicDriver string) m
 		return r
 	}
 	defer os.Remove(disk)
-	start := time.Now()
 	v, err := vm.Start(vm.Options{Name: name, UEFI: fw == "UEFI", CDROM: iso, Disks: []vm.Disk{{Path: disk, Bus: bus}},
 		NIC: nic, Boot: "d", Log: consoleLog(t, dir, name)})
 	if err != nil {
@@ -127,6 +126,7 @@ func probe(t *testing.T, dir, iso, fw, bus, diskDriver, nic, nicDriver string) m
 		return r
 	}
 	defer v.Kill()
+	start := time.Now()
 	line, err := v.Expect(`clonecd: devices bound: .*`, 10*time.Minute)
 	if err != nil {
 		r.note = "no driver list: " + firstLine(err.Error())
@@ -172,7 +172,6 @@ func fullClone(t *testing.T, dir, iso, bus string) matrixResult {
 		return r
 	}
 	defer os.Remove(disk)
-	start := time.Now()
 	opts := vm.Options{Name: name, CDROM: iso, Disks: []vm.Disk{{Path: disk, Bus: bus}}, MemMB: 2048, NIC: "e1000,mac=52:54:00:7e:00:01",
 		Boot: "d", Log: consoleLog(t, dir, name)}
 	v, err := vm.Start(opts)
@@ -180,6 +179,7 @@ func fullClone(t *testing.T, dir, iso, bus string) matrixResult {
 		r.note = err.Error()
 		return r
 	}
+	start := time.Now()
 	m, err := v.Expect(`clonecd: (clone done|FAILED at step .*)`, 30*time.Minute)
 	if err != nil || !strings.Contains(m, "clone done") {
 		v.Kill()
@@ -189,12 +189,14 @@ func fullClone(t *testing.T, dir, iso, bus string) matrixResult {
 	v.Wait(5 * time.Minute)
 	v.Kill()
 	opts.Name, opts.CDROM, opts.Boot, opts.Log = name+"-boot", "", "c", consoleLog(t, dir, name+"-boot")
+	cloned := time.Since(start)
 	v, err = vm.Start(opts)
 	if err != nil {
 		r.note = err.Error()
 		return r
 	}
 	defer v.Kill()
+	start = time.Now().Add(-cloned)
 	if _, err := v.Expect(`pxe01 login: `, 15*time.Minute); err != nil {
 		r.note = "login: " + firstLine(err.Error())
 		return r

@@ -22,7 +22,7 @@ const (
 	sbVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
-func secureBootVM(t *testing.T, dir, name, iso, disk string) *vm.VM {
+func secureBootVM(t *testing.T, dir, name, iso, disk string) (*vm.VM, time.Time) {
 	t.Helper()
 	vars := filepath.Join(dir, name+".vars.fd")
 	testenv.Run(t, "cp", sbVars, vars)
@@ -41,7 +41,7 @@ func secureBootVM(t *testing.T, dir, name, iso, disk string) *vm.VM {
 		t.Fatal(err)
 	}
 	t.Cleanup(v.Kill)
-	return v
+	return v, time.Now()
 }
 
 // TestSecureBoot: with Secure Boot enforced and Microsoft's keys
@@ -75,8 +75,7 @@ func TestSecureBoot(t *testing.T) {
 	signed, unsigned := iso("signed.iso", true), iso("unsigned.iso", false)
 
 	// 1. An unsigned loader is refused.
-	start := time.Now()
-	v := secureBootVM(t, dir, "sb-unsigned", unsigned, "")
+	v, start := secureBootVM(t, dir, "sb-unsigned", unsigned, "")
 	expect(t, v, start, "unsigned ISO refused", `Access Denied|Security Violation`, 10*time.Minute)
 	if strings.Contains(v.Output(), "clonecd "+labVersion) {
 		t.Errorf("the unsigned GRUB ran under Secure Boot")
@@ -85,8 +84,7 @@ func TestSecureBoot(t *testing.T) {
 
 	// 2. The signed ISO boots the cloner, which clones.
 	disk := testenv.Sparse(t, "sb.img", 4<<30)
-	start = time.Now()
-	v = secureBootVM(t, dir, "sb-clone", signed, disk)
+	v, start = secureBootVM(t, dir, "sb-clone", signed, disk)
 	expect(t, v, start, "signed ISO: kernel with Secure Boot", `Secure boot enabled`, 15*time.Minute)
 	m2 := expect(t, v, start, "signed ISO: clone", `clonecd: (clone done|FAILED at step .*)`, 30*time.Minute)
 	if !strings.Contains(m2, "clone done") {
@@ -103,8 +101,7 @@ func TestSecureBoot(t *testing.T) {
 	installChain(t, disk)
 
 	// 4. The clone boots to login with Secure Boot on.
-	start = time.Now()
-	v = secureBootVM(t, dir, "sb-boot", "", disk)
+	v, start = secureBootVM(t, dir, "sb-boot", "", disk)
 	login(t, v, start, "pxe04")
 	v.Send("echo \"S\"\"B=$(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print $NF}') END\"\r")
 	if _, err := v.Expect(`SB=1 END`, 2*time.Minute); err != nil {

@@ -79,8 +79,7 @@ func cycle(t *testing.T, l *lab, n node, how string) {
 		t.Fatal(err)
 	}
 	n.disk = testenv.Sparse(t, n.name+".img", 4<<30)
-	start := time.Now()
-	v := l.boot(n)
+	v, start := l.boot(n)
 	expect(t, v, start, n.name+": "+how+" -> cloner", `clonecd: step setup done|clonecd: network: `, 15*time.Minute)
 	m := expect(t, v, start, n.name+": clone", `clonecd: (clone done|FAILED at step .*)`, 30*time.Minute)
 	if !strings.Contains(m, "clone done") {
@@ -127,10 +126,6 @@ func TestPXEBIOS(t *testing.T) {
 	go func() {
 		defer close(done)
 		disk := testenv.Sparse(t, "own.img", 64<<20)
-		if err := os.WriteFile(disk+".mbr", markerSector(), 0o644); err != nil {
-			t.Error(err)
-			return
-		}
 		f, err := os.OpenFile(disk, os.O_WRONLY, 0)
 		if err != nil {
 			t.Error(err)
@@ -140,8 +135,7 @@ func TestPXEBIOS(t *testing.T) {
 		f.WriteAt([]byte("data that must stay"), 1<<20)
 		f.Close()
 		before := sha256File(t, disk)
-		start := time.Now()
-		v := l.boot(node{name: "unknown", mac: "52:54:00:7e:00:99", disk: disk})
+		v, start := l.boot(node{name: "unknown", mac: "52:54:00:7e:00:99", disk: disk})
 		if _, err := v.Expect(localDiskMarker, 10*time.Minute); err != nil {
 			t.Errorf("an unknown MAC did not PXE-boot its own disk: %v", err)
 		}
