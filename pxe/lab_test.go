@@ -347,8 +347,10 @@ func (l *lab) logText() string {
 type node struct {
 	name, mac string
 	disk      string
-	uefi      bool
-	httpBoot  bool // OVMF: PXE off, so the firmware HTTP-boots
+	uefi       bool
+	httpBoot   bool // OVMF: PXE off, so the firmware HTTP-boots
+	secureBoot bool // OVMF with Secure Boot enforced (secureBootFirmware)
+	noReboot   bool // QEMU exits when the guest reboots
 }
 
 // boot starts n's QEMU with its NIC on a new tap in br0; the VM reboots
@@ -360,11 +362,15 @@ func (l *lab) boot(n node) (*vm.VM, time.Time) {
 	tap := fmt.Sprintf("tap%d", l.taps)
 	ip(t, "tuntap", "add", tap, "mode", "tap")
 	ip(t, "link", "set", tap, "master", "br0", "up")
-	o := vm.Options{Name: n.name, MemMB: 2048, NIC: "none", Reboot: true, Log: consoleLog(t, l.dir, n.name)}
+	o := vm.Options{Name: n.name, MemMB: 2048, NIC: "none", Reboot: !n.noReboot, Log: consoleLog(t, l.dir, n.name+"-"+tap)}
 	nic := "e1000,netdev=t0,mac=" + n.mac
 	o.Extra = []string{"-netdev", "tap,id=t0,ifname=" + tap + ",script=no,downscript=no"}
 	if n.uefi {
-		o.UEFI = true
+		if n.secureBoot {
+			o.Extra = append(o.Extra, secureBootFirmware(t, l.dir, n.name+"-"+tap)...)
+		} else {
+			o.UEFI = true
+		}
 		nic += ",bootindex=1,romfile="
 		o.Extra = append(o.Extra, "-drive", "id=d0,file="+n.disk+",format=raw,if=none", "-device", "virtio-blk-pci,drive=d0,bootindex=2",
 			"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no")

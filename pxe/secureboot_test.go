@@ -22,14 +22,26 @@ const (
 	sbVars = "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 )
 
-func secureBootVM(t *testing.T, dir, name, iso, disk string) (*vm.VM, time.Time) {
+// secureBootFirmware is QEMU's arguments for OVMF with Secure Boot
+// enforced, with a fresh copy of the variables for the VM name.
+func secureBootFirmware(t testing.TB, dir, name string) []string {
 	t.Helper()
+	for _, f := range []string{sbCode, sbVars} {
+		if _, err := os.Stat(f); err != nil {
+			testenv.Missing(t, "%v (package ovmf)", err)
+		}
+	}
 	vars := filepath.Join(dir, name+".vars.fd")
 	testenv.Run(t, "cp", sbVars, vars)
+	return []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + sbCode,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + vars}
+}
+
+func secureBootVM(t *testing.T, dir, name, iso, disk string) (*vm.VM, time.Time) {
+	t.Helper()
 	o := vm.Options{Name: name, CDROM: iso, MemMB: 2048, NIC: "e1000,mac=52:54:00:7e:00:04", Log: consoleLog(t, dir, name),
-		Extra: []string{"-machine", "q35,smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on",
-			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + sbCode,
-			"-drive", "if=pflash,format=raw,unit=1,file=" + vars}}
+		Extra: secureBootFirmware(t, dir, name)}
 	if disk != "" {
 		o.Disks = []vm.Disk{{Path: disk, Bus: "virtio"}}
 	}
@@ -54,11 +66,6 @@ func secureBootVM(t *testing.T, dir, name, iso, disk string) (*vm.VM, time.Time)
 func TestSecureBoot(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "qemu-system-x86_64", "losetup", "partx", "blkid", "mount")
-	for _, f := range []string{sbCode, sbVars} {
-		if _, err := os.Stat(f); err != nil {
-			testenv.Missing(t, "%v (package ovmf)", err)
-		}
-	}
 	if !builder.SignedChainAvailable() {
 		testenv.Missing(t, "%v", builder.ErrNoSignedChain)
 	}
@@ -144,4 +151,41 @@ func installChain(t *testing.T, disk string) {
 		t.Fatal(err)
 	}
 	t.Logf("signed chain on the clone's ESP: %v", wrote)
+}
+
+// TestPXESecureBoot: the network chain under Secure Boot (OVMF with
+// Microsoft's keys, full DHCP): firmware PXE -> TFTP shimx64.efi ->
+// grubx64.efi (Debian's signed grubnetx64) -> grub/grub.cfg ->
+// grub/node/MAC -> the signed kernel and the initramfs over TFTP -> the
+// cloner clones; with the signed chain on its ESP the clone then boots
+// from its disk (the next PXE answer has no boot file) with Secure Boot on.
+func TestPXESecureBoot(t *testing.T) {
+	if !inNetns(t, vmTimeout) {
+		return
+	}
+	l := newLab(t, labOptions{secureBoot: true})
+	n := node{name: "pxe04", mac: "52:54:00:7e:00:04", uefi: true, secureBoot: true, noReboot: true}
+	if err := l.policy.Mark(mustMAC(t, n.mac), "", ""); err != nil {
+		t.Fatal(err)
+	}
+	n.disk = testenv.Sparse(t, n.name+".img", 4<<30)
+	v, start := l.boot(n)
+	expect(t, v, start, "PXE shim -> GRUB -> kernel with Secure Boot", `Secure boot enabled`, 20*time.Minute)
+	m := expect(t, v, start, "clone", `clonecd: (clone done|FAILED at step .*)`, 30*time.Minute)
+	if !strings.Contains(m, "clone done") {
+		t.Fatalf("%s: %s", n.name, m)
+	}
+	if err := v.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("the cloner did not reboot: %v", err)
+	}
+	if !strings.Contains(l.logText(), "stage 2 grub: clone") {
+		t.Errorf("the PXE log shows no GRUB stage 2")
+	}
+	installChain(t, n.disk)
+	v, start = l.boot(n)
+	login(t, v, start, n.name)
+	v.Send("echo \"S\"\"B=$(od -An -tu1 /sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c | awk '{print $NF}') END\"\r")
+	if _, err := v.Expect(`SB=1 END`, 2*time.Minute); err != nil {
+		t.Errorf("the clone does not report Secure Boot on: %v", err)
+	}
 }
