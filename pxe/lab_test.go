@@ -345,8 +345,8 @@ func (l *lab) logText() string {
 
 // node is one QEMU machine on the lab's network.
 type node struct {
-	name, mac string
-	disk      string
+	name, mac  string
+	disk       string
 	uefi       bool
 	httpBoot   bool // OVMF: PXE off, so the firmware HTTP-boots
 	secureBoot bool // OVMF with Secure Boot enforced (secureBootFirmware)
