@@ -256,3 +256,25 @@ func (p *DirPolicy) hosts() ([]Host, error) {
 	sort.Slice(out, func(i, j int) bool { return out[i].MAC < out[j].MAC })
 	return out, nil
 }
+
+// Summary is the host as status shows it: "new, uefi, PXEClient:Arch:00007:UNDI:003001,
+// first seen 2026-12-01 19:11:02"; "install", "local (cloned 2026-12-01 19:30:00)".
+func (h Host) Summary() string {
+	s := h.State
+	if h.New && h.Node == "" || h.New && h.State == HostLocal {
+		s = "new"
+	}
+	if !h.Cloned.IsZero() && h.State == HostLocal {
+		s += " (cloned " + h.Cloned.Format(time.DateTime) + ")"
+	}
+	if h.Firmware != "" {
+		s += ", " + h.Firmware
+	}
+	if h.Vendor != "" {
+		s += ", " + h.Vendor
+	}
+	if !h.FirstSeen.IsZero() {
+		s += ", first seen " + h.FirstSeen.Format(time.DateTime)
+	}
+	return s
+}

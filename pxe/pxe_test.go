@@ -255,6 +255,9 @@ func TestPolicy(t *testing.T) {
 			if h.Vendor != uefiPXE.vendor || h.Firmware != "uefi" || h.FirstSeen.IsZero() {
 				t.Errorf("new host %+v: want its vendor class, firmware and first-seen time", h)
 			}
+			if s := h.Summary(); !strings.HasPrefix(s, "new, uefi, "+uefiPXE.vendor+", first seen ") {
+				t.Errorf("new host Summary() = %q", s)
+			}
 		}
 	}
 	if len(newOnes) != 1 || newOnes[0] != macUnknown {
