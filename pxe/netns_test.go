@@ -28,6 +28,7 @@ import (
 // own DHCP get dnsmasq's offer only. Then the PXE boot-server request on
 // 4011, the boot file over TFTP and stage 2 over HTTP, all on the bridge.
 func TestProxyBesideDnsmasq(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, 5*time.Minute) {
 		return
 	}

@@ -64,6 +64,7 @@ func secureBootVM(t *testing.T, dir, name, iso, disk string) (*vm.VM, time.Time)
 // (InstallSignedChain, the bootloader step's hook), boots to login with
 // Secure Boot on.
 func TestSecureBoot(t *testing.T) {
+	t.Parallel()
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "qemu-system-x86_64", "losetup", "partx", "blkid", "mount")
 	if !builder.SignedChainAvailable() {
@@ -160,6 +161,7 @@ func installChain(t *testing.T, disk string) {
 // cloner clones; with the signed chain on its ESP the clone then boots
 // from its disk (the next PXE answer has no boot file) with Secure Boot on.
 func TestPXESecureBoot(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
 	}

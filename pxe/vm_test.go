@@ -117,6 +117,7 @@ func cycle(t *testing.T, l *lab, n node, how string) {
 
 // TestPXEBIOS: full DHCP, SeaBIOS with -boot n.
 func TestPXEBIOS(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
 	}
@@ -161,6 +162,7 @@ func TestPXEBIOS(t *testing.T) {
 
 // TestPXEUEFIProxy: proxyDHCP beside dnsmasq, OVMF's own PXE.
 func TestPXEUEFIProxy(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
 	}
@@ -173,6 +175,7 @@ func TestPXEUEFIProxy(t *testing.T) {
 
 // TestPXEHTTPBoot: full DHCP, OVMF with PXE off: UEFI HTTP boot.
 func TestPXEHTTPBoot(t *testing.T) {
+	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
 	}
