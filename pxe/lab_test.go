@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/internal/vm"
 )
 
@@ -263,8 +265,21 @@ func storeMedia(store string) func(string) (fs.FS, string, error) {
 		if _, err := os.Stat(d); err != nil {
 			return nil, "", err
 		}
-		return os.DirFS(d), v, nil
+		return flatCloner{os.DirFS(d)}, v, nil
 	}
+}
+
+// flatCloner finds the cloner's kernel and initramfs at the top of a
+// version directory when they are not under medium's names: the store
+// before its refactoring published them as vmlinuz and initrd.img.
+type flatCloner struct{ fs.FS }
+
+func (f flatCloner) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil && (name == medium.Kernel || name == medium.Initrd) {
+		return f.FS.Open(path.Base(name))
+	}
+	return file, err
 }
 
 // reportHook stands in for the server's side of Policy.Cloned: a node's
