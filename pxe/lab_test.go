@@ -37,12 +37,13 @@ import (
 //	                    behind this test's HTTP server on SERVER:8080 (/pxe/: Handler;
 //	                    everything else: the image server)
 //
-// Each node: a blank 4 GiB virtio disk, an e1000 NIC on its tap, 2 GiB.
-// SeaBIOS boots with -boot n (QEMU's NIC ROM is iPXE); OVMF boots with
-// bootindex (NIC first, then the disk) and romfile= on the NIC (no iPXE
-// ROM), so the firmware's own PXE fetches iPXE over TFTP as on real UEFI
-// hardware; its IPv6 network stack is off (opt/org.tianocore/IPv6Support),
-// as on most IPv4 clusters.
+// Each node: a blank 4 GiB virtio disk, a NIC on its tap, 2 GiB. SeaBIOS
+// boots with -boot n and an e1000 (QEMU's NIC ROM is iPXE); OVMF boots
+// with bootindex (NIC first, then the disk) and a virtio-net NIC with
+// romfile= (no iPXE ROM: OVMF's own virtio-net driver), so the firmware's
+// own PXE fetches iPXE over TFTP as on real UEFI hardware; its IPv6
+// network stack is off (opt/org.tianocore/IPv6Support), as on most IPv4
+// clusters.
 const (
 	labVersion = "9.9"
 	labSubnet  = "10.77.0"
@@ -378,7 +379,12 @@ func (l *lab) boot(n node) (*vm.VM, time.Time) {
 	ip(t, "tuntap", "add", tap, "mode", "tap")
 	ip(t, "link", "set", tap, "master", "br0", "up")
 	o := vm.Options{Name: n.name, MemMB: 2048, NIC: "none", Reboot: !n.noReboot, Log: consoleLog(t, l.dir, n.name+"-"+tap)}
+	// OVMF has no e1000 driver of its own (it uses the NIC's iPXE ROM);
+	// without a ROM only virtio-net gives the firmware a network stack.
 	nic := "e1000,netdev=t0,mac=" + n.mac
+	if n.uefi {
+		nic = "virtio-net-pci,netdev=t0,mac=" + n.mac
+	}
 	o.Extra = []string{"-netdev", "tap,id=t0,ifname=" + tap + ",script=no,downscript=no"}
 	if n.uefi {
 		if n.secureBoot {
