@@ -198,6 +198,9 @@ func newLab(t *testing.T, o labOptions) *lab {
 	l.policy = &DirPolicy{Dir: filepath.Join(l.dir, "hosts"), New: o.pxeNew, Names: func(mac string) string { return labNodes[mac] }}
 	srv, err := New(Config{Interface: iface, ServerIP: net.ParseIP(l.ip), Range: rng, BootURL: l.url, BootDir: bootDir,
 		Media: storeMedia(m.store), Policy: l.policy, SecureBoot: o.secureBoot,
+		// br0 (.1) and vB (.2) share the subnet in one namespace: a
+		// transfer port bound to no address would answer from .1.
+		TFTPSinglePort: o.proxy,
 		Logf: func(f string, a ...any) { fmt.Fprintf(l.logWriter("pxe"), f+"\n", a...) }})
 	if err != nil {
 		t.Fatal(err)

@@ -60,8 +60,12 @@ type Config struct {
 
 	// Logf gets one line per decision and per error; nil: silent.
 	Logf func(format string, a ...any)
-	// TFTPSinglePort answers every TFTP transfer from port 69 instead of
-	// a port of its own (for firewalls that allow only 69).
+	// TFTPSinglePort answers every TFTP transfer from ServerIP:69 instead
+	// of a port of its own. A transfer's own port is bound to no address,
+	// so the kernel picks its source address by route; on a master with
+	// two addresses in the cluster's subnet that can be the wrong one, and
+	// firmware ignores the answer ("PXE-E18: Server response timeout").
+	// Single-port mode also passes firewalls that allow only port 69.
 	TFTPSinglePort bool
 }
 

@@ -90,7 +90,10 @@ func (h tftpHandler) send(r tftp.ReadRequest, name string, src io.Reader) {
 			r.WriteSize(st.Size())
 		}
 	}
-	if _, err := io.Copy(r, src); err != nil {
+	n, err := io.Copy(r, src)
+	if err != nil {
 		h.s.logf("pxe: TFTP %s to %s: %v", name, r.Addr().IP, err)
+		return
 	}
+	h.s.logf("pxe: TFTP %s to %s: %d bytes", name, r.Addr().IP, n)
 }
