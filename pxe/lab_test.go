@@ -22,8 +22,8 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testenv"
-	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // The PXE lab, inside the test's own network namespace (inNetns):
@@ -201,7 +201,7 @@ func newLab(t *testing.T, o labOptions) *lab {
 		// br0 (.1) and vB (.2) share the subnet in one namespace: a
 		// transfer port bound to no address would answer from .1.
 		TFTPSinglePort: o.proxy,
-		Logf: func(f string, a ...any) { fmt.Fprintf(l.logWriter("pxe"), f+"\n", a...) }})
+		Logf:           func(f string, a ...any) { fmt.Fprintf(l.logWriter("pxe"), f+"\n", a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
