@@ -1,8 +1,10 @@
 package pxe
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -119,15 +121,15 @@ func TestSecureBoot(t *testing.T) {
 	v.Wait(3 * time.Minute)
 }
 
-// installChain mounts the cloned disk's ESP (partition 2) and root
-// (partition 4) and runs builder.InstallSignedChain on them.
+// installChain runs builder.InstallSignedChain on a cloned disk: the root
+// (partition 4, ext4) loop-mounted, the ESP (partition 2) staged in a
+// directory and copied in with mtools (the host's kernel may have no vfat).
 func installChain(t *testing.T, disk string) {
 	t.Helper()
+	testenv.NeedTools(t, "mcopy", "partx", "blkid")
 	loop := testenv.Loop(t, disk, 512)
 	testenv.Output("partx", "-a", loop)
-	espDir, rootDir := t.TempDir(), t.TempDir()
-	testenv.Run(t, "mount", loop+"p2", espDir)
-	defer testenv.Output("umount", espDir)
+	rootDir, espDir := t.TempDir(), t.TempDir()
 	testenv.Run(t, "mount", loop+"p4", rootDir)
 	defer testenv.Output("umount", rootDir)
 	for src, dst := range map[string]string{builder.ShimSigned: "usr/lib/shim/shimx64.efi.signed",
@@ -151,6 +153,12 @@ func installChain(t *testing.T, disk string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := strings.TrimSpace(testenv.Run(t, "partx", "-g", "-o", "START", "-n", "2", disk))
+	sector, err := strconv.ParseInt(start, 10, 64)
+	if err != nil {
+		t.Fatalf("partx: ESP start %q: %v", start, err)
+	}
+	testenv.Run(t, "mcopy", "-s", "-o", "-D", "o", "-i", fmt.Sprintf("%s@@%d", disk, sector*512), filepath.Join(espDir, "EFI"), "::/")
 	t.Logf("signed chain on the clone's ESP: %v", wrote)
 }
 
