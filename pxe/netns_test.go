@@ -67,7 +67,6 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 			t.Logf("lab log:\n%s", l.logText())
 		}
 	}()
-	time.Sleep(time.Second) // dnsmasq binds its socket
 
 	// nclient4 sends from 0.0.0.0 through a packet socket, as firmware
 	// does: a UDP socket here would take br0's address as its source, and
@@ -89,6 +88,17 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 		return got
 	}
 	site, proxy := labSubnet+".1", labSubnet+".2"
+	// Wait for dnsmasq (and the proxy's sockets) on a loaded machine: a
+	// marked client gets both answers once both are up.
+	for deadline := time.Now().Add(time.Minute); ; {
+		got := offers("52:54:00:7e:00:01", uefiPXE)
+		if got[site] != nil && got[proxy] != nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no answer from dnsmasq and the proxy within a minute: %v", got)
+		}
+	}
 	for _, tt := range []struct {
 		name, mac string
 		k         kind
