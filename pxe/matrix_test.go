@@ -56,6 +56,16 @@ func TestMatrix(t *testing.T) {
 
 	var mu sync.Mutex
 	var results []matrixResult
+	out := os.Getenv("CLONECD_MATRIX_OUT")
+	record := func(r matrixResult) { // the table so far, after every boot
+		mu.Lock()
+		defer mu.Unlock()
+		results = append(results, r)
+		t.Logf("%s %s %s: ok=%v %.0fs %s", r.fw, r.disk, r.nic, r.ok, r.secs, r.note)
+		if out != "" {
+			os.WriteFile(out, []byte(matrixTable(results)), 0o644)
+		}
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, vm.Slots())
 	for _, fw := range []string{"BIOS", "UEFI"} {
@@ -68,9 +78,7 @@ func TestMatrix(t *testing.T) {
 					defer func() { <-sem }()
 					r := probe(t, dir, probeISO, fw, d.bus, d.driver, n.model, n.driver)
 					r.disk, r.nic = d.name, n.name
-					mu.Lock()
-					results = append(results, r)
-					mu.Unlock()
+					record(r)
 				}()
 			}
 		}
@@ -84,17 +92,11 @@ func TestMatrix(t *testing.T) {
 			defer func() { <-sem }()
 			r := fullClone(t, dir, cloneISO, d.bus)
 			r.disk = d.name
-			mu.Lock()
-			results = append(results, r)
-			mu.Unlock()
+			record(r)
 		}()
 	}
 	wg.Wait()
-	table := matrixTable(results)
-	t.Logf("boot matrix:\n%s", table)
-	if out := os.Getenv("CLONECD_MATRIX_OUT"); out != "" {
-		os.WriteFile(out, []byte(table), 0o644)
-	}
+	t.Logf("boot matrix:\n%s", matrixTable(results))
 	for _, r := range results {
 		if !r.ok {
 			t.Errorf("%s %s %s: %s", r.fw, r.disk, r.nic, r.note)
