@@ -104,7 +104,8 @@ func TestMatrix(t *testing.T) {
 	}
 }
 
-var boundRE = regexp.MustCompile(`clonecd: devices bound: (.*)`)
+// boundRE waits for the end of the line: the console may deliver it in pieces.
+var boundRE = regexp.MustCompile(`clonecd: devices bound: ([^\r\n]*)\r?\n`)
 
 // probe boots the probe ISO once and checks the markers.
 func probe(t *testing.T, dir, iso, fw, bus, diskDriver, nic, nicDriver string) matrixResult {
@@ -129,7 +130,7 @@ func probe(t *testing.T, dir, iso, fw, bus, diskDriver, nic, nicDriver string) m
 	}
 	defer v.Kill()
 	start := time.Now()
-	line, err := v.Expect(`clonecd: devices bound: .*`, 10*time.Minute)
+	line, err := v.Expect(boundRE.String(), 10*time.Minute)
 	if err != nil {
 		r.note = "no driver list: " + firstLine(err.Error())
 		return r
