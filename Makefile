@@ -52,6 +52,17 @@ test: golden $(BIN) lint
 bench: golden $(BIN)
 	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./... 2>&1 | tee build/bench.log; exit $${PIPESTATUS[0]}
 
+# The boot matrix of docs/readme-pxe.md (not in CI: about an hour under
+# TCG): the ISO in probe mode under SeaBIOS and OVMF x IDE, SATA, virtio,
+# NVMe x e1000, virtio-net, rtl8139 (24 boots), then one full clone per
+# disk type booted to login; and the Secure Boot PXE chain (TestPXESecureBoot).
+# The table lands in build/matrix.md.
+.PHONY: matrix
+matrix: golden $(BIN) ## boot matrix: BIOS/UEFI x 4 disk buses x 3 NICs, plus a clone per disk (slow, not in CI)
+	@mkdir -p build
+	CLONECD_STRICT=1 CLONECD_MATRIX=1 CLONECD_MATRIX_OUT=$(abspath build/matrix.md) CLONECD_BIN=$(abspath $(BIN)) \
+		$(GO) test -count=1 -timeout 240m -run '^(TestMatrix|TestPXESecureBoot)$$' -v ./pxe/ 2>&1 | tee build/matrix.log; exit $${PIPESTATUS[0]}
+
 demo: golden $(BIN)
 	sh scripts/demo.sh $(BIN) $(GOLDEN)
 

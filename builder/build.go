@@ -36,6 +36,9 @@ type Options struct {
 	NoUEFI    bool   // no UEFI El Torito entry / ESP
 	NoHybrid  bool   // no isohybrid MBR
 	Timeout   int    // boot menu timeout in seconds, 1 to MaxTimeout; 0: 3
+	// SecureBoot makes the UEFI loader Debian's signed chain (shim, signed
+	// GRUB; the kernel must be Debian-signed): secureboot.go.
+	SecureBoot bool
 
 	// Initramfs passes extra settings to the initramfs build.
 	Initramfs InitrdOptions
@@ -160,16 +163,19 @@ func Build(o Options) (*Summary, error) {
 		return nil, fmt.Errorf("kernel: %w", err)
 	}
 	if !o.NoUEFI {
-		say("UEFI loader: grub-mkstandalone, FAT16 ESP %s", ESPPath)
-		efi, err := GrubEFI(menu.Grub(), scratch)
+		say("UEFI loader: FAT16 ESP %s (Secure Boot: %v)", ESPPath, o.SecureBoot)
+		espFiles, isoFiles, err := uefiLoader(o, menu, scratch)
 		if err != nil {
 			return nil, err
+		}
+		for name, b := range isoFiles {
+			files[name] = b
 		}
 		esp := filepath.Join(st.Dir, ESPPath)
 		if err := os.MkdirAll(filepath.Dir(esp), 0o755); err != nil {
 			return nil, err
 		}
-		if _, err := WriteESP(esp, map[string][]byte{"EFI/BOOT/BOOTX64.EFI": efi}); err != nil {
+		if _, err := WriteESP(esp, espFiles); err != nil {
 			return nil, err
 		}
 	}

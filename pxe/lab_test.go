@@ -1,0 +1,469 @@
+package pxe
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/medium"
+)
+
+// The PXE lab, inside the test's own network namespace (inNetns):
+//
+//	br0 10.77.0.1/24    the cluster network: one tap per QEMU node
+//	                    full DHCP: this package's server is bound here
+//	                    proxyDHCP: dnsmasq (addresses only, .100-.150) is
+//	                    bound here, and this package's proxy on vB
+//	vA -- vB 10.77.0.2  a veth pair, vA in br0: the master beside the site's DHCP
+//	lo                  clonecd serve (the current binary) on 127.0.0.1:8081,
+//	                    behind this test's HTTP server on SERVER:8080 (/pxe/: Handler;
+//	                    everything else: the image server)
+//
+// Each node: a blank 4 GiB virtio disk, a NIC on its tap, 2 GiB. SeaBIOS
+// boots with -boot n and an e1000 (QEMU's NIC ROM is iPXE); OVMF boots
+// with bootindex (NIC first, then the disk) and a virtio-net NIC with
+// romfile= (no iPXE ROM: OVMF's own virtio-net driver), so the firmware's
+// own PXE fetches iPXE over TFTP as on real UEFI hardware; its IPv6
+// network stack is off (opt/org.tianocore/IPv6Support), as on most IPv4
+// clusters.
+const (
+	labVersion = "9.9"
+	labSubnet  = "10.77.0"
+)
+
+// gptLayout boots both ways: a BIOS boot partition and an ESP.
+const gptLayout = `label: gpt
+unit: sectors
+
+/dev/sda1 : start=2048, size=2048, type=21686148-6449-6E6F-744E-656564454649, name="bios"
+/dev/sda2 : start=4096, size=204800, type=C12A7328-F81F-11D2-BA4B-00A0C93EC93B, name="esp"
+/dev/sda3 : start=208896, size=524288, type=0657FD6D-A4AB-43C4-84E5-0933C84B4F4F, name="swap"
+/dev/sda4 : start=733184, type=0FC63DAF-8483-4772-8E79-3D69D8477DE4, name="root"
+# clonecd: part=2 fs=vfat mount=/boot/efi label=ESP
+# clonecd: part=3 fs=swap label=swap
+# clonecd: part=4 fs=ext4 mount=/ label=root
+`
+
+// labNodes are the nodes table: the names of the MACs the lab knows.
+var labNodes = map[string]string{
+	"52:54:00:7e:00:01": "pxe01", "52:54:00:7e:00:02": "pxe02",
+	"52:54:00:7e:00:03": "pxe03", "52:54:00:7e:00:04": "pxe04",
+}
+
+// labMedia is what a test's nodes clone: the image, the cloner's kernel
+// (the golden root's, Debian-signed) and initramfs, published in a store.
+type labMedia struct {
+	dir, bin, golden, store string
+	image, layout, nodes    string
+	kernel, initrd          string
+}
+
+// clonecd runs the current clonecd binary: every invocation the tests
+// make is here, so that a change of flag spelling is one edit.
+func clonecd(ctx context.Context, bin string, what string, a map[string]string) *exec.Cmd {
+	var args []string
+	switch what {
+	case "pack":
+		args = []string{"pack", "-q", "-o", a["out"], a["root"]}
+	case "initramfs":
+		args = []string{"initramfs", "-q", "--golden", a["root"], "--root", a["root"], "-o", a["out"]}
+	case "publish":
+		args = []string{"publish", "--dir", a["store"], "--layout", a["layout"], "--nodes", a["nodes"], "--kernel", a["kernel"],
+			"--initrd", a["initrd"], "--version", a["version"], a["image"]}
+	case "serve":
+		args = []string{"serve", "--dir", a["store"], "--listen", a["listen"], "-q"}
+	case "build":
+		args = []string{"build", "-q", "--root", a["root"], "--image", a["image"], "--layout", a["layout"], "--nodes", a["nodes"],
+			"--version", a["version"], "--kernel", a["kernel"], "--initrd", a["initrd"], "-o", a["out"]}
+	default:
+		panic("clonecd: unknown command " + what)
+	}
+	return exec.CommandContext(ctx, bin, args...)
+}
+
+func runClonecd(t testing.TB, bin, what string, a map[string]string) {
+	t.Helper()
+	start := time.Now()
+	if out, err := clonecd(context.Background(), bin, what, a).CombinedOutput(); err != nil {
+		t.Fatalf("clonecd %s: %v\n%s", what, err, out)
+	}
+	t.Logf("clonecd %s: %.1fs", what, time.Since(start).Seconds())
+}
+
+// newMedia packs the golden root, builds the cloner's initramfs and
+// publishes both into a store (about 20 s).
+func newMedia(t *testing.T) *labMedia {
+	t.Helper()
+	testenv.NeedTools(t, "qemu-system-x86_64", "sfdisk", "mkfs.ext4", "dnsmasq")
+	dir := t.TempDir()
+	m := &labMedia{dir: dir, bin: testenv.Clonecd(t), golden: testenv.GoldenRoot(t), store: filepath.Join(dir, "store")}
+	write := func(name, s string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	var nodes strings.Builder
+	for mac, name := range labNodes {
+		fmt.Fprintf(&nodes, "%s %s\n", mac, name)
+	}
+	m.image, m.layout, m.nodes = filepath.Join(dir, "node.cpio.gz"), write("gpt.sfdisk", gptLayout), write("nodes", nodes.String())
+	var err error
+	if m.kernel, err = kernelOf(m.golden); err != nil {
+		t.Fatal(err)
+	}
+	m.initrd = filepath.Join(dir, "initrd.img")
+	runClonecd(t, m.bin, "pack", map[string]string{"out": m.image, "root": m.golden})
+	runClonecd(t, m.bin, "initramfs", map[string]string{"out": m.initrd, "root": m.golden})
+	runClonecd(t, m.bin, "publish", map[string]string{"store": m.store, "layout": m.layout, "nodes": m.nodes,
+		"kernel": m.kernel, "initrd": m.initrd, "version": labVersion, "image": m.image})
+	return m
+}
+
+// kernelOf is the golden root's newest kernel (Debian-signed).
+func kernelOf(root string) (string, error) {
+	m, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if len(m) == 0 {
+		return "", fmt.Errorf("no kernel in %s/boot", root)
+	}
+	return m[len(m)-1], nil
+}
+
+// lab is one network (inside the test's namespace) with its servers.
+type lab struct {
+	t      *testing.T
+	m      *labMedia
+	dir    string
+	ip     string // this package's server
+	url    string // http://IP:8080
+	policy *DirPolicy
+	srv    *Server
+	logMu  sync.Mutex
+	log    bytes.Buffer // the PXE server's and the report watcher's lines
+	taps   int
+	cloned chan string // node names whose clone was reported done
+}
+
+type labOptions struct {
+	proxy      bool // dnsmasq gives the addresses, this package is the proxyDHCP
+	secureBoot bool
+	pxeNew     bool
+}
+
+func ip(t testing.TB, args ...string) {
+	t.Helper()
+	testenv.Run(t, "ip", args...)
+}
+
+func newLab(t *testing.T, o labOptions) *lab {
+	t.Helper()
+	m := newMedia(t)
+	l := &lab{t: t, m: m, dir: t.TempDir(), cloned: make(chan string, 8)}
+	iface, rng := l.network(o.proxy)
+	l.url = "http://" + l.ip + ":8080"
+
+	// the image server: clonecd serve on loopback
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	serve := clonecd(ctx, m.bin, "serve", map[string]string{"store": m.store, "listen": "127.0.0.1:8081"})
+	serve.Stdout, serve.Stderr = l.logWriter("serve"), l.logWriter("serve")
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Signal(syscall.SIGTERM); serve.Wait() })
+
+	bootDir := filepath.Join(l.dir, "boot")
+	if _, missing, err := CopyBootFiles(bootDir, BootFiles); err != nil || len(missing) > 0 {
+		t.Fatalf("boot files: %v (missing %v): install ipxe, shim-signed and grub-efi-amd64-signed", err, missing)
+	}
+	l.policy = &DirPolicy{Dir: filepath.Join(l.dir, "hosts"), New: o.pxeNew, Names: func(mac string) string { return labNodes[mac] }}
+	srv, err := New(Config{Interface: iface, ServerIP: net.ParseIP(l.ip), Range: rng, BootURL: l.url, BootDir: bootDir,
+		Media: storeMedia(m.store), Policy: l.policy, SecureBoot: o.secureBoot,
+		// br0 (.1) and vB (.2) share the subnet in one namespace: a
+		// transfer port bound to no address would answer from .1.
+		TFTPSinglePort: o.proxy,
+		Logf:           func(f string, a ...any) { fmt.Fprintf(l.logWriter("pxe"), f+"\n", a...) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.srv = srv
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ctx) }()
+	t.Cleanup(func() { cancel(); <-errc })
+
+	// stage 2 and the image server on one port, with the report hook
+	ln, err := net.Listen("tcp", l.ip+":8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, _ := url.Parse("http://127.0.0.1:8081")
+	mux := http.NewServeMux()
+	mux.Handle(Prefix, srv.Handler())
+	mux.Handle("/", l.reportHook(httputil.NewSingleHostReverseProxy(back)))
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	t.Cleanup(func() { hs.Close() })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("PXE lab log:\n%s", l.logText())
+		}
+	})
+	return l
+}
+
+// network makes br0 (and, for proxyDHCP, dnsmasq on br0 and the veth
+// pair) and returns the interface and range this package's server uses.
+func (l *lab) network(proxy bool) (string, *Range) {
+	t := l.t
+	ip(t, "link", "set", "lo", "up")
+	ip(t, "link", "add", "br0", "type", "bridge")
+	ip(t, "addr", "add", labSubnet+".1/24", "dev", "br0")
+	ip(t, "link", "set", "br0", "up")
+	if proxy {
+		ip(t, "link", "add", "vA", "type", "veth", "peer", "name", "vB")
+		ip(t, "link", "set", "vA", "master", "br0", "up")
+		ip(t, "addr", "add", labSubnet+".2/24", "dev", "vB")
+		ip(t, "link", "set", "vB", "up")
+		l.ip = labSubnet + ".2"
+		l.dnsmasq()
+		return "vB", nil
+	}
+	l.ip = labSubnet + ".1"
+	rng, err := ParseRange(labSubnet + ".50-" + labSubnet + ".99/24")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return "br0", rng
+}
+
+// storeMedia opens STORE/versions/V ("": STORE/current).
+func storeMedia(store string) func(string) (fs.FS, string, error) {
+	return func(v string) (fs.FS, string, error) {
+		if v == "" {
+			p, err := filepath.EvalSymlinks(filepath.Join(store, "current"))
+			if err != nil {
+				return nil, "", fmt.Errorf("no current version: %w", err)
+			}
+			v = filepath.Base(p)
+		}
+		d := filepath.Join(store, "versions", v)
+		if _, err := os.Stat(d); err != nil {
+			return nil, "", err
+		}
+		return flatCloner{os.DirFS(d)}, v, nil
+	}
+}
+
+// flatCloner finds the cloner's kernel and initramfs at the top of a
+// version directory when they are not under medium's names: the store
+// before its refactoring published them as vmlinuz and initrd.img.
+type flatCloner struct{ fs.FS }
+
+func (f flatCloner) Open(name string) (fs.File, error) {
+	file, err := f.FS.Open(name)
+	if err != nil && (name == medium.Kernel || name == medium.Initrd) {
+		return f.FS.Open(path.Base(name))
+	}
+	return file, err
+}
+
+// reportHook stands in for the server's side of Policy.Cloned: a node's
+// report with state "done" (POST /api/nodes/NODE) marks it cloned. The
+// integrated server calls Policy.Cloned from its report handler instead.
+func (l *lab) reportHook(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "api" || parts[1] != "nodes" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+		var st struct {
+			State string `json:"state"`
+		}
+		if json.Unmarshal(body, &st) == nil && st.State == "done" {
+			err := l.policy.Cloned(parts[2])
+			fmt.Fprintf(l.logWriter("report"), "%s reported done: Cloned: %v\n", parts[2], err)
+			select {
+			case l.cloned <- parts[2]:
+			default:
+			}
+		}
+	})
+}
+
+// dnsmasq is the site's DHCP server on br0: addresses only, no boot file,
+// with its own configuration, pid and lease files.
+func (l *lab) dnsmasq() {
+	t := l.t
+	conf := filepath.Join(l.dir, "dnsmasq.conf")
+	os.WriteFile(conf, []byte(fmt.Sprintf(`port=0
+interface=br0
+bind-interfaces
+dhcp-range=%[1]s.100,%[1]s.150,255.255.255.0,1h
+dhcp-leasefile=%[2]s/dnsmasq.leases
+pid-file=%[2]s/dnsmasq.pid
+dhcp-authoritative
+no-ping
+no-hosts
+no-resolv
+log-dhcp
+`, labSubnet, l.dir)), 0o644)
+	cmd := exec.Command(testenv.Tool("dnsmasq"), "--no-daemon", "--conf-file="+conf, "--user=root", "--group=root")
+	cmd.Stdout, cmd.Stderr = l.logWriter("dnsmasq"), l.logWriter("dnsmasq")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+}
+
+type prefixWriter struct {
+	l      *lab
+	prefix string
+}
+
+func (w prefixWriter) Write(p []byte) (int, error) {
+	w.l.logMu.Lock()
+	defer w.l.logMu.Unlock()
+	for _, line := range strings.SplitAfter(string(p), "\n") {
+		if line != "" {
+			fmt.Fprintf(&w.l.log, "%s %s: %s", time.Now().Format("15:04:05"), w.prefix, line)
+		}
+	}
+	return len(p), nil
+}
+
+func (l *lab) logWriter(prefix string) io.Writer { return prefixWriter{l, prefix} }
+
+func (l *lab) logText() string {
+	l.logMu.Lock()
+	defer l.logMu.Unlock()
+	return l.log.String()
+}
+
+// node is one QEMU machine on the lab's network.
+type node struct {
+	name, mac  string
+	disk       string
+	uefi       bool
+	httpBoot   bool // OVMF: PXE off, so the firmware HTTP-boots
+	secureBoot bool // OVMF with Secure Boot enforced (secureBootFirmware)
+	noReboot   bool // QEMU exits when the guest reboots
+}
+
+// boot starts n's QEMU with its NIC on a new tap in br0; the VM reboots
+// in place (its console keeps one log) until the test kills it. It
+// returns when QEMU started (after waiting for a VM slot), and that time.
+func (l *lab) boot(n node) (*vm.VM, time.Time) {
+	t := l.t
+	l.taps++
+	tap := fmt.Sprintf("tap%d", l.taps)
+	ip(t, "tuntap", "add", tap, "mode", "tap")
+	ip(t, "link", "set", tap, "master", "br0", "up")
+	o := vm.Options{Name: n.name, MemMB: 2048, NIC: "none", Reboot: !n.noReboot, Log: consoleLog(t, l.dir, n.name+"-"+tap)}
+	// OVMF has no e1000 driver of its own (it uses the NIC's iPXE ROM);
+	// without a ROM only virtio-net gives the firmware a network stack.
+	nic := "e1000,netdev=t0,mac=" + n.mac
+	if n.uefi {
+		nic = "virtio-net-pci,netdev=t0,mac=" + n.mac
+	}
+	o.Extra = []string{"-netdev", "tap,id=t0,ifname=" + tap + ",script=no,downscript=no"}
+	if n.uefi {
+		if n.secureBoot {
+			o.Extra = append(o.Extra, secureBootFirmware(t, l.dir, n.name+"-"+tap)...)
+		} else {
+			o.UEFI = true
+		}
+		nic += ",bootindex=1,romfile="
+		o.Extra = append(o.Extra, "-drive", "id=d0,file="+n.disk+",format=raw,if=none", "-device", "virtio-blk-pci,drive=d0,bootindex=2",
+			"-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no")
+		if n.httpBoot {
+			o.Extra = append(o.Extra, "-fw_cfg", "name=opt/org.tianocore/IPv4PXESupport,string=no")
+		}
+	} else {
+		o.Boot = "n"
+		o.Disks = []vm.Disk{{Path: n.disk, Bus: "virtio"}}
+	}
+	o.Extra = append(o.Extra, "-device", nic)
+	v, err := vm.Start(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	return v, time.Now()
+}
+
+// consoleLog is where a VM's serial console is copied; its tail is
+// logged when the test fails.
+func consoleLog(t testing.TB, dir, name string) *os.File {
+	f, err := os.Create(filepath.Join(dir, name+".console.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		f.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(f.Name())
+			if len(b) > 8000 {
+				b = b[len(b)-8000:]
+			}
+			t.Logf("console of %s (tail):\n%s", name, b)
+		}
+	})
+	return f
+}
+
+// expect waits for a console marker and logs when it came.
+func expect(t testing.TB, v *vm.VM, start time.Time, what, pattern string, timeout time.Duration) string {
+	t.Helper()
+	m, err := v.Expect(pattern, timeout)
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	t.Logf("%s after %.0fs", what, time.Since(start).Seconds())
+	return m
+}
+
+// login logs in as root on the serial console of a clone named host.
+func login(t testing.TB, v *vm.VM, start time.Time, host string) {
+	t.Helper()
+	expect(t, v, start, host+" login:", host+` login: `, 15*time.Minute)
+	v.Send("root\r")
+	if _, err := v.Expect(`Password: `, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	v.Send("clonecd\r")
+	if _, err := v.Expect(`root@`+host+`:~# `, 2*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustMAC(t testing.TB, s string) net.HardwareAddr {
+	t.Helper()
+	hw, err := net.ParseMAC(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hw
+}
