@@ -27,7 +27,7 @@ func TestCheck(t *testing.T) {
 		{"truncated", good[:len(good)/2], "unexpected EOF"},
 		{"flipped deflate byte", flipped, "gzip"},
 		{"bad crc", crc, "gzip"},
-		{"random", bytes.Repeat([]byte{0x5a, 0x17}, 4096), "bad magic"},
+		{"random", bytes.Repeat([]byte{0x5a, 0x17}, 4096), "uncompressed data: cpio: header at offset 0: not a cpio archive"},
 		{"empty", nil, "empty"},
 		{"garbage after trailer", append(append([]byte(nil), raw...), []byte("extra!")...), "after the cpio trailer"},
 	} {

@@ -111,7 +111,7 @@ func TestMalicious(t *testing.T) {
 		{"huge name size", hugeName, "name size 2147483647"},
 		{"huge symlink", hugeLink, "symlink target of 1048576 bytes"},
 		{"non-hex header", nonHex, `header at offset 0: malformed header: mode field "XYZ081A4" is not hex`},
-		{"not cpio", []byte("this is not an archive at all, just text............................................................................................"), "bad magic"},
+		{"not cpio", []byte("this is not an archive at all, just text............................................................................................"), "not a cpio archive"},
 		{"duplicate names", rawArchive(t, cpio.Newc, reg("etc/passwd", "root"), sym("etc/passwd", "/OUTSIDE/passwd")), `entry "etc/passwd" at offset 128: duplicate name: /etc/passwd appears twice`},
 		{"no trailer", big[:len(big)-512+100][:bytes.LastIndex(big, []byte("070701"))], "without a trailer"},
 		{"empty", nil, "empty"},

@@ -1,0 +1,233 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
+	"golang.org/x/sys/unix"
+)
+
+// Unpack's pipeline. The caller's goroutine reads the stream: it parses
+// headers, creates every name (directories, files, links, devices) in
+// archive order, and reads each regular file's data into pooled buffers.
+// Writers (an errgroup) pwrite the chunks, possibly several of one file
+// at once, and the last one done with a file sets its owner, mode and
+// time and closes it. So the order that matters holds: a name exists
+// before anything refers to it (created by the reader), a file's
+// metadata comes after all its data, xattrs wait until every file in
+// flight is finished (barrier, as chown clears capabilities), and
+// directories get their modes and times after all writers are done.
+// Hardlink groups are written by the reader itself: their data may come
+// with any of the names.
+
+const (
+	chunkSize = 1 << 20  // largest chunk a writer gets
+	memLimit  = 32 << 20 // file data read but not yet written
+)
+
+var bufClasses = [...]int{4 << 10, 32 << 10, 256 << 10, chunkSize}
+var bufPools [len(bufClasses)]sync.Pool
+
+// outFile is a regular file being written. refs counts the chunks in
+// flight plus the reader's hold; whoever drops it to 0 finishes the file.
+type outFile struct {
+	fd    int
+	rel   string
+	uid   int
+	gid   int
+	mode  uint32
+	mtime int64
+	refs  atomic.Int32
+	bad   atomic.Bool // data incomplete: remove the file
+}
+
+type chunk struct {
+	f   *outFile
+	off int64
+	buf *[]byte // nil for a file without data
+	n   int
+}
+
+type writers struct {
+	jobs   chan chunk // nil: everything runs in the reader
+	g      errgroup.Group
+	mem    *semaphore.Weighted
+	files  sync.WaitGroup // files not yet finished
+	stop   atomic.Bool    // a writer failed: the reader stops
+	chown  bool
+	strict bool // chown failures are errors (root)
+
+	inlineErr error // the first error when jobs is nil
+
+	brokenMu sync.Mutex
+	broken   []string // files whose data did not arrive whole
+}
+
+func startWriters(n int, chown, strict bool) *writers {
+	w := &writers{mem: semaphore.NewWeighted(memLimit), chown: chown, strict: strict}
+	if n <= 1 {
+		return w
+	}
+	w.jobs = make(chan chunk, 256)
+	for i := 0; i < n; i++ {
+		w.g.Go(func() error {
+			var first error
+			for c := range w.jobs {
+				if err := w.do(c); err != nil && first == nil {
+					first = err
+				}
+			}
+			return first
+		})
+	}
+	return w
+}
+
+// buffer returns a pooled buffer of at least n bytes, waiting while
+// memLimit bytes are in flight.
+func (w *writers) buffer(n int) *[]byte {
+	for i, c := range bufClasses {
+		if n <= c {
+			w.mem.Acquire(context.Background(), int64(c))
+			if b, ok := bufPools[i].Get().(*[]byte); ok {
+				return b
+			}
+			b := make([]byte, c)
+			return &b
+		}
+	}
+	panic(fmt.Sprintf("image: buffer of %d bytes", n))
+}
+
+func (w *writers) putBuffer(b *[]byte) {
+	for i, c := range bufClasses {
+		if cap(*b) == c {
+			bufPools[i].Put(b)
+			w.mem.Release(int64(c))
+			return
+		}
+	}
+}
+
+// send hands a chunk to a writer (or writes it now).
+func (w *writers) send(c chunk) {
+	if w.jobs == nil {
+		if err := w.do(c); err != nil && w.inlineErr == nil {
+			w.inlineErr = err
+		}
+		return
+	}
+	w.jobs <- c
+}
+
+func (w *writers) do(c chunk) error {
+	f := c.f
+	var err error
+	if c.buf != nil {
+		if !f.bad.Load() {
+			if werr := pwriteFull(f.fd, (*c.buf)[:c.n], c.off); werr != nil {
+				err = fmt.Errorf("writing %s: %w", displayName(f.rel), werr)
+				w.fail(f)
+			}
+		}
+		w.putBuffer(c.buf)
+	}
+	if ferr := w.release(f); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (w *writers) fail(f *outFile) {
+	f.bad.Store(true)
+	w.stop.Store(true)
+}
+
+// release drops a hold on f; the last one sets its metadata (unless its
+// data is incomplete) and closes it.
+func (w *writers) release(f *outFile) error {
+	if f.refs.Add(-1) != 0 {
+		return nil
+	}
+	defer w.files.Done()
+	var err error
+	if !f.bad.Load() {
+		if err = w.meta(f); err != nil {
+			err = fmt.Errorf("%s: %w", displayName(f.rel), err)
+			w.fail(f)
+		}
+	}
+	if cerr := unix.Close(f.fd); cerr != nil && err == nil && !f.bad.Load() {
+		err = fmt.Errorf("writing %s: %w", displayName(f.rel), cerr)
+		w.fail(f)
+	}
+	if f.bad.Load() {
+		w.brokenMu.Lock()
+		w.broken = append(w.broken, f.rel)
+		w.brokenMu.Unlock()
+	}
+	return err
+}
+
+// meta sets owner, mode and time, in that order (chown clears setuid).
+func (w *writers) meta(f *outFile) error {
+	if w.chown {
+		if err := unix.Fchown(f.fd, f.uid, f.gid); err != nil && w.strict {
+			return fmt.Errorf("chown: %w", err)
+		}
+	}
+	if err := unix.Fchmod(f.fd, f.mode); err != nil {
+		return fmt.Errorf("chmod: %w", err)
+	}
+	if err := futimens(f.fd, f.mtime); err != nil {
+		return fmt.Errorf("setting time: %w", err)
+	}
+	return nil
+}
+
+// futimens sets a descriptor's atime and mtime as glibc's futimens does:
+// utimensat with a NULL path. (unix.Futimes goes through /proc/self/fd,
+// which a bare initramfs may not have mounted.)
+func futimens(fd int, sec int64) error {
+	ts := [2]unix.Timespec{{Sec: sec}, {Sec: sec}}
+	_, _, e := unix.Syscall6(unix.SYS_UTIMENSAT, uintptr(fd), 0, uintptr(unsafe.Pointer(&ts[0])), 0, 0, 0)
+	if e != 0 {
+		return e
+	}
+	return nil
+}
+
+// barrier waits until every file handed out is finished.
+func (w *writers) barrier() { w.files.Wait() }
+
+// wait stops the writers and returns the first error one had.
+func (w *writers) wait() error {
+	if w.jobs == nil {
+		w.files.Wait()
+		return w.inlineErr
+	}
+	close(w.jobs)
+	err := w.g.Wait()
+	w.files.Wait()
+	return err
+}
+
+func pwriteFull(fd int, p []byte, off int64) error {
+	for len(p) > 0 {
+		n, err := unix.Pwrite(fd, p, off)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			return err
+		}
+		p, off = p[n:], off+int64(n)
+	}
+	return nil
+}
