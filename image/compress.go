@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"strings"
 
 	"github.com/klauspost/compress/zstd"
 	"github.com/klauspost/pgzip"
@@ -198,7 +199,7 @@ type namedReader struct {
 
 func (n namedReader) Read(p []byte) (int, error) {
 	k, err := n.r.Read(p)
-	if err != nil && err != io.EOF {
+	if err != nil && err != io.EOF && !strings.HasPrefix(err.Error(), n.name+": ") {
 		err = fmt.Errorf("%s: %w", n.name, err)
 	}
 	return k, err

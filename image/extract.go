@@ -102,7 +102,9 @@ func (x *extractor) run(s *stream, h *cpio.Header) (*Stats, error) {
 		}
 	}
 	if atEnd {
-		err = s.End()
+		if err = s.End(); err != nil {
+			err = fmt.Errorf("%w: the image is damaged, files restored from it may hold wrong data", err)
+		}
 	}
 	werr := x.w.wait()
 	x.removeBroken()
