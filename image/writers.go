@@ -29,6 +29,10 @@ import (
 const (
 	chunkSize = 1 << 20  // largest chunk a writer gets
 	memLimit  = 32 << 20 // file data read but not yet written
+	// Chunks go to the writers in batches of up to batchBytes or
+	// batchLen: one wake-up per batch, not per small file.
+	batchBytes = 512 << 10
+	batchLen   = 64
 )
 
 var bufClasses = [...]int{4 << 10, 32 << 10, 256 << 10, chunkSize}
@@ -55,7 +59,9 @@ type chunk struct {
 }
 
 type writers struct {
-	jobs   chan chunk // nil: everything runs in the reader
+	jobs   chan []chunk // nil: everything runs in the reader
+	batch  []chunk      // not yet sent
+	bytes  int          // in batch
 	g      errgroup.Group
 	mem    *semaphore.Weighted
 	files  sync.WaitGroup // files not yet finished
@@ -74,13 +80,15 @@ func startWriters(n int, chown, strict bool) *writers {
 	if n <= 1 {
 		return w
 	}
-	w.jobs = make(chan chunk, 256)
+	w.jobs = make(chan []chunk, 64)
 	for i := 0; i < n; i++ {
 		w.g.Go(func() error {
 			var first error
-			for c := range w.jobs {
-				if err := w.do(c); err != nil && first == nil {
-					first = err
+			for batch := range w.jobs {
+				for _, c := range batch {
+					if err := w.do(c); err != nil && first == nil {
+						first = err
+					}
 				}
 			}
 			return first
@@ -90,11 +98,14 @@ func startWriters(n int, chown, strict bool) *writers {
 }
 
 // buffer returns a pooled buffer of at least n bytes, waiting while
-// memLimit bytes are in flight.
+// memLimit bytes are in flight (after sending its own batch).
 func (w *writers) buffer(n int) *[]byte {
 	for i, c := range bufClasses {
 		if n <= c {
-			w.mem.Acquire(context.Background(), int64(c))
+			if !w.mem.TryAcquire(int64(c)) {
+				w.flush()
+				w.mem.Acquire(context.Background(), int64(c))
+			}
 			if b, ok := bufPools[i].Get().(*[]byte); ok {
 				return b
 			}
@@ -115,7 +126,7 @@ func (w *writers) putBuffer(b *[]byte) {
 	}
 }
 
-// send hands a chunk to a writer (or writes it now).
+// send hands a chunk to the writers (or writes it now).
 func (w *writers) send(c chunk) {
 	if w.jobs == nil {
 		if err := w.do(c); err != nil && w.inlineErr == nil {
@@ -123,7 +134,19 @@ func (w *writers) send(c chunk) {
 		}
 		return
 	}
-	w.jobs <- c
+	w.batch = append(w.batch, c)
+	w.bytes += c.n
+	if w.bytes >= batchBytes || len(w.batch) >= batchLen {
+		w.flush()
+	}
+}
+
+// flush sends the batch.
+func (w *writers) flush() {
+	if len(w.batch) > 0 {
+		w.jobs <- w.batch
+		w.batch, w.bytes = make([]chunk, 0, batchLen), 0
+	}
 }
 
 func (w *writers) do(c chunk) error {
@@ -204,7 +227,12 @@ func futimens(fd int, sec int64) error {
 }
 
 // barrier waits until every file handed out is finished.
-func (w *writers) barrier() { w.files.Wait() }
+func (w *writers) barrier() {
+	if w.jobs != nil {
+		w.flush()
+	}
+	w.files.Wait()
+}
 
 // wait stops the writers and returns the first error one had.
 func (w *writers) wait() error {
@@ -212,6 +240,7 @@ func (w *writers) wait() error {
 		w.files.Wait()
 		return w.inlineErr
 	}
+	w.flush()
 	close(w.jobs)
 	err := w.g.Wait()
 	w.files.Wait()
