@@ -404,14 +404,7 @@ func (x *extractor) linked(h *cpio.Header, cr *cpio.Reader, rel string, pfd int,
 		}
 		g = &linkGroup{rel: rel, names: []string{rel}, hasData: h.Size > 0}
 		x.links[key] = g
-		err = x.fill(fd, h, cr, mode)
-		if cerr := unix.Close(fd); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			x.broken = append(x.broken, g.names...)
-		}
-		return err
+		return x.fillGroup(fd, g, h, cr, mode)
 	}
 	x.st.Hardlinks++
 	gparent, gbase := split(g.rel)
@@ -424,12 +417,7 @@ func (x *extractor) linked(h *cpio.Header, cr *cpio.Reader, rel string, pfd int,
 		if err != nil {
 			return fmt.Errorf("hardlink target %s: %w", displayName(g.rel), err)
 		}
-		err = x.fill(fd, h, cr, mode)
-		if cerr := unix.Close(fd); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			x.broken = append(x.broken, g.names...)
+		if err := x.fillGroup(fd, g, h, cr, mode); err != nil {
 			return err
 		}
 		g.hasData = true
@@ -446,6 +434,19 @@ func (x *extractor) linked(h *cpio.Header, cr *cpio.Reader, rel string, pfd int,
 	}
 	g.names = append(g.names, rel)
 	return nil
+}
+
+// fillGroup fills and closes the inode of g's names; if its data does
+// not arrive whole, all of them are removed.
+func (x *extractor) fillGroup(fd int, g *linkGroup, h *cpio.Header, cr *cpio.Reader, mode uint32) error {
+	err := x.fill(fd, h, cr, mode)
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		x.broken = append(x.broken, g.names...)
+	}
+	return err
 }
 
 // fill writes the entry's data to fd and sets owner, mode and time.

@@ -27,13 +27,19 @@ func FuzzUnpack(f *testing.F) {
 	})
 }
 
-func unpackConfined(t *testing.T, img []byte) {
-	base := t.TempDir()
-	outside := filepath.Join(base, "outside")
-	dir := filepath.Join(base, "dir")
+// sandbox makes BASE/outside/passwd ("root") and an empty BASE/dir.
+func sandbox(t *testing.T) (base, outside, dir string) {
+	base = t.TempDir()
+	outside = filepath.Join(base, "outside")
+	dir = filepath.Join(base, "dir")
 	os.Mkdir(outside, 0o755)
 	os.Mkdir(dir, 0o755)
 	os.WriteFile(filepath.Join(outside, "passwd"), []byte("root"), 0o644)
+	return base, outside, dir
+}
+
+func unpackConfined(t *testing.T, img []byte) {
+	base, outside, dir := sandbox(t)
 	Unpack(bytes.NewReader(img), dir, UnpackOptions{NoChown: true})
 	entries, _ := os.ReadDir(base)
 	if len(entries) != 2 {

@@ -136,12 +136,7 @@ func TestMalicious(t *testing.T) {
 // malicious unpacks raw compressed with c and checks that it fails with
 // want and writes nothing outside DIR.
 func malicious(t *testing.T, c Compression, in []byte, want string) {
-	base := t.TempDir()
-	outside := filepath.Join(base, "outside")
-	dir := filepath.Join(base, "dir")
-	os.Mkdir(outside, 0o755)
-	os.Mkdir(dir, 0o755)
-	os.WriteFile(filepath.Join(outside, "passwd"), []byte("root"), 0o644)
+	base, outside, dir := sandbox(t)
 	// OUTSIDE stands for the real root in absolute names
 	raw := bytes.ReplaceAll(in, []byte("/OUTSIDE/"), []byte(outside+"/"))
 	if len(outside) != len("/OUTSIDE") && bytes.Contains(in, []byte("/OUTSIDE/")) {

@@ -352,14 +352,7 @@ func (v *verifier) xattrsFlush() {
 	if !v.xcurOK || v.xgot == nil {
 		return
 	}
-	var extra []string
-	for name := range v.xgot {
-		if !v.xseen[name] {
-			extra = append(extra, name)
-		}
-	}
-	sort.Strings(extra)
-	for _, name := range extra {
+	for _, name := range keysNotIn(v.xgot, v.xseen) {
 		v.diff(v.xcur, "xattr %s not in the image", name)
 	}
 }
@@ -369,19 +362,24 @@ func (v *verifier) xattrsFlush() {
 func (v *verifier) xattrsEnd() {
 	v.xattrsFlush()
 	v.xcurOK = false
-	var rels []string
-	for rel := range v.names {
-		if !v.xdone[rel] {
-			rels = append(rels, rel)
-		}
-	}
-	sort.Strings(rels)
-	for _, rel := range rels {
+	for _, rel := range keysNotIn(v.names, v.xdone) {
 		v.xcur, v.xcurOK = rel, true
 		v.xgot, v.xseen = v.listXattrs(rel), nil
 		v.xattrsFlush()
 	}
 	v.xcurOK = false
+}
+
+// keysNotIn returns m's keys that are not in done, sorted.
+func keysNotIn[V any](m map[string]V, done map[string]bool) []string {
+	var out []string
+	for k := range m {
+		if !done[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // listXattrs returns rel's xattrs by name; nil when it is not a file or
