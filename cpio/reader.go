@@ -24,10 +24,13 @@ type Reader struct {
 	raw       [headerLen]byte
 }
 
-// NewReader returns a Reader reading from r.
+// NewReader returns a Reader reading from r, through r itself when it is
+// a bufio.Reader of at least 4 KiB: data reads larger than its buffer go
+// straight to the reader under it (one copy less), so a small buffer
+// suits a caller that reads whole files.
 func NewReader(r io.Reader) *Reader {
 	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 64<<10 {
+	if !ok || br.Size() < 4<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
 	return &Reader{r: br}

@@ -97,7 +97,7 @@ func openStream(r io.Reader) (*stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReaderSize(rc, 256<<10)
+	br := bufio.NewReaderSize(rc, streamBuf)
 	return &stream{comp: c, rc: rc, br: br, cr: cpio.NewReader(br)}, nil
 }
 
@@ -162,3 +162,8 @@ func entryError(h *cpio.Header, err error) error {
 type onlyReader struct{ r io.Reader }
 
 func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// streamBuf is the buffer headers are read through. Small, so that file
+// data (read in larger pieces) goes from the decompressor straight into
+// the caller's buffer, one copy less.
+var streamBuf = 16 << 10

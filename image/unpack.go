@@ -32,7 +32,7 @@ type UnpackOptions struct {
 	NoXattrs bool
 	// Workers write file data and set metadata while the caller's
 	// goroutine reads the stream and creates the names; 0 means one per
-	// CPU, at least 2; 1 does everything in the caller's goroutine.
+	// CPU, 2 to 8; 1 does everything in the caller's goroutine.
 	Workers int
 	// Warn receives warnings (xattrs the filesystem does not support,
 	// what Untrusted left out); nil discards them.
@@ -163,7 +163,7 @@ func CleanName(name string) (string, error) {
 
 func workers(n int) int {
 	if n <= 0 {
-		n = max(2, runtime.GOMAXPROCS(0))
+		n = min(8, max(2, runtime.GOMAXPROCS(0)))
 	}
 	return n
 }
