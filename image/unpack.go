@@ -17,10 +17,14 @@ import (
 // directory.
 type UnpackOptions struct {
 	// Merge lets Unpack write into a DIR that is not empty: what the image
-	// holds replaces what is there, the rest stays. DIR's own owner, mode
-	// and time are then left as they are; a new or empty DIR takes the
-	// image root's, as the restored root it is.
+	// holds replaces what is there, the rest stays. DIR's own owner,
+	// mode, time and xattrs are then left as they are; a new or empty DIR
+	// takes the image root's, as the restored root it is.
 	Merge bool
+	// RootAttrs gives DIR the image root's owner, mode, time and xattrs
+	// even when merging: for a root restored into a new filesystem that
+	// already holds lost+found and mount points (the cloner).
+	RootAttrs bool
 	// Untrusted is for an archive from outside the cluster: no device
 	// nodes (skipped with a warning), no setuid or setgid bits, and of the
 	// xattrs only user.* (no file capabilities, no security labels).
@@ -75,7 +79,7 @@ func Unpack(r io.Reader, dir string, o UnpackOptions) (*Stats, error) {
 	if err != nil {
 		return nil, err
 	}
-	x, err := newExtractor(dir, o, fresh)
+	x, err := newExtractor(dir, o, fresh || o.RootAttrs)
 	if err != nil {
 		return nil, err
 	}

@@ -40,6 +40,7 @@ func TestUnpackDir(t *testing.T) {
 		{name: "non-empty DIR", setup: nonEmpty, image: img,
 			want: "is not empty (it holds etc): unpack into a new or empty directory, or merge into this one (--merge)", created: true},
 		{name: "non-empty DIR, merge", setup: nonEmpty, image: img, o: UnpackOptions{Merge: true}, mode: 0o777 | fs.ModeSticky, created: true},
+		{name: "non-empty DIR, merge as the root", setup: nonEmpty, image: img, o: UnpackOptions{Merge: true, RootAttrs: true}, mode: 0o750, created: true},
 		{name: "missing image", want: "no such file or directory"},
 		{name: "gzip'd text", image: gz([]byte("hello world\n")), want: "gzip'd data: cpio: header at offset 0: not a cpio archive"},
 		{name: "DIR is a file", setup: func(t *testing.T, d string) { os.WriteFile(d, []byte("x"), 0o644) },

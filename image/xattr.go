@@ -238,6 +238,9 @@ func (x *extractor) setXattrs(rec xattrRecord) error {
 	if !x.seen.has(rel) {
 		return fmt.Errorf("xattr record for %s, which the archive does not hold before it", displayName(rel))
 	}
+	if rel == "" && !x.rootAttrs {
+		return nil // a merge leaves DIR's own attributes alone
+	}
 	var xs []xattr
 	for _, xa := range rec.Xattrs {
 		if x.o.Untrusted && !strings.HasPrefix(xa.Name, "user.") {
