@@ -27,8 +27,8 @@ import (
 // with any of the names.
 
 const (
-	chunkSize = 1 << 20  // largest chunk a writer gets
-	memLimit  = 32 << 20 // file data read but not yet written
+	chunkSize = 1 << 20 // largest chunk a writer gets
+	memLimit  = 8 << 20 // file data read but not yet written: small, so that it stays in cache
 	// Chunks go to the writers in batches of up to batchBytes or
 	// batchLen: one wake-up per batch, not per small file.
 	batchBytes = 512 << 10
