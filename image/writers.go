@@ -24,7 +24,11 @@ import (
 // flight is finished (barrier, as chown clears capabilities), and
 // directories get their modes and times after all writers are done.
 // Hardlink groups are written by the reader itself: their data may come
-// with any of the names.
+// with any of the names. A file whose data does not arrive whole (the
+// stream ends, a crc mismatch, a failed write) is marked bad and removed
+// once the writers have stopped; a writer's failure stops the reader
+// before its next entry. Writers never stop early, so every file handed
+// out is finished and the barrier cannot hang.
 
 const (
 	chunkSize = 1 << 20 // largest chunk a writer gets
