@@ -67,7 +67,7 @@ type Stats struct {
 	Xattrs    int   // extended attributes
 	Bytes     int64 // file data
 	Excluded  int   // paths left out by the filter (pack)
-	Skipped   int   // sockets skipped (pack)
+	Skipped   int   // sockets (pack), devices under Untrusted (unpack) left out
 }
 
 type linkKey struct {
