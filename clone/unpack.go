@@ -112,7 +112,7 @@ func (r *run) unpack() error {
 	}
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(f, h), total: total, rep: r.cfg.Reporter, log: r.log, t0: time.Now()}
-	st, err := image.Unpack(cr, r.root, image.UnpackOptions{Warn: func(w string) { r.logf("unpack: warning: %s", w) }})
+	st, err := image.Unpack(cr, r.root, image.UnpackOptions{Merge: true, RootAttrs: true, Warn: func(w string) { r.logf("unpack: warning: %s", w) }})
 	if err != nil {
 		return fmt.Errorf("unpacking node.cpio.gz after %s: %w", progress.Bytes(cr.n), err)
 	}

@@ -54,14 +54,21 @@ const Trailer = "TRAILER!!!"
 const MaxSize = 1<<32 - 1
 
 const (
-	headerLen  = 110
-	maxNameLen = 1 << 20 // name field incl. Ext data
+	headerLen = 110
+	// maxNameLen bounds the name field: a path of PATH_MAX (4096) bytes,
+	// 64 KiB of Ext data (clonecd's xattr records are at most 60 KiB) and
+	// their NULs. A reader allocates no more for a header, whatever the
+	// archive declares.
+	maxNameLen = 4096 + 64<<10 + 2
 	maxLinkLen = 4096
 )
 
 var (
 	// ErrHeader is a malformed header (bad magic, non-hex field).
 	ErrHeader = errors.New("malformed header")
+	// ErrNotArchive is data that does not start like a newc or crc
+	// archive (text, another cpio format, a compressed stream).
+	ErrNotArchive = errors.New("not a cpio archive")
 	// ErrChecksum is a crc entry whose data does not match its checksum.
 	ErrChecksum = errors.New("checksum mismatch")
 	// ErrTooLarge is a file of 4 GiB or more, which newc/crc cannot hold.

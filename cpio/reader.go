@@ -24,10 +24,13 @@ type Reader struct {
 	raw       [headerLen]byte
 }
 
-// NewReader returns a Reader reading from r.
+// NewReader returns a Reader reading from r, through r itself when it is
+// a bufio.Reader of at least 4 KiB: data reads larger than its buffer go
+// straight to the reader under it (one copy less), so a small buffer
+// suits a caller that reads whole files.
 func NewReader(r io.Reader) *Reader {
 	br, ok := r.(*bufio.Reader)
-	if !ok || br.Size() < 64<<10 {
+	if !ok || br.Size() < 4<<10 {
 		br = bufio.NewReaderSize(r, 256<<10)
 	}
 	return &Reader{r: br}
@@ -112,6 +115,27 @@ type readerOnly struct{ r *Reader }
 
 func (o readerOnly) Read(p []byte) (int, error) { return o.r.Read(p) }
 
+// badMagic returns nil when b, the first bytes of a header, may start a
+// newc or crc header. At offset 0 the data is not a cpio archive at all
+// (ErrNotArchive, naming the older cpio formats); further on the archive
+// is damaged (ErrHeader).
+func badMagic(b []byte, off int64) error {
+	m := b[:min(len(b), 6)]
+	if bytes.HasPrefix([]byte("070701"), m) || bytes.HasPrefix([]byte("070702"), m) {
+		return nil
+	}
+	if off > 0 {
+		return fmt.Errorf("%w: bad magic %q (not a newc/crc header)", ErrHeader, m)
+	}
+	switch {
+	case string(m) == "070707":
+		return fmt.Errorf("%w in the newc or crc format: it is the old portable format (odc, 070707); repack it with cpio -H newc", ErrNotArchive)
+	case len(b) >= 2 && (b[0] == 0xc7 && b[1] == 0x71 || b[0] == 0x71 && b[1] == 0xc7):
+		return fmt.Errorf("%w in the newc or crc format: it is the old binary format; repack it with cpio -H newc", ErrNotArchive)
+	}
+	return fmt.Errorf("%w (it starts with %q)", ErrNotArchive, b[:min(len(b), 16)])
+}
+
 func parseHex(b []byte) (uint32, bool) {
 	var v uint32
 	for _, c := range b {
@@ -148,6 +172,12 @@ func (r *Reader) Next() (*Header, error) {
 	off := r.off
 	n, err := io.ReadFull(r.r, r.raw[:])
 	r.off += int64(n)
+	if n > 0 {
+		if merr := badMagic(r.raw[:n], off); merr != nil {
+			r.err = r.entryErr(nil, off, merr)
+			return nil, r.err
+		}
+	}
 	if err != nil {
 		if err == io.EOF && off == 0 {
 			r.err = fmt.Errorf("cpio: empty archive (no trailer)")
@@ -159,14 +189,8 @@ func (r *Reader) Next() (*Header, error) {
 		return nil, r.err
 	}
 	h := &Header{Offset: off}
-	switch string(r.raw[:6]) {
-	case "070701":
-		h.Format = Newc
-	case "070702":
+	if r.raw[5] == '2' {
 		h.Format = CRC
-	default:
-		r.err = r.entryErr(nil, off, fmt.Errorf("%w: bad magic %q (not a newc/crc cpio archive)", ErrHeader, r.raw[:6]))
-		return nil, r.err
 	}
 	var f [13]uint32
 	for i := range f {

@@ -27,23 +27,24 @@ func bash(t testing.TB, dir, script string) string {
 
 // TestGNUExtractsOurs: GNU cpio -idm --no-absolute-filenames extracts our
 // newc and crc archives (xattr records included) to a tree identical to
-// the source, with gzip and pigz, every stage exiting 0.
+// the source, with gzip, pigz and zstd, every stage exiting 0.
 func TestGNUExtractsOurs(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.NeedTools(t, "cpio", "gzip", "pigz")
+	testenv.NeedTools(t, "cpio", "gzip", "pigz", "zstd")
 	src := makeTree(t)
 	want := walkTree(t, src, true)
 	for _, format := range []cpio.Format{cpio.Newc, cpio.CRC} {
-		for _, gunzip := range []string{"gzip -dc", "pigz -dc"} {
-			t.Run(format.String()+"/"+strings.Fields(gunzip)[0], func(t *testing.T) {
+		for _, dec := range []string{"gzip -dc", "pigz -dc", "zstd -dc"} {
+			t.Run(format.String()+"/"+strings.Fields(dec)[0], func(t *testing.T) {
 				dir := t.TempDir()
-				img := filepath.Join(dir, "node.cpio.gz")
-				if _, _, err := PackFile(src, img, PackOptions{Format: format}); err != nil {
+				c := map[bool]Compression{false: Gzip, true: Zstd}[strings.HasPrefix(dec, "zstd")]
+				img := filepath.Join(dir, c.ImageName())
+				if _, _, err := PackFile(src, img, PackOptions{Format: format, Compress: c}); err != nil {
 					t.Fatal(err)
 				}
 				out := filepath.Join(dir, "out")
 				os.Mkdir(out, 0o755)
-				msg := bash(t, out, gunzip+" ../node.cpio.gz | cpio -idm --no-absolute-filenames")
+				msg := bash(t, out, dec+" -q ../"+c.ImageName()+" | cpio -idm --no-absolute-filenames")
 				if strings.TrimSpace(msg) != "" && !regexpBlocks.MatchString(strings.TrimSpace(msg)) {
 					t.Errorf("GNU cpio said: %q", msg)
 				}
@@ -54,17 +55,20 @@ func TestGNUExtractsOurs(t *testing.T) {
 }
 
 // TestUnpackGNUArchives: our Unpack restores archives made by GNU
-// find | cpio -o (crc and newc, data on the last hardlink) identically.
+// find | cpio -o (crc and newc, data on the last hardlink, gzip'd and
+// zstd'd) identically.
 func TestUnpackGNUArchives(t *testing.T) {
 	testenv.NeedRoot(t)
-	testenv.NeedTools(t, "cpio", "gzip", "find")
+	testenv.NeedTools(t, "cpio", "gzip", "zstd", "find")
 	src := makeTree(t)
 	want := walkTree(t, src, true)
-	for _, format := range []string{"--format=crc", "-H newc"} {
-		t.Run(format, func(t *testing.T) {
+	for _, tc := range []struct{ format, compress string }{
+		{"--format=crc", "gzip"}, {"-H newc", "gzip"}, {"-H newc", "zstd -T0 -3 -q"}, {"--format=crc", "zstd -19 -q"},
+	} {
+		t.Run(tc.format+"|"+tc.compress, func(t *testing.T) {
 			dir := t.TempDir()
-			img := filepath.Join(dir, "gnu.cpio.gz")
-			bash(t, src, "find . -xdev | cpio -o "+format+" | gzip > "+img)
+			img := filepath.Join(dir, "gnu.img")
+			bash(t, src, "find . -xdev | cpio -o "+tc.format+" | "+tc.compress+" > "+img)
 			out := filepath.Join(dir, "out")
 			os.Mkdir(out, 0o755)
 			st, err := UnpackFile(img, out, UnpackOptions{})

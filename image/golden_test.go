@@ -10,8 +10,9 @@ import (
 )
 
 // TestGoldenRoundTrip: the real Debian golden root packs, unpacks and
-// verifies clean; ping keeps its file capability; plain GNU cpio extracts
-// the same image (gzip and pigz pipelines exiting 0) to the same tree.
+// verifies clean; ping keeps its file capability; its zstd image unpacked
+// sequentially gives the same tree; plain GNU cpio extracts the same image
+// (gzip and pigz pipelines exiting 0) to the same tree.
 func TestGoldenRoundTrip(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "cpio", "pigz", "gzip", "getcap")
@@ -54,6 +55,20 @@ func TestGoldenRoundTrip(t *testing.T) {
 	}
 	if caps := testenv.Run(t, "getcap", filepath.Join(out, "usr/bin/ping")); !strings.Contains(caps, "cap_net_raw") {
 		t.Errorf("ping lost its capability: %q", caps)
+	}
+	// The zstd image of the same root, unpacked sequentially (one
+	// goroutine), gives the tree the writers gave, xattrs included.
+	zimg := filepath.Join(dir, "node.cpio.zst")
+	if _, _, err := PackFile(golden, zimg, PackOptions{Compress: Zstd}); err != nil {
+		t.Fatal(err)
+	}
+	zout := filepath.Join(dir, "zstd")
+	if _, err := UnpackFile(zimg, zout, UnpackOptions{Workers: 1}); err != nil {
+		t.Fatal(err)
+	}
+	compareTrees(t, walkTree(t, out, false), walkTree(t, zout, false), nil, nil)
+	if err := os.RemoveAll(zout); err != nil {
+		t.Fatal(err)
 	}
 	// The same image through plain GNU cpio, both decompressors: every
 	// stage exits 0 (no EPIPE from the xattr record) and the trees match

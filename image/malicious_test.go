@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -111,48 +112,72 @@ func TestMalicious(t *testing.T) {
 		{"huge name size", hugeName, "name size 2147483647"},
 		{"huge symlink", hugeLink, "symlink target of 1048576 bytes"},
 		{"non-hex header", nonHex, `header at offset 0: malformed header: mode field "XYZ081A4" is not hex`},
-		{"not cpio", []byte("this is not an archive at all, just text............................................................................................"), "bad magic"},
+		{"not cpio", []byte("this is not an archive at all, just text............................................................................................"), "not a cpio archive"},
 		{"duplicate names", rawArchive(t, cpio.Newc, reg("etc/passwd", "root"), sym("etc/passwd", "/OUTSIDE/passwd")), `entry "etc/passwd" at offset 128: duplicate name: /etc/passwd appears twice`},
 		{"no trailer", big[:len(big)-512+100][:bytes.LastIndex(big, []byte("070701"))], "without a trailer"},
 		{"empty", nil, "empty"},
+		{"xattr bomb (security.md 8)", xattrBomb(t, Gzip, 300, 1<<20), "name size 10485"},
+		{"oversized xattr record", xattrBomb(t, None, 3, XattrRecordMax+100), "bytes (at most 61440)"},
+		{"name of 5000 bytes", rawArchive(t, cpio.Newc, reg(strings.Repeat("n/", 2500), "x")), "name of 5000 bytes is too long"},
+		{"xattr record before its file", xattrRecordFor(t, "etc/passwd"), "xattr record for /etc/passwd, which the archive does not hold before it"},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			base := t.TempDir()
-			outside := filepath.Join(base, "outside")
-			dir := filepath.Join(base, "dir")
-			os.Mkdir(outside, 0o755)
-			os.Mkdir(dir, 0o755)
-			os.WriteFile(filepath.Join(outside, "passwd"), []byte("root"), 0o644)
-			// OUTSIDE stands for the real root in absolute names
-			raw := bytes.ReplaceAll(tt.raw, []byte("/OUTSIDE/"), []byte(outside+"/"))
-			if len(outside) != len("/OUTSIDE") && bytes.Contains(tt.raw, []byte("/OUTSIDE/")) {
-				// the name size in the header no longer fits: rebuild
-				raw = rebuildWith(t, tt.raw, outside)
-			}
-			before := listTree(t, base)
-			_, err := Unpack(bytes.NewReader(raw), dir, UnpackOptions{})
-			if err == nil {
-				t.Fatalf("no error, want one containing %q", tt.want)
-			}
-			if !strings.Contains(err.Error(), strings.ReplaceAll(tt.want, "/OUTSIDE/", outside+"/")) {
-				t.Errorf("error %q\n does not contain %q", err, tt.want)
-			}
-			if b, _ := os.ReadFile(filepath.Join(outside, "passwd")); string(b) != "root" {
-				t.Errorf("outside/passwd now holds %q", b)
-			}
-			after := listTree(t, base)
-			var added []string
-			for _, a := range after {
-				if !strings.HasPrefix(a, "dir/") && !contains(before, a) {
-					added = append(added, a)
-				}
-			}
-			if len(added) > 0 {
-				t.Errorf("written outside DIR: %q", added)
-			}
-		})
+		// plain archives are tried gzip'd and zstd'd too
+		comps := []Compression{None, Gzip, Zstd}
+		if bytes.HasPrefix(tt.raw, magicGzip) || isZstd(tt.raw) {
+			comps = comps[:1]
+		}
+		for _, c := range comps {
+			t.Run(c.String()+"/"+tt.name, func(t *testing.T) { malicious(t, c, tt.raw, tt.want) })
+		}
 	}
+}
+
+// malicious unpacks raw compressed with c and checks that it fails with
+// want and writes nothing outside DIR.
+func malicious(t *testing.T, c Compression, in []byte, want string) {
+	base, outside, dir := sandbox(t)
+	// OUTSIDE stands for the real root in absolute names
+	raw := bytes.ReplaceAll(in, []byte("/OUTSIDE/"), []byte(outside+"/"))
+	if len(outside) != len("/OUTSIDE") && bytes.Contains(in, []byte("/OUTSIDE/")) {
+		// the name size in the header no longer fits: rebuild
+		raw = rebuildWith(t, in, outside)
+	}
+	if c != None {
+		raw = compress(t, c, raw)
+	}
+	before := listTree(t, base)
+	_, err := Unpack(bytes.NewReader(raw), dir, UnpackOptions{})
+	if err == nil {
+		t.Fatalf("no error, want one containing %q", want)
+	}
+	if !strings.Contains(err.Error(), strings.ReplaceAll(want, "/OUTSIDE/", outside+"/")) {
+		t.Errorf("error %q\n does not contain %q", err, want)
+	}
+	if b, _ := os.ReadFile(filepath.Join(outside, "passwd")); string(b) != "root" {
+		t.Errorf("outside/passwd now holds %q", b)
+	}
+	after := listTree(t, base)
+	var added []string
+	for _, a := range after {
+		if !strings.HasPrefix(a, "dir/") && !contains(before, a) {
+			added = append(added, a)
+		}
+	}
+	if len(added) > 0 {
+		t.Errorf("written outside DIR: %q", added)
+	}
+}
+
+// xattrRecordFor is an archive whose only entry is an xattr record for
+// path.
+func xattrRecordFor(t *testing.T, path string) []byte {
+	var b bytes.Buffer
+	w := cpio.NewWriter(&b)
+	ext := xattrMagic + strconv.Quote(path) + "\t" + strconv.Quote("user.x") + "\t" + "61\n"
+	w.WriteHeader(&cpio.Header{Name: ".", Mode: cpio.TypeDir | 0o755, Nlink: 2, Ext: []byte(ext)})
+	w.Close()
+	return b.Bytes()
 }
 
 func contains(list []string, s string) bool {

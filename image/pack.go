@@ -1,33 +1,31 @@
 package image
 
 import (
-	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"runtime"
 	"sort"
 	"syscall"
 
-	"github.com/klauspost/pgzip"
 	"golang.org/x/sys/unix"
+	"golang.org/x/term"
 
 	"github.com/clonecd/clonecd/cpio"
 )
 
-// PackOptions tune Pack.
+// PackOptions tune Pack. The zero value writes a newc archive, gzip'd at
+// level 6 on every CPU, leaving out DefaultExcludes.
 type PackOptions struct {
 	Format cpio.Format
 	// Filter decides what is left out; nil means the defaults.
 	Filter *Filter
-	// Level is the gzip level (1-9); 0 means 6. Plain writes no gzip.
+	// Compress is gzip (the zero value), zstd or none.
+	Compress Compression
+	// Level is the compression level: gzip 1-9, zstd 1-19 (as zstd(1));
+	// 0 means Compress.DefaultLevel() (gzip 6, zstd 3).
 	Level   int
-	Plain   bool
-	Threads int // gzip threads; 0 means one per CPU
+	Threads int // compression threads; 0 means one per CPU
 	// NoXattrs leaves extended attributes out.
 	NoXattrs bool
 	// Warn receives warnings (skipped sockets, files that changed); nil
@@ -69,7 +67,7 @@ type Stats struct {
 	Xattrs    int   // extended attributes
 	Bytes     int64 // file data
 	Excluded  int   // paths left out by the filter (pack)
-	Skipped   int   // sockets skipped (pack)
+	Skipped   int   // sockets (pack), devices under Untrusted (unpack) left out
 }
 
 type linkKey struct {
@@ -106,11 +104,15 @@ func (p *packer) warn(format string, a ...any) {
 	}
 }
 
-// Pack writes the tree at root to w as a gzip'd (or plain) cpio archive:
-// sorted, each directory after its contents (like find -depth), not
-// crossing filesystems, hardlinks stored once with the data on
-// the last link (like GNU cpio), xattrs in a record GNU cpio ignores.
+// Pack writes the tree at root to w as a cpio archive compressed by
+// o.Compress: sorted, each directory after its contents (like find
+// -depth), not crossing filesystems, hardlinks stored once with the data
+// on the last link (like GNU cpio), xattrs in a record GNU cpio ignores.
+// A terminal is refused as w, as gzip(1) does.
 func Pack(root string, w io.Writer, o PackOptions) (*Stats, error) {
+	if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return nil, ErrTerminal
+	}
 	if o.Filter == nil {
 		f, err := NewFilter(false, nil, nil)
 		if err != nil {
@@ -120,76 +122,53 @@ func Pack(root string, w io.Writer, o PackOptions) (*Stats, error) {
 	}
 	var st unix.Stat_t
 	if err := unix.Stat(root, &st); err != nil {
-		return nil, fmt.Errorf("pack %s: %w", root, err)
+		return nil, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, fmt.Errorf("pack %s: not a directory", root)
+		return nil, fmt.Errorf("%s is not a directory", root)
 	}
-	out := w
-	var gz *pgzip.Writer
-	var bw *bufio.Writer
-	if !o.Plain {
-		level := o.Level
-		if level == 0 {
-			level = 6
-		}
-		var err error
-		gz, err = pgzip.NewWriterLevel(w, level)
-		if err != nil {
-			return nil, fmt.Errorf("gzip level %d: %w", level, err)
-		}
-		threads := o.Threads
-		if threads <= 0 {
-			threads = runtime.GOMAXPROCS(0)
-		}
-		if err := gz.SetConcurrency(1<<20, 2*threads); err != nil {
-			return nil, err
-		}
-		out = gz
-	} else {
-		bw = bufio.NewWriterSize(w, 1<<20)
-		out = bw
+	cw, err := compressor(w, o.Compress, o.Level, o.Threads)
+	if err != nil {
+		return nil, err
 	}
-	p := &packer{root: root, rootDev: st.Dev, o: o, w: cpio.NewWriter(out),
+	p := &packer{root: root, rootDev: st.Dev, o: o, w: cpio.NewWriter(cw),
 		links: map[linkKey]*pendingLink{}, buf: make([]byte, 1<<20)}
-	if err := p.walk("", root); err != nil {
-		return &p.st, err
+	err = p.pack(&st)
+	if cerr := cw.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("%s: %w", o.Compress, cerr)
 	}
-	if err := p.entry("", root, &st); err != nil {
-		return &p.st, err
+	return &p.st, err
+}
+
+// ErrTerminal is Pack's refusal to write compressed data to a terminal.
+var ErrTerminal = errors.New("refusing to write a compressed image to a terminal: redirect standard output or give a file (-o FILE)")
+
+func (p *packer) pack(st *unix.Stat_t) error {
+	if err := p.walk("", p.root); err != nil {
+		return err
+	}
+	if err := p.entry("", p.root, st); err != nil {
+		return err
 	}
 	if err := p.flushLinks(); err != nil {
-		return &p.st, err
+		return err
 	}
 	if err := p.writeXattrs(); err != nil {
-		return &p.st, err
+		return err
 	}
-	if err := p.w.Close(); err != nil {
-		return &p.st, err
-	}
-	if gz != nil {
-		if err := gz.Close(); err != nil {
-			return &p.st, fmt.Errorf("gzip: %w", err)
-		}
-	}
-	if bw != nil {
-		if err := bw.Flush(); err != nil {
-			return &p.st, err
-		}
-	}
-	return &p.st, nil
+	return p.w.Close()
 }
 
 // walk packs the contents of directory dir (archive name rel).
 func (p *packer) walk(rel, dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("pack: %w", err)
+		return err
 	}
 	names, err := f.Readdirnames(-1)
 	f.Close()
 	if err != nil {
-		return fmt.Errorf("pack: reading directory %s: %w", dir, err)
+		return fmt.Errorf("reading directory %s: %w", dir, err)
 	}
 	sort.Strings(names)
 	for _, name := range names {
@@ -204,7 +183,7 @@ func (p *packer) walk(rel, dir string) error {
 				p.warn("%s vanished while packing", cpath)
 				continue
 			}
-			return fmt.Errorf("pack: lstat %s: %w", cpath, err)
+			return err
 		}
 		isDir := st.Mode&unix.S_IFMT == unix.S_IFDIR
 		if p.o.Filter.Excluded("/"+crel, isDir) || p.skipped(&st) {
@@ -272,7 +251,7 @@ func (p *packer) entry(rel, path string, st *unix.Stat_t) error {
 	case unix.S_IFLNK:
 		target, err := os.Readlink(path)
 		if err != nil {
-			return fmt.Errorf("pack: %w", err)
+			return err
 		}
 		h.Linkname = target
 		p.st.Symlinks++
@@ -291,7 +270,7 @@ func (p *packer) entry(rel, path string, st *unix.Stat_t) error {
 		return p.writeHeader(h)
 	}
 	if st.Size > cpio.MaxSize {
-		return fmt.Errorf("pack: %s is %d bytes: cpio (newc/crc) cannot store files of 4 GiB or more; leave it out with --exclude /%s: %w",
+		return fmt.Errorf("%s is %d bytes: cpio (newc/crc) cannot store files of 4 GiB or more; leave it out with --exclude /%s: %w",
 			path, st.Size, rel, cpio.ErrTooLarge)
 	}
 	if err := p.collectXattrs(rel, path); err != nil {
@@ -355,10 +334,7 @@ func (p *packer) flushLinks() error {
 func (p *packer) writeHeader(h *cpio.Header) error {
 	p.st.Entries++
 	addProgress(p.o.Progress, 0, 1)
-	if err := p.w.WriteHeader(h); err != nil {
-		return fmt.Errorf("pack: %w", err)
-	}
-	return nil
+	return p.w.WriteHeader(h)
 }
 
 // writeFile writes a regular file's header and data. A file that shrank
@@ -370,7 +346,7 @@ func (p *packer) writeFile(h *cpio.Header, path string, size int64) error {
 		f, err = os.OpenFile(path, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	}
 	if err != nil {
-		return fmt.Errorf("pack: %w", err)
+		return err
 	}
 	defer f.Close()
 	h.Size = size
@@ -389,7 +365,7 @@ func (p *packer) writeFile(h *cpio.Header, path string, size int64) error {
 		n, err := f.Read(p.buf[:min(left, int64(len(p.buf)))])
 		if n > 0 {
 			if _, werr := p.w.Write(p.buf[:n]); werr != nil {
-				return fmt.Errorf("pack: writing %s: %w", path, werr)
+				return fmt.Errorf("writing %s: %w", path, werr)
 			}
 			left -= int64(n)
 			p.st.Bytes += int64(n)
@@ -397,20 +373,20 @@ func (p *packer) writeFile(h *cpio.Header, path string, size int64) error {
 		}
 		if err == io.EOF {
 			if p.o.Format == cpio.CRC {
-				return fmt.Errorf("pack: %s shrank while packing (%d bytes missing)", path, left)
+				return fmt.Errorf("%s shrank while packing (%d bytes missing)", path, left)
 			}
 			p.warn("%s shrank by %d bytes while packing; padded with zeros", path, left)
 			for left > 0 {
 				z := min(left, int64(len(zeroBuf)))
 				if _, err := p.w.Write(zeroBuf[:z]); err != nil {
-					return fmt.Errorf("pack: %w", err)
+					return err
 				}
 				left -= z
 			}
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("pack: reading %s: %w", path, err)
+			return fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
 	if n, _ := f.Read(p.buf[:1]); n > 0 {
@@ -431,70 +407,16 @@ func (p *packer) sum(f *os.File, path string, size int64) (uint32, error) {
 		s = cpio.Sum(s, p.buf[:n])
 		left -= int64(n)
 		if err == io.EOF && left > 0 {
-			return 0, fmt.Errorf("pack: %s shrank while packing (%d bytes missing)", path, left)
+			return 0, fmt.Errorf("%s shrank while packing (%d bytes missing)", path, left)
 		}
 		if err != nil && err != io.EOF {
-			return 0, fmt.Errorf("pack: reading %s: %w", path, err)
+			return 0, fmt.Errorf("reading %s: %w", path, err)
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return 0, fmt.Errorf("pack: %s: %w", path, err)
+		return 0, fmt.Errorf("%s: %w", path, err)
 	}
 	return s, nil
-}
-
-// PackFile packs root into the file image (written under a temporary name
-// and renamed when complete) and writes image.sha256 beside it in
-// sha256sum format. It returns the stats and the hex digest.
-func PackFile(root, image string, o PackOptions) (*Stats, string, error) {
-	dir, base := filepath.Split(image)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return nil, "", fmt.Errorf("pack: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	// never pack the image into itself, nor the one it replaces
-	if fi, err := tmp.Stat(); err == nil {
-		o.Skip = append(o.Skip, fi)
-	}
-	if fi, err := os.Stat(image); err == nil {
-		o.Skip = append(o.Skip, fi)
-	}
-	h := sha256.New()
-	bw := bufio.NewWriterSize(io.MultiWriter(tmp, h), 1<<20)
-	st, err := Pack(root, bw, o)
-	if err == nil {
-		err = bw.Flush()
-	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return st, "", fmt.Errorf("packing %s into %s: %w", root, image, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	if err := os.Rename(tmp.Name(), image); err != nil {
-		return st, "", fmt.Errorf("pack: %w", err)
-	}
-	if err := WriteSum(image, sum); err != nil {
-		return st, "", err
-	}
-	return st, sum, nil
-}
-
-// WriteSum writes image.sha256 in sha256sum format ("HEX  BASENAME").
-func WriteSum(image, sum string) error {
-	line := sum + "  " + filepath.Base(image) + "\n"
-	if err := os.WriteFile(image+".sha256", []byte(line), 0o644); err != nil {
-		return fmt.Errorf("pack: %w", err)
-	}
-	return nil
 }
 
 // Measure adds up the bytes and entries that Pack would store, for a

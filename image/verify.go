@@ -63,6 +63,13 @@ type verifier struct {
 	groups   map[linkKey]string // archive hardlink group -> first name
 	inodes   map[linkKey]string // DIR inode -> first name with it
 	buf      []byte
+
+	// xattrs of the path whose records are being compared
+	xcur   string
+	xcurOK bool
+	xgot   map[string][]byte // in DIR
+	xseen  map[string]bool   // names the image holds
+	xdone  map[string]bool   // paths compared
 }
 
 func (v *verifier) diff(rel, format string, a ...any) {
@@ -97,21 +104,22 @@ func typeName(t uint32) string {
 	return fmt.Sprintf("type %06o", t)
 }
 
-// Verify compares dir with the archive in r (gzip'd or plain) and lists
-// every difference: type, mode, owner, size, content digest, link target,
-// device numbers, hardlink groups, xattrs, and files in dir the image does
-// not hold. The error is only for an unreadable image or dir.
+// Verify compares dir with the image in r (gzip, zstd or plain) and
+// lists every difference: type, mode, owner, size, content digest, link
+// target, device numbers, hardlink groups, xattrs, and files in dir the
+// image does not hold. It reads the image to its end (Check's rules). The
+// error is only for an unreadable or damaged image, or an unreadable dir.
 func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
-	rc, err := Decompress(r)
-	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
-	}
-	defer rc.Close()
 	root, err := os.OpenRoot(dir)
 	if err != nil {
-		return nil, fmt.Errorf("verify: %w", err)
+		return nil, err
 	}
 	defer root.Close()
+	s, err := openStream(r)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
 	idp := o.Identity
 	if idp == nil {
 		idp = IdentityFiles
@@ -121,7 +129,8 @@ func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
 		ign = DefaultExcludes
 	}
 	v := &verifier{root: root, dir: dir, rep: &Report{}, names: map[string]bool{},
-		groups: map[linkKey]string{}, inodes: map[linkKey]string{}, buf: make([]byte, 1<<20)}
+		groups: map[linkKey]string{}, inodes: map[linkKey]string{}, buf: make([]byte, 1<<20),
+		xdone: map[string]bool{}}
 	if v.identity, err = NewFilter(true, idp, nil); err != nil {
 		return nil, err
 	}
@@ -131,39 +140,42 @@ func Verify(r io.Reader, dir string, o VerifyOptions) (*Report, error) {
 	if v.skip, err = NewFilter(true, o.Skip, nil); err != nil {
 		return nil, err
 	}
-	var xrecs []xattrRecord
-	cr := cpio.NewReader(rc)
+	var xattrSize int64
 	for {
-		h, err := cr.Next()
+		h, err := s.Next()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return v.rep, fmt.Errorf("verify: %w", err)
+			return v.rep, err
 		}
 		if isXattrRecord(h) {
+			if err := checkXattrRecord(h, &xattrSize); err != nil {
+				return v.rep, err
+			}
 			recs, err := parseXattrRecord(h)
 			if err != nil {
-				return v.rep, fmt.Errorf("verify: %w", err)
+				return v.rep, err
 			}
-			xrecs = append(xrecs, recs...)
+			if !o.NoXattrs {
+				v.xattrRecords(recs)
+			}
 			continue
 		}
 		rel, err := CleanName(h.Name)
 		if err != nil {
-			return v.rep, fmt.Errorf("verify: entry %q at offset %d: %w", h.Name, h.Offset, err)
+			return v.rep, entryError(h, err)
 		}
-		if err := v.entry(h, rel, cr); err != nil {
-			var ce *cpio.Error
-			if errors.As(err, &ce) {
-				return v.rep, fmt.Errorf("verify: %w", err)
-			}
-			return v.rep, fmt.Errorf("verify: entry %q at offset %d: %w", h.Name, h.Offset, err)
+		if err := v.entry(h, rel, s.cr); err != nil {
+			return v.rep, entryError(h, err)
 		}
 		addProgress(o.Progress, h.Size, 1)
 	}
+	if err := s.End(); err != nil {
+		return v.rep, err
+	}
 	if !o.NoXattrs {
-		v.xattrs(xrecs)
+		v.xattrsEnd()
 	}
 	if !o.NoExtra {
 		if err := v.extras(); err != nil {
@@ -301,49 +313,30 @@ func (v *verifier) sameGroup(first, rel string, h *cpio.Header) bool {
 	return v.groups[key] == first
 }
 
-type onlyReader struct{ r io.Reader }
-
-func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
-
 func readerOf(cr *cpio.Reader) io.Reader { return onlyReader{cr} }
 
-// xattrs compares the recorded xattrs with dir's.
-func (v *verifier) xattrs(recs []xattrRecord) {
-	want := map[string][]xattr{}
+// xattrRecords compares recorded xattrs with dir's as they arrive. A
+// path's xattrs come together (they may straddle two records): dir's
+// are listed once per path, and those the image lacks reported when the
+// next path begins.
+func (v *verifier) xattrRecords(recs []xattrRecord) {
 	for _, rec := range recs {
-		rel, err := CleanName(rec.Path)
-		if err != nil {
-			continue
-		}
-		want[rel] = append(want[rel], rec.Xattrs...)
 		v.rep.Stats.Xattrs += len(rec.Xattrs)
-	}
-	for rel := range v.names {
-		w := want[rel]
-		fi, err := v.lstat(rel)
-		if err != nil {
+		rel, err := CleanName(rec.Path)
+		if err != nil || !v.names[rel] {
 			continue
 		}
-		if t := fi.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
-			continue
+		if !v.xcurOK || rel != v.xcur {
+			v.xattrsFlush()
+			v.xcur, v.xcurOK, v.xdone[rel] = rel, true, true
+			v.xgot, v.xseen = v.listXattrs(rel), map[string]bool{}
 		}
-		got, err := listXattrs(v.dir + "/" + rel)
-		if err != nil {
-			v.diff(rel, "cannot list xattrs: %v", err)
-			continue
+		if v.xgot == nil {
+			continue // not a file or directory, or unreadable (reported)
 		}
-		if len(w) == 0 && len(got) == 0 {
-			continue
-		}
-		sort.Slice(w, func(i, j int) bool { return w[i].Name < w[j].Name })
-		gm := map[string][]byte{}
-		for _, x := range got {
-			gm[x.Name] = x.Value
-		}
-		wm := map[string]bool{}
-		for _, x := range w {
-			wm[x.Name] = true
-			g, ok := gm[x.Name]
+		for _, x := range rec.Xattrs {
+			v.xseen[x.Name] = true
+			g, ok := v.xgot[x.Name]
 			switch {
 			case !ok:
 				v.diff(rel, "xattr %s missing", x.Name)
@@ -351,12 +344,64 @@ func (v *verifier) xattrs(recs []xattrRecord) {
 				v.diff(rel, "xattr %s is %x, image has %x", x.Name, g, x.Value)
 			}
 		}
-		for _, x := range got {
-			if !wm[x.Name] {
-				v.diff(rel, "xattr %s not in the image", x.Name)
-			}
+	}
+}
+
+// xattrsFlush reports the current path's xattrs the image does not hold.
+func (v *verifier) xattrsFlush() {
+	if !v.xcurOK || v.xgot == nil {
+		return
+	}
+	for _, name := range keysNotIn(v.xgot, v.xseen) {
+		v.diff(v.xcur, "xattr %s not in the image", name)
+	}
+}
+
+// xattrsEnd finishes the last path and checks that every other file and
+// directory has no xattrs.
+func (v *verifier) xattrsEnd() {
+	v.xattrsFlush()
+	v.xcurOK = false
+	for _, rel := range keysNotIn(v.names, v.xdone) {
+		v.xcur, v.xcurOK = rel, true
+		v.xgot, v.xseen = v.listXattrs(rel), nil
+		v.xattrsFlush()
+	}
+	v.xcurOK = false
+}
+
+// keysNotIn returns m's keys that are not in done, sorted.
+func keysNotIn[V any](m map[string]V, done map[string]bool) []string {
+	var out []string
+	for k := range m {
+		if !done[k] {
+			out = append(out, k)
 		}
 	}
+	sort.Strings(out)
+	return out
+}
+
+// listXattrs returns rel's xattrs by name; nil when it is not a file or
+// directory, or cannot be read (reported).
+func (v *verifier) listXattrs(rel string) map[string][]byte {
+	fi, err := v.lstat(rel)
+	if err != nil {
+		return nil
+	}
+	if t := fi.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+		return nil
+	}
+	got, err := listXattrs(v.dir + "/" + rel)
+	if err != nil {
+		v.diff(rel, "cannot list xattrs: %v", err)
+		return nil
+	}
+	m := make(map[string][]byte, len(got))
+	for _, x := range got {
+		m[x.Name] = x.Value
+	}
+	return m
 }
 
 // extras walks dir (not crossing filesystems) for entries the image does
@@ -364,7 +409,7 @@ func (v *verifier) xattrs(recs []xattrRecord) {
 func (v *verifier) extras() error {
 	var rootSt unix.Stat_t
 	if err := unix.Stat(v.dir, &rootSt); err != nil {
-		return fmt.Errorf("verify: %w", err)
+		return err
 	}
 	var walk func(rel string) error
 	walk = func(rel string) error {

@@ -29,8 +29,13 @@ import (
 // holds at most XattrRecordMax bytes.
 const xattrMagic = "clonecd-xattrs-v1\n"
 
-// XattrRecordMax is the largest xattr record written.
+// XattrRecordMax is the largest xattr record written, and read.
 const XattrRecordMax = 60 << 10
+
+// XattrTotalMax bounds the xattr records one archive may hold (a root
+// labelled for SELinux takes about 150 bytes a file). Unpack applies each
+// record as it arrives and Verify compares it, so memory holds one.
+const XattrTotalMax = 256 << 20
 
 type xattr struct {
 	Name  string
@@ -101,7 +106,7 @@ func (p *packer) collectXattrs(rel, path string) error {
 	}
 	xs, err := listXattrs(path)
 	if err != nil {
-		return fmt.Errorf("pack: %w", err)
+		return err
 	}
 	if len(xs) > 0 {
 		p.xattrs = append(p.xattrs, xattrRecord{rel, xs})
@@ -132,7 +137,7 @@ func (p *packer) writeXattrs() error {
 		h := *p.rootHdr
 		h.Ext = append([]byte(nil), b.Bytes()...)
 		if err := p.w.WriteHeader(&h); err != nil {
-			return fmt.Errorf("pack: xattr record: %w", err)
+			return fmt.Errorf("xattr record: %w", err)
 		}
 		b.Reset()
 		b.WriteString(xattrMagic)
@@ -144,7 +149,7 @@ func (p *packer) writeXattrs() error {
 			var line bytes.Buffer
 			encodeXattrLine(&line, rec, x)
 			if line.Len()+len(xattrMagic) > XattrRecordMax {
-				return fmt.Errorf("pack: xattr %s of /%s is too large (%d bytes)", x.Name, rec.Path, len(x.Value))
+				return fmt.Errorf("xattr %s of /%s is too large (%d bytes)", x.Name, rec.Path, len(x.Value))
 			}
 			if b.Len()+line.Len() > XattrRecordMax {
 				if err := flush(); err != nil {
@@ -160,6 +165,19 @@ func (p *packer) writeXattrs() error {
 // isXattrRecord reports whether h is a clonecd xattr record.
 func isXattrRecord(h *cpio.Header) bool {
 	return len(h.Ext) > 0 && bytes.HasPrefix(h.Ext, []byte(xattrMagic))
+}
+
+// checkXattrRecord bounds a record and the running total before it is
+// parsed.
+func checkXattrRecord(h *cpio.Header, total *int64) error {
+	if len(h.Ext) > XattrRecordMax {
+		return fmt.Errorf("xattr record at offset %d holds %d bytes (at most %d)", h.Offset, len(h.Ext), XattrRecordMax)
+	}
+	*total += int64(len(h.Ext))
+	if *total > XattrTotalMax {
+		return fmt.Errorf("xattr records pass %d MiB in total at offset %d", XattrTotalMax>>20, h.Offset)
+	}
+	return nil
 }
 
 // parseXattrRecord decodes a record's lines.
@@ -187,4 +205,84 @@ func parseXattrRecord(h *cpio.Header) ([]xattrRecord, error) {
 		}
 	}
 	return out, nil
+}
+
+// xattrRecord applies a record as it arrives: the packer writes records
+// after every entry, so their paths exist. Files still in the writers'
+// hands are finished first (chown clears file capabilities).
+func (x *extractor) xattrRecord(h *cpio.Header) error {
+	if err := checkXattrRecord(h, &x.xattrSize); err != nil {
+		return err
+	}
+	if x.o.NoXattrs {
+		return nil
+	}
+	recs, err := parseXattrRecord(h)
+	if err != nil {
+		return err
+	}
+	x.w.barrier()
+	for _, rec := range recs {
+		if err := x.setXattrs(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (x *extractor) setXattrs(rec xattrRecord) error {
+	rel, err := CleanName(rec.Path)
+	if err != nil {
+		return fmt.Errorf("xattr record for %q: %w", rec.Path, err)
+	}
+	if !x.seen.has(rel) {
+		return fmt.Errorf("xattr record for %s, which the archive does not hold before it", displayName(rel))
+	}
+	if rel == "" && !x.rootAttrs {
+		return nil // a merge leaves DIR's own attributes alone
+	}
+	var xs []xattr
+	for _, xa := range rec.Xattrs {
+		if x.o.Untrusted && !strings.HasPrefix(xa.Name, "user.") {
+			x.warn("%s: xattr %s not restored (untrusted archive)", displayName(rel), xa.Name)
+			continue
+		}
+		xs = append(xs, xa)
+	}
+	if len(xs) == 0 {
+		return nil
+	}
+	fd := x.root
+	if rel != "" {
+		parent, base := split(rel)
+		pfd, err := x.openDir(parent)
+		if err != nil {
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Fstatat(pfd, base, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			return fmt.Errorf("xattrs of %s: %w", displayName(rel), err)
+		}
+		if t := st.Mode & unix.S_IFMT; t != unix.S_IFREG && t != unix.S_IFDIR {
+			x.warn("%s: xattrs on this file type are not restored", displayName(rel))
+			return nil
+		}
+		fd, err = unix.Openat(pfd, base, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("xattrs of %s: %w", displayName(rel), err)
+		}
+		defer unix.Close(fd)
+	}
+	for _, xa := range xs {
+		err := unix.Fsetxattr(fd, xa.Name, xa.Value, 0)
+		if errors.Is(err, unix.ENOTSUP) && !strings.HasPrefix(xa.Name, "security.capability") {
+			x.warn("%s: xattr %s not supported by the target filesystem", displayName(rel), xa.Name)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("setting xattr %s on %s: %w", xa.Name, displayName(rel), err)
+		}
+		x.st.Xattrs++
+	}
+	return nil
 }
