@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/netclone"
-	_ "github.com/clonecd/clonecd/netclone/netboot" // clonecd.mode=net: registers clone.NetMedia
 	"github.com/clonecd/clonecd/progress"
 )
 

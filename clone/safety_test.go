@@ -149,7 +149,7 @@ func TestNetCloneInterrupted(t *testing.T) {
 	if err := run(Config{Media: os.DirFS(media)}); err != nil {
 		t.Fatalf("first clone (CD): %v", err)
 	}
-	var uuid, grubCfg string
+	var uuid, grubCfg, keys, machineID string
 	func() {
 		// The old system's /boot/grub gets a file of its own and loses the
 		// image's unicode.pf2: where each one is shows whose files are on
@@ -166,6 +166,7 @@ func TestNetCloneInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 		uuid = strings.TrimSpace(testenv.Run(t, "blkid", "-p", "-s", "UUID", "-o", "value", loop+"p2"))
+		keys, machineID = sshKeys(t, dir), readOr(dir, "etc/machine-id")
 		b, err := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
 		if err != nil {
 			t.Fatal(err)
@@ -215,8 +216,12 @@ func TestNetCloneInterrupted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(n.root, "boot/grub/unicode.pf2")); err == nil {
 			t.Errorf("the image's boot/grub/unicode.pf2 was written before the unpack was complete")
 		}
-		if _, err := os.Stat(filepath.Join(n.root, "etc/hostname")); err == nil {
-			t.Logf("(etc/hostname from the image is there: the stream was unpacked in part)")
+		// the node's identity waits on the new root for the next attempt
+		if h := n.read(carryDir + "/hostname"); h != "node07\n" {
+			t.Errorf("/%s/hostname = %q, want node07", carryDir, h)
+		}
+		if _, err := os.Stat(filepath.Join(n.root, carryDir, "ssh_host_ed25519_key")); err != nil {
+			t.Errorf("the node's ssh host key is not kept on the new root: %v", err)
 		}
 	})
 	if t.Failed() {
@@ -246,6 +251,20 @@ func TestNetCloneInterrupted(t *testing.T) {
 		if h := n.read("etc/hostname"); h != "node07\n" {
 			t.Errorf("hostname %q", h)
 		}
+		// recloned under the same name, through a cut: the node keeps its
+		// ssh host keys and machine-id, and the carried copy is gone
+		if k := sshKeys(t, n.root); k == "" || k != keys {
+			t.Errorf("ssh host keys after the reclone:\n%s\nwant the node's own:\n%s", k, keys)
+		}
+		if id := n.read("etc/machine-id"); id != machineID || len(id) != 33 {
+			t.Errorf("machine-id %q, want the node's own %q", id, machineID)
+		}
+		if _, err := os.Stat(filepath.Join(n.root, carryDir)); err == nil {
+			t.Errorf("/%s left on the node", carryDir)
+		}
+		if !strings.Contains(log.String(), "kept from the node's previous system (node07, ") || !strings.Contains(log.String(), "a clone cut short") {
+			t.Errorf("the log does not say the identity was kept from the cut clone")
+		}
 	})
 }
 
@@ -271,31 +290,53 @@ func TestSaveBoot(t *testing.T) {
 	os.WriteFile(filepath.Join(media, "isolinux/initrd.img"), []byte("initrd"), 0o644)
 	dev := loop + "p2"
 	mnt := t.TempDir()
+	old, err := partition.Dump(loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grubOnly := func(t *testing.T) {
+		testenv.Run(t, "mount", dev, mnt)
+		defer testenv.Output("umount", mnt)
+		os.RemoveAll(filepath.Join(mnt, "boot"))
+		os.MkdirAll(filepath.Join(mnt, "boot/grub/i386-pc"), 0o755)
+		os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte("menuentry 'Debian' {\n}\n"), 0o644)
+		os.WriteFile(filepath.Join(mnt, "boot/grub/i386-pc/normal.mod"), []byte("mod"), 0o644)
+	}
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T)
+		media   fs.FS
 		saved   bool
-		log     string
+		log     string // in the log
+		err     string // saveBoot's error ("": none)
 	}{
-		{"no filesystem", func(t *testing.T) {}, false, "cannot read the old filesystem"},
-		{"no GRUB", func(t *testing.T) { testenv.Run(t, "mke2fs", "-q", "-F", "-t", "ext4", dev) }, false, "has no GRUB"},
-		{"GRUB without ramclone", func(t *testing.T) {
-			testenv.Run(t, "mount", dev, mnt)
-			defer testenv.Output("umount", mnt)
-			os.MkdirAll(filepath.Join(mnt, "boot/grub/i386-pc"), 0o755)
-			os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte("menuentry 'Debian' {\n}\n"), 0o644)
-			os.WriteFile(filepath.Join(mnt, "boot/grub/i386-pc/normal.mod"), []byte("mod"), 0o644)
-		}, true, "taken from the media"},
+		{"no filesystem", func(t *testing.T) {}, os.DirFS(media), false, "cannot read the old filesystem", ""},
+		{"no GRUB", func(t *testing.T) { testenv.Run(t, "mke2fs", "-q", "-F", "-t", "ext4", dev) }, os.DirFS(media), false, "has no GRUB", ""},
+		{"GRUB without ramclone", grubOnly, os.DirFS(media), true, "taken from the media", ""},
+		// a server that answers 503 for the cloner's kernel: the step
+		// fails (before the table is written) instead of going on with
+		// no safety net
+		{"media error", grubOnly, failFS{FS: os.DirFS(media), name: "isolinux/vmlinuz"}, false, "", "isolinux/vmlinuz: 503 Service Unavailable"},
+		{"media without the cloner", grubOnly, failFS{FS: os.DirFS(media), name: "isolinux/vmlinuz", err: fs.ErrNotExist}, false, "no isolinux/vmlinuz on the media", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.prepare(t)
 			var log bytes.Buffer
 			r := &run{cfg: Config{Net: true, Server: "http://srv:8080"}, log: &log, disk: loop, fitted: layout, layout: layout,
-				keep: map[int]bool{}, media: os.DirFS(media)}
-			r.saveBoot()
+				keep: map[int]bool{}, media: tc.media, oldTable: old, hostname: "s011"}
+			err := r.saveBoot()
 			defer r.dropSaved()
 			t.Logf("log:\n%s", log.String())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("saveBoot = %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			if (r.safe != nil) != tc.saved || !strings.Contains(log.String(), tc.log) {
 				t.Fatalf("saved %v, want %v; log lacks %q?", r.safe != nil, tc.saved, tc.log)
 			}
@@ -311,11 +352,32 @@ func TestSaveBoot(t *testing.T) {
 				}
 			}
 			cfg, _ := os.ReadFile(filepath.Join(r.safe.dir, "grub/grub.cfg"))
-			for _, want := range []string{"set default=ramclone", "--fs-uuid --set=root " + r.safe.uuid, "linux /boot/clonecd/vmlinuz clonecd.mode=net clonecd.server=http://srv:8080"} {
+			// the node keeps its name through the reclone: the cloner-only
+			// entry passes it
+			for _, want := range []string{"set default=ramclone", "--fs-uuid --set=root " + r.safe.uuid, "linux /boot/clonecd/vmlinuz clonecd.mode=net clonecd.server=http://srv:8080 clonecd.hostname=s011 "} {
 				if !strings.Contains(string(cfg), want) {
 					t.Errorf("grub.cfg lacks %q:\n%s", want, cfg)
 				}
 			}
 		})
 	}
+}
+
+// failFS fails opening one file of a media with err (a server's 503 after
+// its retries when nil).
+type failFS struct {
+	fs.FS
+	name string
+	err  error
+}
+
+func (f failFS) Open(name string) (fs.File, error) {
+	if name == f.name {
+		err := f.err
+		if err == nil {
+			err = errors.New("GET http://srv:8080/" + name + ": 503 Service Unavailable (gave up after 10 attempts)")
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return f.FS.Open(name)
 }

@@ -2,6 +2,7 @@ package clone
 
 import (
 	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,9 +115,9 @@ func TestTune(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := fakeSys(t, map[string]map[string]string{"sda": tc.queue})
-			got := Tune(root, "sda", false)
+			got, changed := tuneQueue(root, "sda", false)
 			if len(got) != len(tc.want) {
-				t.Fatalf("Tune = %q, want %q", got, tc.want)
+				t.Fatalf("tuneQueue = %q, want %q", got, tc.want)
 			}
 			for i := range got {
 				if !strings.HasPrefix(got[i], tc.want[i]) {
@@ -127,6 +128,19 @@ func TestTune(t *testing.T) {
 				b, _ := os.ReadFile(filepath.Join(root, "sys/block/sda", f))
 				if string(b) != want {
 					t.Errorf("%s = %q, want %q", f, b, want)
+				}
+			}
+			// Outside the cloner the run puts them back (C10).
+			r := &run{log: io.Discard, tuned: changed}
+			r.restoreTune()
+			for f := range tc.files {
+				b, _ := os.ReadFile(filepath.Join(root, "sys/block/sda", f))
+				cur, _ := parseScheduler(tc.queue[f])
+				if f != "queue/scheduler" {
+					cur = tc.queue[f]
+				}
+				if string(b) != cur {
+					t.Errorf("after the run %s = %q, want it put back to %q", f, b, cur)
 				}
 			}
 		})
@@ -143,8 +157,8 @@ func TestParseNodes(t *testing.T) {
 			{MAC: "52:54:00:12:34:56", Hostname: "node01", Line: 2},
 			{MAC: "52:54:00:12:34:57", Hostname: "node02", Address: "10.0.0.2/24", Gateway: "10.0.0.1", Line: 4}}, ""},
 		{"52-54-00-AB-CD-EF n1\n", []Node{{MAC: "52:54:00:ab:cd:ef", Hostname: "n1", Line: 1}}, ""},
-		{"52:54:00:12:34:56\n", nil, "nodes line 1: want MAC HOSTNAME"},
-		{"zz node\n", nil, "nodes line 1: address zz: invalid MAC"},
+		{"52:54:00:12:34:56\n", nil, "line 1: want MAC HOSTNAME"},
+		{"zz node\n", nil, "line 1: address zz: invalid MAC"},
 		{"52:54:00:12:34:56 bad_name\n", nil, "only letters, digits"},
 		{"52:54:00:12:34:56 n 10.0.0.2\n", nil, "address \"10.0.0.2\""},
 		{"52:54:00:12:34:56 n 10.0.0.2/24 gw\n", nil, "gateway \"gw\""},
