@@ -80,7 +80,7 @@ type run struct {
 	// partition
 	oldTable *partition.Layout // the disk's table before it (nil: none readable)
 	safe     *saved            // network mode: the cloner's boot files in RAM (safety.go)
-	previous *oldNode // the node's identity from its old root (keep.go)
+	previous *oldNode          // the node's identity from its old root (keep.go)
 
 	// mkfs, unpack
 	root    string   // where the new root is mounted
@@ -89,7 +89,7 @@ type run struct {
 	mounts  []string // mounted, in order
 
 	// identity
-	uuids  map[int]string             // filesystem UUIDs by partition number
+	uuids  map[int]string            // filesystem UUIDs by partition number
 	fsinfo map[int]*partition.FSInfo // probed new filesystems by partition number
 }
 
