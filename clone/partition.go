@@ -57,6 +57,7 @@ func (r *run) partition() error {
 		if err := r.saveBoot(); err != nil {
 			return err
 		}
+		r.stickyCloner()
 	}
 	if r.keepTable {
 		r.logf("partition: table kept (preserving %v)", keys(r.keep))

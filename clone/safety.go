@@ -78,6 +78,10 @@ type saved struct {
 	dir    string // RAM: grub/, clonecd/, esp/EFI/, and image/ (the image's, staged during unpack)
 	binds  []string
 
+	dev     string // the old boot filesystem's device and type
+	fsType  string
+	ramOnly bool // its grub.cfg has no ramclone entry (RAM holds a cloner-only one)
+
 	esp      int    // the ESP's partition number when its EFI/ is saved (0: none)
 	espStart uint64 // its old table entry
 	espSize  uint64
@@ -136,7 +140,7 @@ func (r *run) saveBoot() error {
 		skip("%v", err)
 		return nil
 	}
-	s := &saved{part: bp.Number, prefix: prefix, uuid: info.UUID, dir: ram}
+	s := &saved{part: bp.Number, prefix: prefix, uuid: info.UUID, dir: ram, dev: dev, fsType: mountType(info.Type)}
 	keep := false
 	defer func() {
 		if !keep {
@@ -178,6 +182,7 @@ func (r *run) saveBoot() error {
 		r.logf("safety: %s/%s taken from the media", prefix, name)
 	}
 	if !grubEntryRE.Match(cfg) {
+		s.ramOnly = true
 		r.logf("safety: the old grub.cfg has no ramclone entry: writing one that boots only the cloner")
 		if err := writeIn(mem, "grub/grub.cfg", []byte(r.clonerOnlyCfg(s)), 0o644); err != nil {
 			skip("%v", err)
@@ -189,6 +194,49 @@ func (r *run) saveBoot() error {
 	r.safe = s
 	r.logf("safety: %s/grub and %s/clonecd of %s (UUID %s) kept in RAM: until the clone succeeds the node boots the cloner", prefix, prefix, dev, s.uuid)
 	return nil
+}
+
+// stickyCloner makes every boot of the old system the cloner (grubenv
+// saved_entry=ramclone, next_entry cleared, synced) before anything is
+// written: `clonecd reclone`'s one-shot next_entry is spent by now, and a
+// cut before mkfs would bring the old system back instead of finishing
+// the clone. The bootloader step sets saved_entry=0 once the clone has
+// succeeded.
+func (r *run) stickyCloner() {
+	s := r.safe
+	if s == nil || s.ramOnly {
+		return
+	}
+	warn := func(err error) {
+		r.logf("safety: warning: %v; a power cut before mkfs boots the old system, not the cloner", err)
+	}
+	mnt, err := os.MkdirTemp("", "clonecd-old-")
+	if err != nil {
+		warn(err)
+		return
+	}
+	defer os.Remove(mnt)
+	if err := unix.Mount(s.dev, mnt, s.fsType, 0, ""); err != nil {
+		warn(fmt.Errorf("mounting %s read-write: %w", s.dev, err))
+		return
+	}
+	defer unix.Unmount(mnt, 0)
+	old, err := os.OpenRoot(mnt)
+	if err != nil {
+		warn(err)
+		return
+	}
+	defer old.Close()
+	env := path.Join(strings.TrimPrefix(s.prefix, "/"), "grub/grubenv")
+	if err := setGrubenv(old, env, map[string]string{"saved_entry": "ramclone", "next_entry": ""}); err != nil {
+		warn(err)
+		return
+	}
+	if err := syncFS(mnt); err != nil {
+		warn(err)
+		return
+	}
+	r.logf("safety: grubenv saved_entry=ramclone on the old system (%s): every boot is the cloner until this clone succeeds", s.dev)
 }
 
 // saveESP copies the old ESP's EFI/ into RAM (esp/EFI) and notes the old

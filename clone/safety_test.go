@@ -178,6 +178,24 @@ func TestNetCloneInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("cut before mkfs boots the cloner", func(t *testing.T) {
+		// reclone's one-shot next_entry is spent once the cloner runs: a
+		// cut after the partition step must not bring the old system back
+		err := run(Config{Media: os.DirFS(media), Net: true, Break: "mkfs"})
+		if !errors.Is(err, ErrBreak) {
+			t.Fatalf("err = %v, want a stop before mkfs", err)
+		}
+		if !strings.Contains(log.String(), "every boot is the cloner until this clone succeeds") {
+			t.Errorf("the log does not say the cloner was made the default")
+		}
+		n := openNode(t, img)
+		if env := testenv.Run(t, "grub-editenv", filepath.Join(n.root, "boot/grub/grubenv"), "list"); !strings.Contains(env, "saved_entry=ramclone\n") || strings.Contains(env, "next_entry=") {
+			t.Errorf("grubenv of the old system:\n%s\nwant saved_entry=ramclone and no next_entry", env)
+		}
+		if n.read("boot/grub/old-marker") != "old\n" {
+			t.Errorf("the old system's /boot/grub changed")
+		}
+	})
 	t.Run("cut during unpack boots the cloner", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -380,4 +398,33 @@ func (f failFS) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	return f.FS.Open(name)
+}
+
+// TestESPUnchanged: the network cloner leaves the ESP unformatted when
+// its table entry is what it was (its BOOTX64.EFI then finds the cloner's
+// /boot/grub by the kept root UUID), and formats it (writing the saved
+// EFI/ back at once) when it moved or changed size. The whole path runs
+// in e2e's UEFI power-cut chains: this machine's kernel may have no vfat.
+func TestESPUnchanged(t *testing.T) {
+	esp := partition.Part{Number: 2, Start: 4096, Size: 204800, FS: "vfat", Mount: "/boot/efi"}
+	for _, tc := range []struct {
+		name      string
+		safe      *saved
+		keepTable bool
+		p         partition.Part
+		want      bool
+	}{
+		{"CD mode (no safety net)", nil, true, esp, false},
+		{"ESP not saved", &saved{}, true, esp, false},
+		{"table kept", &saved{esp: 2}, true, esp, true},
+		{"table written, same entry", &saved{esp: 2, espStart: 4096, espSize: 204800}, false, esp, true},
+		{"table written, ESP smaller", &saved{esp: 2, espStart: 4096, espSize: 206848}, false, esp, false},
+		{"table written, ESP moved", &saved{esp: 2, espStart: 2048, espSize: 204800}, false, esp, false},
+		{"another partition", &saved{esp: 2}, true, partition.Part{Number: 3, FS: "ext4"}, false},
+	} {
+		r := &run{safe: tc.safe, keepTable: tc.keepTable}
+		if got := r.espUnchanged(tc.p); got != tc.want {
+			t.Errorf("%s: espUnchanged = %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

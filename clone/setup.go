@@ -77,6 +77,19 @@ func (r *run) setup() error {
 	if r.layout.Part(r.rootNumber()) == nil {
 		return fmt.Errorf("media %s: no partition is mounted at / (add a `# clonecd: part=N fs=ext4 mount=/` line)", medium.Layout)
 	}
+	if r.cfg.Net {
+		// Stat would open the image stream: the sum files say which
+		// image the server has.
+		if err := r.netImage(); err != nil {
+			return err
+		}
+		r.logf("media: version %s, image %s, %s table with %d partitions", r.version, r.image, r.layout.Label, len(r.layout.Parts))
+		if err := r.chooseHostname(); err != nil {
+			return err
+		}
+		r.logf("setup: network mode: %s is checked as it streams in (sha256 at its end); until the clone is complete the node's disk boots the cloner (safety net, step partition)", r.image)
+		return nil
+	}
 	if r.image, err = medium.FindImage(r.media); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -87,15 +100,28 @@ func (r *run) setup() error {
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	r.logf("media: version %s, image %s, %s table with %d partitions", r.version, progress.Bytes(st.Size()), r.layout.Label, len(r.layout.Parts))
+	r.logf("media: version %s, image %s (%s), %s table with %d partitions", r.version, r.image, progress.Bytes(st.Size()), r.layout.Label, len(r.layout.Parts))
 	if err := r.chooseHostname(); err != nil {
 		return err
 	}
-	if r.cfg.Net {
-		r.logf("setup: network mode: %s is checked as it streams in (sha256 at its end); until the clone is complete the node's disk boots the cloner (safety net, step partition)", r.image)
+	return r.checkImage(st.Size())
+}
+
+// netImage finds the server's image by its sum file (the first of
+// medium.Images that has one).
+func (r *run) netImage() error {
+	for _, n := range medium.Images {
+		sum, err := medium.ReadSum(r.media, n)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("media: %w", err)
+		}
+		r.image, r.imageSum = n, sum
 		return nil
 	}
-	return r.checkImage(st.Size())
+	return fmt.Errorf("media: no image (%s with its %s file)", strings.Join(medium.Images, " or "), medium.SumSuffix)
 }
 
 // rootNumber is the number of the layout's partition mounted at /.

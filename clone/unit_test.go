@@ -2,6 +2,8 @@ package clone
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -351,5 +353,42 @@ func TestTailBuffer(t *testing.T) {
 	os.WriteFile(p, b.Bytes(), 0o644)
 	if got := LogTail(p, 2); !reflect.DeepEqual(got, []string{"b", "c"}) {
 		t.Errorf("LogTail = %q", got)
+	}
+}
+
+// TestRunRefuses: outside the cloner (not PID 1) an empty target is never
+// filled in by picking a disk (C12), and bad settings stop the run before
+// any step.
+func TestRunRefuses(t *testing.T) {
+	media := os.DirFS(t.TempDir())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no target", Config{Media: media}, "no target disk: outside the clone CD's cloner a disk is never picked automatically; name it (--target DISK|IMAGE)"},
+		{"no media", Config{Target: "x.img"}, "no clone media"},
+		{"bad break", Config{Media: media, Target: "x.img", Break: "bogus"}, `unknown break step "bogus" (steps: setup disk tune check partition mkfs unpack identity bootloader finish)`},
+	} {
+		if err := Run(context.Background(), tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Run = %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestMediaDir: C02, a --media that does not exist says so.
+func TestMediaDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "node.cpio.gz")
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(dir, "nomedia"), "media " + filepath.Join(dir, "nomedia") + " does not exist"},
+		{file, "media " + file + " is not a directory"},
+		{dir, ""},
+	} {
+		_, err := MediaDir(tc.dir)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && !strings.HasPrefix(got, tc.want) {
+			t.Errorf("MediaDir(%s) = %v; want %q", tc.dir, err, tc.want)
+		}
 	}
 }
