@@ -123,4 +123,3 @@ func TestOptionalFiles(t *testing.T) {
 		}
 	}
 }
-

@@ -72,22 +72,22 @@ var macs = map[string]string{
 
 // work is what the tests share: the ISOs and the kernel/initrd in them.
 type work struct {
-	dir     string
-	bin     string
-	iso     string // clonecd pack image, dos layout
-	gnuISO  string // GNU find|cpio -o --format=crc|gzip image, gpt layout
-	badISO  string // iso with node.cpio.gz corrupted
-	plain   string // iso built as a new user would: --append clonecd.hostname=node06, no nodes table
-	kernel  string // from the ISO, for direct kernel boots with extra keys
-	initrd  string
-	golden  string
-	image   string
-	consMu  sync.Mutex
-	prints  map[string]string // node → ssh host key fingerprint
-	nodes   string
-	ks      string
-	dos     string
-	gpt     string
+	dir       string
+	bin       string
+	iso       string // clonecd pack image, dos layout
+	gnuISO    string // GNU find|cpio -o --format=crc|gzip image, gpt layout
+	badISO    string // iso with node.cpio.gz corrupted
+	plain     string // iso built as a new user would: --append clonecd.hostname=node06, no nodes table
+	kernel    string // from the ISO, for direct kernel boots with extra keys
+	initrd    string
+	golden    string
+	image     string
+	consMu    sync.Mutex
+	prints    map[string]string // node → ssh host key fingerprint
+	nodes     string
+	ks        string
+	dos       string
+	gpt       string
 	gnuOnce   sync.Once
 	badOnce   sync.Once
 	plainOnce sync.Once
