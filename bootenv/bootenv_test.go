@@ -97,7 +97,7 @@ func TestProbeReport(t *testing.T) {
 	if err := Probe(env, &out); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"clonecd: drivers loaded: ahci e1000\n", "clonecd: media /dev/sr0 (iso9660) version 1.19\n", "clonecd: media OK: the image's sha256 matches\n"} {
+	for _, want := range []string{"clonecd: drivers loaded: ahci e1000\n", "clonecd: media /dev/sr0 (iso9660) version 1.19\n", "clonecd: media OK: node.cpio.gz sha256 matches\n"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("probe output lacks %q:\n%s", want, out.String())
 		}

@@ -146,7 +146,8 @@ func Probe(env *Env, w io.Writer) error {
 		fmt.Fprintf(w, "clonecd: media BAD: %v\n", err)
 		return err
 	}
-	fmt.Fprintf(w, "clonecd: media OK: the image's sha256 matches\n")
+	name, _ := medium.FindImage(os.DirFS(env.MediaDir))
+	fmt.Fprintf(w, "clonecd: media OK: %s sha256 matches\n", name)
 	return nil
 }
 
