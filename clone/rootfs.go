@@ -153,19 +153,6 @@ func statIn(root *os.Root, name string) (os.FileInfo, error) {
 	return root.Stat(p)
 }
 
-// removeIn removes name inside root (not what a symlink there points to);
-// a missing name is not an error.
-func removeIn(root *os.Root, name string) error {
-	p, err := resolveIn(root, name, false)
-	if err != nil {
-		return err
-	}
-	if err := root.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
-}
-
 // symlinkIn makes name inside root a symlink to target, replacing what is
 // there.
 func symlinkIn(root *os.Root, target, name string) error {
