@@ -15,7 +15,10 @@ package clone
 //     media's isolinux/vmlinuz and initrd.img; a grub.cfg without a ramclone
 //     entry is replaced by one that boots only the cloner (with the node's
 //     name, clonecd.hostname=). On a layout with an ESP, the old ESP's EFI/
-//     is copied to RAM too;
+//     is copied to RAM too. Then the old system's grubenv gets
+//     saved_entry=ramclone (synced): `clonecd reclone`'s one-shot
+//     next_entry is spent by now, and from here on, until the clone has
+//     succeeded, every boot is the cloner (stickyCloner);
 //  2. mkfs leaves the ESP alone when its table entry is unchanged (same
 //     start and size) and it holds a FAT filesystem: the old
 //     BOOTX64.EFI stays, and it looks for /boot/grub by the UUID kept in 3.
@@ -41,6 +44,9 @@ package clone
 //     grubenv saved_entry=0: the normal system. That last write is a
 //     fsynced rename too.
 //
+// A cut before step 1 (setup, disk, tune, check: nothing written) boots
+// the old system once more; the master's reclone then times out.
+//
 // What is left: the seconds between the boot filesystem's mkfs and its
 // write-back in step 3 (and between a moved ESP's mkfs and its write-back
 // in step 2), and grub-install's own rewrite of core.img, BOOTX64.EFI and
@@ -48,6 +54,21 @@ package clone
 // no GRUB), the safety net is skipped with a logged warning and the clone
 // goes on as from a CD. The node's ssh host keys and machine-id survive a
 // cut on their own way (keep.go).
+//
+// A cut, step by step (the e2e power-cut matrix kills QEMU inside each of
+// partition to bootloader, BIOS and UEFI, and expects the last column):
+//
+//	step           on the disk when the cut comes                   next boot
+//	setup..check   nothing written                                  old system
+//	partition      old system, grubenv saved_entry=ramclone         cloner
+//	mkfs           boot fs made again, cloner's files written back  cloner (not in the
+//	               (ESP kept, or made again and its EFI/ back)      second before that)
+//	unpack         part of the new root; the image's /boot/grub     cloner
+//	               and /boot/clonecd in RAM
+//	identity       new root, name, keys, machine-id                 cloner
+//	bootloader     new cloner, then grub-install, update-grub       cloner (torn core.img
+//	                                                                during grub-install)
+//	               grubenv saved_entry=0                            new system
 
 import (
 	"bytes"
