@@ -463,9 +463,9 @@ func testVirtio(t *testing.T, w *work) {
 	})
 }
 
-// testCorrupt: a corrupted node.cpio.gz stops the run at unpack with the
-// step and the log's tail on the console, and the rescue shell runs with
-// /tmp/clone.log holding the error.
+// testCorrupt: a corrupted node.cpio.gz stops the run in setup, before
+// anything is written (C09), with the step and the log's tail on the
+// console, and the rescue shell runs with /tmp/clone.log holding the error.
 func testCorrupt(t *testing.T, w *work) {
 	img := blankDisk(t, "corrupt.img")
 	v, err := vm.Start(vm.Options{Name: "corrupt", CDROM: w.corrupt(t), Disks: []vm.Disk{{Path: img}}, MemMB: 2048, NIC: nic("node05"), Boot: "d", Log: consoleLog(t, w, "corrupt")})
@@ -473,7 +473,7 @@ func testCorrupt(t *testing.T, w *work) {
 		t.Fatal(err)
 	}
 	defer v.Kill()
-	if _, err := v.Expect(`clonecd: FAILED at step unpack: `, cloneWait); err != nil {
+	if _, err := v.Expect(`clonecd: FAILED at step setup: node\.cpio\.gz is damaged, nothing was written to the disk`, cloneWait); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := v.Expect(`clonecd: last lines of /tmp/clone.log:\s+\|.*`, time.Minute); err != nil {
@@ -482,8 +482,12 @@ func testCorrupt(t *testing.T, w *work) {
 	if _, err := v.Expect(`rescue shell`, time.Minute); err != nil {
 		t.Fatal(err)
 	}
-	v.Send("\rgrep -q 'step unpack failed' /tmp/clone.log && echo LOG''-HAS-ERROR\r")
+	v.Send("\rgrep -q 'step setup failed' /tmp/clone.log && echo LOG''-HAS-ERROR\r")
 	if _, err := v.Expect(`LOG-HAS-ERROR`, 2*time.Minute); err != nil {
 		t.Error(err)
+	}
+	v.Kill()
+	if out, _ := testenv.Output("sfdisk", "-d", img); strings.Contains(out, "start=") {
+		t.Errorf("a partition table was written:\n%s", out)
 	}
 }
