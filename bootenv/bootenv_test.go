@@ -67,8 +67,8 @@ func TestCheckImage(t *testing.T) {
 		{"sha256sum format", func(s string) string { return s + "  node.cpio.gz\n" }, ""},
 		{"upper case", func(s string) string { return strings.ToUpper(s) + " *node.cpio.gz\n" }, ""},
 		{"wrong sum", func(s string) string { return strings.Repeat("0", 64) + "  node.cpio.gz\n" }, "node.cpio.gz sha256 "},
-		{"garbage", func(s string) string { return "hello\n" }, "no sha256 sum"},
-		{"empty", func(s string) string { return "" }, "no sha256 sum"},
+		{"garbage", func(s string) string { return "hello\n" }, `node.cpio.gz.sha256: line 1: "hello" is not a sha256 checksum`},
+		{"empty", func(s string) string { return "" }, "node.cpio.gz.sha256: no checksum in it"},
 		{"missing", nil, "checksum file"},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/clonecd/clonecd/medium"
 )
 
 // Modes of clonecd.mode=.
@@ -144,24 +146,24 @@ func Probe(env *Env, w io.Writer) error {
 		fmt.Fprintf(w, "clonecd: media BAD: %v\n", err)
 		return err
 	}
-	fmt.Fprintf(w, "clonecd: media OK: node.cpio.gz sha256 matches\n")
+	name, _ := medium.FindImage(os.DirFS(env.MediaDir))
+	fmt.Fprintf(w, "clonecd: media OK: %s sha256 matches\n", name)
 	return nil
 }
 
-// CheckImage checks dir/node.cpio.gz against dir/node.cpio.gz.sha256
-// (sha256sum format).
+// CheckImage checks dir's image against its sha256 file (medium.ReadSum:
+// sha256sum format).
 func CheckImage(dir string) error {
-	sumFile := filepath.Join(dir, "node.cpio.gz.sha256")
-	b, err := os.ReadFile(sumFile)
+	fsys := os.DirFS(dir)
+	name, err := medium.FindImage(fsys)
+	if err != nil {
+		return err
+	}
+	want, err := medium.ReadSum(fsys, name)
 	if err != nil {
 		return fmt.Errorf("checksum file: %w", err)
 	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 || len(f[0]) != 64 {
-		return fmt.Errorf("%s: no sha256 sum in it", sumFile)
-	}
-	want := strings.ToLower(f[0])
-	img, err := os.Open(filepath.Join(dir, "node.cpio.gz"))
+	img, err := os.Open(filepath.Join(dir, name))
 	if err != nil {
 		return err
 	}
@@ -171,7 +173,7 @@ func CheckImage(dir string) error {
 		return fmt.Errorf("reading %s: %w", img.Name(), err)
 	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return fmt.Errorf("node.cpio.gz sha256 %s, %s says %s", got, sumFile, want)
+		return fmt.Errorf("%s sha256 %s, %s says %s", name, got, medium.SumName(name), want)
 	}
 	return nil
 }

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/clonecd/clonecd/kmod"
 	"golang.org/x/sys/unix"
+
+	"github.com/clonecd/clonecd/kmod"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // Options tune Setup. The zero value is what /init uses.
@@ -233,15 +235,14 @@ func (e *Env) MountFS(dev, dir string, flags uintptr, types ...string) (string, 
 	return "", fmt.Errorf("mounting %s on %s: %w", dev, dir, errors.Join(errs...))
 }
 
-// IsMedia reports whether dir holds clone media: /CLONE_CD_VERSION and
-// /node.cpio.gz.
+// IsMedia reports whether dir holds clone media: CLONE_CD_VERSION and an
+// image (medium.Version, medium.FindImage).
 func IsMedia(dir string) bool {
-	for _, f := range []string{"CLONE_CD_VERSION", "node.cpio.gz"} {
-		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
-			return false
-		}
+	if _, err := os.Stat(filepath.Join(dir, medium.Version)); err != nil {
+		return false
 	}
-	return true
+	_, err := medium.FindImage(os.DirFS(dir))
+	return err == nil
 }
 
 // FindMedia polls the block devices (new ones appear as USB and SCSI
@@ -283,7 +284,7 @@ func (e *Env) FindMedia(o Options) error {
 				continue
 			}
 			e.MediaDev, e.MediaDir, e.MediaFS = dev, dir, fstype
-			if b, err := os.ReadFile(filepath.Join(dir, "CLONE_CD_VERSION")); err == nil {
+			if b, err := os.ReadFile(filepath.Join(dir, medium.Version)); err == nil {
 				e.Version = strings.TrimSpace(string(b))
 			}
 			e.Logf("clonecd: media %s (%s) mounted on %s, version %s", dev, fstype, dir, e.Version)

@@ -4,6 +4,7 @@ import (
 	"github.com/clonecd/clonecd/bootenv"
 	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/kmod"
+	"github.com/clonecd/clonecd/netclone/netboot"
 )
 
 // multicall returns the program clonecd is when started as name
@@ -21,6 +22,12 @@ func multicall(name string) func(argv []string, out Output) int {
 	return nil
 }
 
-func runInit(argv []string, out Output) int { return bootenv.Init(clone.Boot) }
+func runInit(argv []string, out Output) int { return bootenv.Init(bootCloner) }
+
+// bootCloner is what /init runs in cd and net mode: the clone, with the
+// network cloner's opener for clonecd.mode=net.
+func bootCloner(env *bootenv.Env) error {
+	return clone.Boot(env, clone.BootOptions{NetMedia: netboot.Open})
+}
 
 func runModprobe(argv []string, out Output) int { return kmod.Modprobe(argv, out.Stderr) }

@@ -12,7 +12,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/netclone"
-	_ "github.com/clonecd/clonecd/netclone/netboot" // clonecd.mode=net: registers clone.NetMedia
 	"github.com/clonecd/clonecd/versions"
 )
 

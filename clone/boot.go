@@ -14,27 +14,53 @@ import (
 	"github.com/clonecd/clonecd/bootenv"
 )
 
-// NetMedia opens the network media for clonecd.mode=net: the network
-// cloner registers it (package netclone's init) so that clone does not
-// import it. It returns the media and an optional Reporter.
-var NetMedia func(ctx context.Context, env *bootenv.Env, server string) (fs.FS, Reporter, error)
+// BootOptions are what Boot needs beyond the boot environment. The zero
+// value is a cloner without network mode, logging to /tmp/clone.log.
+type BootOptions struct {
+	// NetMedia opens the network media for clonecd.mode=net (package
+	// netclone/netboot's Open: network up, the server's media, a reporter
+	// and the name DHCP gave). Nil: this binary has no network cloner.
+	NetMedia func(ctx context.Context, env *bootenv.Env, server string) (*NetSource, error)
+	// LogFile is the cloner's log; "": bootenv.LogPath.
+	LogFile string
+	// EjectInterval is how often wait-eject looks at the CD drive; 0: 30s.
+	EjectInterval time.Duration
+	// NetAttempts is how many times the network cloner runs the clone on
+	// its own before it gives up and opens the rescue shell (a stream that
+	// breaks for good, an image whose sha256 does not match); 0: 3.
+	NetAttempts int
+}
 
-// LogFile is the cloner's log in the initramfs (a variable for tests).
-var LogFile = "/tmp/clone.log"
+// NetSource is what BootOptions.NetMedia opens.
+type NetSource struct {
+	Media        fs.FS    // the server's files of one version
+	Reporter     Reporter // optional
+	DHCPHostname string   // the host name of the DHCP lease, if any
+}
 
-// EjectInterval is how often wait-eject looks at the CD drive.
-var EjectInterval = 30 * time.Second
+func (o *BootOptions) defaults() {
+	if o.LogFile == "" {
+		o.LogFile = bootenv.LogPath
+	}
+	if o.EjectInterval <= 0 {
+		o.EjectInterval = 30 * time.Second
+	}
+	if o.NetAttempts <= 0 {
+		o.NetAttempts = 3
+	}
+}
 
 // Boot is what /init runs in cd and net mode once bootenv.Setup has mounted
 // the media: the clone steps from the kernel command line's clonecd.* keys,
 // then clonecd.after. On failure it beeps, prints the step and the log's
 // tail, and opens the rescue shell; leaving the shell runs the clone again.
-func Boot(env *bootenv.Env) error {
+func Boot(env *bootenv.Env, o BootOptions) error {
+	o.defaults()
 	ctx := context.Background()
 	if env.Log == nil {
 		env.Log = os.Stdout
 	}
-	log := &swapWriter{lockedWriter{w: env.Log}}
+	log := &swapWriter{lockedWriter: lockedWriter{w: env.Log}, logFile: o.LogFile}
 	cl := env.Cmdline
 	mode := cl["clonecd.mode"]
 	if mode == "" {
@@ -62,14 +88,14 @@ func Boot(env *bootenv.Env) error {
 	after := cl["clonecd.after"]
 	switch mode {
 	case "net":
-		if NetMedia == nil {
+		if o.NetMedia == nil {
 			return fmt.Errorf("clonecd.mode=net: this clonecd has no network cloner")
 		}
-		media, rep, err := NetMedia(ctx, env, cfg.Server)
+		nm, err := o.NetMedia(ctx, env, cfg.Server)
 		if err != nil {
 			return fmt.Errorf("network media from %s: %w", orNone(cfg.Server), err)
 		}
-		cfg.Media, cfg.Reporter, cfg.Net = media, rep, true
+		cfg.Media, cfg.Reporter, cfg.DHCPHostname, cfg.Net = nm.Media, nm.Reporter, nm.DHCPHostname, true
 		if after == "" {
 			after = AfterReboot
 		}
@@ -77,7 +103,11 @@ func Boot(env *bootenv.Env) error {
 		if env.MediaDir == "" {
 			return fmt.Errorf("no clone media found")
 		}
-		cfg.Media = os.DirFS(env.MediaDir)
+		media, err := MediaDir(env.MediaDir)
+		if err != nil {
+			return err
+		}
+		cfg.Media = media
 		isCD := strings.HasPrefix(strings.TrimPrefix(env.MediaDev, "/dev/"), "sr")
 		if isCD {
 			cfg.Eject = func() error { return bootenv.Eject(env.MediaDev) }
@@ -93,22 +123,17 @@ func Boot(env *bootenv.Env) error {
 		err := Run(ctx, cfg)
 		if err == nil {
 			fmt.Fprintf(log, "clonecd: clone done\n")
-			return afterClone(env, log, after)
+			return afterClone(env, log, after, o.EjectInterval)
 		}
-		if mode == "net" && attempt < NetAttempts && retriable(err) {
-			fmt.Fprintf(log, "clonecd: attempt %d of %d failed: %v; fetching the image again\n", attempt, NetAttempts, err)
+		if mode == "net" && attempt < o.NetAttempts && retriable(err) {
+			fmt.Fprintf(log, "clonecd: attempt %d of %d failed: %v; fetching the image again\n", attempt, o.NetAttempts, err)
 			time.Sleep(time.Duration(attempt) * 5 * time.Second)
 			continue
 		}
-		failed(env, log, err)
+		failed(env, log, err, o.LogFile)
 		log.reopen(env)
 	}
 }
-
-// NetAttempts is how many times the network cloner runs the clone on its
-// own before it gives up and opens the rescue shell: a stream that breaks
-// for good or an image whose sha256 does not match is fetched again.
-var NetAttempts = 3
 
 // retriable reports whether a failed run is worth running again unattended:
 // failures of the image stream (step unpack), not of the disk or layout.
@@ -120,13 +145,16 @@ func retriable(err error) bool {
 // swapWriter is the run's log. After a rescue shell it is reopened: the
 // shell's session hangs up the console tty when it ends, and writes through
 // descriptors opened before fail from then on.
-type swapWriter struct{ lockedWriter }
+type swapWriter struct {
+	lockedWriter
+	logFile string // the log file, opened again with the consoles
+}
 
-// reopen points the log (and env.Log) at freshly opened consoles and
-// /tmp/clone.log.
+// reopen points the log (and env.Log) at freshly opened consoles and the
+// log file.
 func (s *swapWriter) reopen(env *bootenv.Env) {
 	var ws []io.Writer
-	if f, err := os.OpenFile(LogFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+	if f, err := os.OpenFile(s.logFile, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
 		ws = append(ws, f)
 	}
 	consoles := env.Consoles
@@ -160,7 +188,7 @@ func (b *bestEffort) Write(p []byte) (int, error) {
 
 // failed beeps, shows the failed step and the log tail, and opens the
 // rescue shell.
-func failed(env *bootenv.Env, log io.Writer, err error) {
+func failed(env *bootenv.Env, log io.Writer, err error, logFile string) {
 	bootenv.Beep()
 	step := "?"
 	var se *StepError
@@ -168,13 +196,13 @@ func failed(env *bootenv.Env, log io.Writer, err error) {
 		step = se.Step
 		err = se.Err
 	}
-	tail := LogTail(LogFile, 20)
+	tail := LogTail(logFile, 20)
 	fmt.Fprintf(log, "clonecd: FAILED at step %s: %v\n", step, err)
-	fmt.Fprintf(log, "clonecd: last lines of %s:\n", LogFile)
+	fmt.Fprintf(log, "clonecd: last lines of %s:\n", logFile)
 	for _, l := range tail {
 		fmt.Fprintf(log, "  | %s\n", l)
 	}
-	fmt.Fprintf(log, "clonecd: rescue shell: the whole log is %s; fix the problem, then type `exit` to retry the clone (or `poweroff -f`)\n", LogFile)
+	fmt.Fprintf(log, "clonecd: rescue shell: the whole log is %s; fix the problem, then type `exit` to retry the clone (or `poweroff -f`)\n", logFile)
 	if err := bootenv.Shell(env, "clonecd FAILED at "+step+" (exit: retry)"); err != nil {
 		fmt.Fprintf(log, "clonecd: shell: %v\n", err)
 		time.Sleep(5 * time.Second)
@@ -183,7 +211,7 @@ func failed(env *bootenv.Env, log io.Writer, err error) {
 
 // afterClone does clonecd.after: wait for the CD to be taken out, power
 // off or reboot.
-func afterClone(env *bootenv.Env, log io.Writer, after string) error {
+func afterClone(env *bootenv.Env, log io.Writer, after string, ejectInterval time.Duration) error {
 	switch after {
 	case AfterPowerOff:
 		fmt.Fprintf(log, "clonecd: powering off\n")
@@ -194,9 +222,9 @@ func afterClone(env *bootenv.Env, log io.Writer, after string) error {
 	case AfterNone:
 		return nil
 	case AfterWaitEject:
-		fmt.Fprintf(log, "clonecd: take the CD out: checking every %s, power off once it is removed\n", EjectInterval)
+		fmt.Fprintf(log, "clonecd: take the CD out: checking every %s, power off once it is removed\n", ejectInterval)
 		for bootenv.MediaPresent(env.MediaDev) {
-			time.Sleep(EjectInterval)
+			time.Sleep(ejectInterval)
 		}
 		fmt.Fprintf(log, "clonecd: CD removed, powering off\n")
 		return bootenv.PowerOff()

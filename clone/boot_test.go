@@ -18,15 +18,13 @@ func (deadWriter) Write([]byte) (int, error) { return 0, errors.New("EIO: tty hu
 // opened consoles and /tmp/clone.log, even when a console is gone.
 func TestSwapWriterReopen(t *testing.T) {
 	dir := t.TempDir()
-	old := LogFile
-	LogFile = filepath.Join(dir, "clone.log")
-	defer func() { LogFile = old }()
+	logFile := filepath.Join(dir, "clone.log")
 	console := filepath.Join(dir, "ttyS0")
 	if err := os.WriteFile(console, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	env := &bootenv.Env{Log: deadWriter{}, Consoles: []string{console, filepath.Join(dir, "missing/tty0")}}
-	sw := &swapWriter{lockedWriter{w: env.Log}}
+	sw := &swapWriter{lockedWriter: lockedWriter{w: env.Log}, logFile: logFile}
 	if _, err := fmt.Fprintln(sw, "before"); err == nil {
 		t.Fatal("the dead writer did not fail")
 	}
@@ -35,7 +33,7 @@ func TestSwapWriterReopen(t *testing.T) {
 		t.Fatal(err)
 	}
 	fmt.Fprintln(env.Log, "env.Log too")
-	for _, p := range []string{LogFile, console} {
+	for _, p := range []string{logFile, console} {
 		b, _ := os.ReadFile(p)
 		if string(b) != "clonecd: clone done\nenv.Log too\n" {
 			t.Errorf("%s = %q", p, b)

@@ -3,10 +3,10 @@ package clone
 import (
 	"bytes"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,25 +14,23 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
 )
 
-// binds bind-mounts /dev, /proc and /sys into the new root (once).
+// binds bind-mounts the cloner's /dev, /proc and /sys onto the new
+// root's (once), resolved inside it: an image whose dev, proc or sys is a
+// symlink is refused (rootfs.go).
 func (r *run) binds() error {
 	for _, d := range []string{"dev", "proc", "sys"} {
-		dst := filepath.Join(r.root, d)
-		if contains(r.mounts, dst) {
+		if contains(r.mounts, filepath.Join(r.root, d)) {
 			continue
 		}
-		if err := os.MkdirAll(dst, 0o755); err != nil {
+		if err := r.mountIn("/"+d, d, "", unix.MS_BIND|unix.MS_REC); err != nil {
 			return err
 		}
-		if err := unix.Mount("/"+d, dst, "", unix.MS_BIND|unix.MS_REC, ""); err != nil {
-			return fmt.Errorf("bind-mounting /%s into %s: %w", d, r.root, err)
-		}
 		// keep submounts from propagating back on unmount
-		unix.Mount("", dst, "", unix.MS_SLAVE|unix.MS_REC, "")
-		r.mounts = append(r.mounts, dst)
+		unix.Mount("", filepath.Join(r.root, d), "", unix.MS_SLAVE|unix.MS_REC, "")
 	}
 	return nil
 }
@@ -47,7 +45,7 @@ func (r *run) chroot(env []string, args ...string) error {
 	if !strings.HasPrefix(prog, "/") {
 		prog = ""
 		for _, d := range []string{"/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"} {
-			if st, err := os.Stat(filepath.Join(r.root, d, args[0])); err == nil && !st.IsDir() {
+			if st, err := statIn(r.newRoot, d[1:]+"/"+args[0]); err == nil && !st.IsDir() {
 				prog = d + "/" + args[0]
 				break
 			}
@@ -75,8 +73,9 @@ func (r *run) chroot(env []string, args ...string) error {
 	return nil
 }
 
+// exists reports whether rel is in the new root (as the node sees it).
 func (r *run) exists(rel string) bool {
-	_, err := os.Lstat(filepath.Join(r.root, rel))
+	_, err := statIn(r.newRoot, rel)
 	return err == nil
 }
 
@@ -146,7 +145,7 @@ func (r *run) bootloader() error {
 		if err := r.chroot(nil, mk...); err != nil {
 			return err
 		}
-		cfg, err := os.ReadFile(filepath.Join(r.root, "boot/grub/grub.cfg"))
+		cfg, err := readIn(r.newRoot, "boot/grub/grub.cfg")
 		if err != nil {
 			return fmt.Errorf("grub.cfg: %w", err)
 		}
@@ -157,8 +156,7 @@ func (r *run) bootloader() error {
 		if r.safe != nil {
 			// The clone succeeded: only now the default leaves the cloner
 			// (what grub-set-default 0 does; GRUB_DEFAULT=saved).
-			env := filepath.Join(r.root, "boot/grub/grubenv")
-			if err := SetGrubenv(env, map[string]string{"saved_entry": "0", "next_entry": ""}); err != nil {
+			if err := setGrubenv(r.newRoot, "boot/grub/grubenv", map[string]string{"saved_entry": "0", "next_entry": ""}); err != nil {
 				return err
 			}
 			unix.Sync()
@@ -230,7 +228,11 @@ func (r *run) bootPart() (partition.Part, string) {
 // extlinux installs syslinux's extlinux in /boot/extlinux and its MBR.
 func (r *run) extlinux() error {
 	bp, prefix := r.bootPart()
-	kernels, _ := filepath.Glob(filepath.Join(r.root, "boot/vmlinuz-*"))
+	bootDir, err := resolveIn(r.newRoot, "boot", true)
+	if err != nil {
+		return err
+	}
+	kernels, _ := fs.Glob(r.newRoot.FS(), path.Join(bootDir, "vmlinuz-*"))
 	if len(kernels) == 0 {
 		return fmt.Errorf("no /boot/vmlinuz-* in the image")
 	}
@@ -238,7 +240,7 @@ func (r *run) extlinux() error {
 	ver := strings.TrimPrefix(k, "vmlinuz-")
 	conf := fmt.Sprintf("DEFAULT linux\nPROMPT 0\nTIMEOUT 10\nSERIAL 0 115200\nLABEL linux\n  LINUX %s/%s\n  INITRD %s/initrd.img-%s\n  APPEND root=UUID=%s ro console=tty0 console=ttyS0,115200n8\n",
 		prefix, k, prefix, ver, r.uuids[r.rootPart().Number])
-	if err := writeFile(r.root, "boot/extlinux/extlinux.conf", []byte(conf), 0o644); err != nil {
+	if err := writeIn(r.newRoot, "boot/extlinux/extlinux.conf", []byte(conf), 0o644); err != nil {
 		return err
 	}
 	if err := r.chroot(nil, "extlinux", "--install", "/boot/extlinux"); err != nil {
@@ -246,7 +248,7 @@ func (r *run) extlinux() error {
 	}
 	var mbr []byte
 	for _, m := range []string{"usr/lib/syslinux/mbr/mbr.bin", "usr/lib/EXTLINUX/mbr.bin", "usr/share/syslinux/mbr.bin"} {
-		if b, err := os.ReadFile(filepath.Join(r.root, m)); err == nil && len(b) <= 440 {
+		if b, err := readIn(r.newRoot, m); err == nil && len(b) <= 440 {
 			mbr = b
 			break
 		}
@@ -270,17 +272,31 @@ var grubDefaultRE = regexp.MustCompile(`(?m)^GRUB_DEFAULT=.*$`)
 
 // installRamclone puts the network cloner on the node: /boot/clonecd's
 // kernel and initramfs from the media, clonecd in /usr/local/sbin, a
-// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot.
+// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot. Media
+// without isolinux/vmlinuz make no entry; a media error (a server's 5xx)
+// fails the step.
 func (r *run) installRamclone() error {
-	kernel, kerr := fs.ReadFile(r.media, "isolinux/vmlinuz")
-	if kerr != nil {
-		r.logf("bootloader: media has no isolinux/vmlinuz: no ramclone entry")
-		return nil
-	}
-	if err := writeFile(r.root, "boot/clonecd/vmlinuz", kernel, 0o644); err != nil {
+	kernel, ok, err := optional(r.media, medium.Kernel)
+	if err != nil {
 		return err
 	}
-	if err := r.copyMedia("isolinux/initrd.img", "boot/clonecd/initrd.img"); err != nil {
+	if !ok {
+		r.logf("bootloader: the media has no %s: no ramclone entry (this node cannot be recloned over the network)", medium.Kernel)
+		return nil
+	}
+	if err := writeIn(r.newRoot, "boot/clonecd/vmlinuz", kernel, 0o644); err != nil {
+		return err
+	}
+	initrd, err := r.media.Open(medium.Initrd)
+	if err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	// written beside, fsynced and renamed: in network mode the cloner's
+	// initrd on the disk is what a cut before the end of the bootloader
+	// step boots (safety.go)
+	err = copyIn(r.newRoot, "boot/clonecd/initrd.img", initrd, 0o644)
+	initrd.Close()
+	if err != nil {
 		return err
 	}
 	self := r.cfg.Self
@@ -288,13 +304,15 @@ func (r *run) installRamclone() error {
 		self, _ = os.Executable()
 	}
 	if self != "" {
-		if err := copyFile(self, filepath.Join(r.root, "usr/local/sbin/clonecd"), 0o755); err != nil {
+		f, err := os.Open(self)
+		if err != nil {
 			return err
 		}
-	}
-	server := r.cfg.Server
-	if server == "" {
-		server = r.conf["server"]
+		err = copyIn(r.newRoot, "usr/local/sbin/clonecd", f, 0o755)
+		f.Close()
+		if err != nil {
+			return err
+		}
 	}
 	bp, prefix := r.bootPart()
 	info := r.fsinfo[bp.Number]
@@ -302,7 +320,6 @@ func (r *run) installRamclone() error {
 	if info != nil {
 		uuid = info.UUID
 	}
-	args := r.ramcloneArgs()
 	script := fmt.Sprintf(`#!/bin/sh
 # written by clonecd: boots the network cloner (grub-reboot ramclone)
 exec tail -n +4 "$0"
@@ -311,69 +328,43 @@ menuentry 'ramclone' --id ramclone {
 	linux %s/clonecd/vmlinuz %s
 	initrd %s/clonecd/initrd.img
 }
-`, uuid, prefix, args, prefix)
-	if err := writeFile(r.root, "etc/grub.d/45_clonecd", []byte(script), 0o755); err != nil {
+`, uuid, prefix, r.ramcloneArgs(), prefix)
+	if err := writeIn(r.newRoot, "etc/grub.d/45_clonecd", []byte(script), 0o755); err != nil {
 		return err
 	}
-	if b, err := os.ReadFile(filepath.Join(r.root, "etc/default/grub")); err == nil {
+	if b, err := readIn(r.newRoot, "etc/default/grub"); err == nil {
 		var nb []byte
 		if grubDefaultRE.Match(b) {
 			nb = grubDefaultRE.ReplaceAll(b, []byte("GRUB_DEFAULT=saved"))
 		} else {
 			nb = append(b, []byte("GRUB_DEFAULT=saved\n")...)
 		}
-		if err := writeFile(r.root, "etc/default/grub", nb, 0o644); err != nil {
+		if err := writeIn(r.newRoot, "etc/default/grub", nb, 0o644); err != nil {
 			return err
 		}
 	}
-	r.logf("bootloader: ramclone entry (server %s) and /usr/local/sbin/clonecd installed", orNone(server))
+	r.logf("bootloader: ramclone entry (server %s, node %s) and /usr/local/sbin/clonecd installed", orNone(r.server()), r.hostname)
 	return nil
 }
 
-// ramcloneArgs is the kernel command line of the ramclone entry.
-func (r *run) ramcloneArgs() string {
-	server := r.cfg.Server
-	if server == "" {
-		server = r.conf["server"]
+// server is the image server for the ramclone entry.
+func (r *run) server() string {
+	if r.cfg.Server != "" {
+		return r.cfg.Server
 	}
+	return r.conf["server"]
+}
+
+// ramcloneArgs is the kernel command line of the ramclone entry: network
+// mode, the server, and the node's name, so that a node recloned over the
+// network keeps it whatever the nodes table or DHCP say.
+func (r *run) ramcloneArgs() string {
 	args := "clonecd.mode=net"
-	if server != "" {
-		args += " clonecd.server=" + server
+	if s := r.server(); s != "" {
+		args += " clonecd.server=" + s
+	}
+	if r.hostname != "" {
+		args += " clonecd.hostname=" + r.hostname
 	}
 	return args + " console=tty0 console=ttyS0,115200"
-}
-
-func (r *run) copyMedia(name, rel string) error {
-	in, err := r.media.Open(name)
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	defer in.Close()
-	// renamed into place: in network mode the cloner's initrd on the disk
-	// is what a cut before the end of the bootloader step boots (safety.go)
-	return copyAtomic(in, filepath.Join(r.root, rel), 0o644)
-}
-
-func copyFile(src, dst string, mode os.FileMode) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	return copyTo(in, dst, mode)
-}
-
-func copyTo(in io.Reader, dst string, mode os.FileMode) error {
-	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return err
-	}
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("writing %s: %w", dst, err)
-	}
-	return out.Close()
 }

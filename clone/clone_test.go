@@ -163,8 +163,9 @@ func TestCloneLoop(t *testing.T) {
 		if u := n.blkid(n.loop+"p2", "UUID"); !strings.Contains(grub, "root=UUID="+u) {
 			t.Errorf("grub.cfg does not boot root=UUID=%s", u)
 		}
-		if !strings.Contains(grub, "menuentry 'ramclone' --id ramclone") || !strings.Contains(grub, "clonecd.mode=net clonecd.server=http://10.0.2.2:8080") {
-			t.Errorf("grub.cfg has no ramclone entry")
+		// the ramclone entry passes the node's name: a network reclone keeps it
+		if !strings.Contains(grub, "menuentry 'ramclone' --id ramclone") || !strings.Contains(grub, "clonecd.mode=net clonecd.server=http://10.0.2.2:8080 clonecd.hostname=fromtable ") {
+			t.Errorf("grub.cfg has no ramclone entry with the node's name")
 		}
 		if !strings.Contains(n.read("etc/default/grub"), "GRUB_DEFAULT=saved") {
 			t.Errorf("GRUB_DEFAULT is not saved")
@@ -252,31 +253,55 @@ func TestCloneLoop(t *testing.T) {
 			t.Errorf("loop device left attached: %s", out)
 		}
 	})
-	t.Run("corrupt image fails at unpack", func(t *testing.T) {
-		f, err := os.OpenFile(filepath.Join(media, "node.cpio.gz"), os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		st, _ := f.Stat()
-		b := make([]byte, 4)
-		f.ReadAt(b, st.Size()/2)
-		for i := range b {
-			b[i] ^= 0x5a
-		}
-		f.WriteAt(b, st.Size()/2)
-		f.Close()
-		err = run(Config{Hostname: "n"})
-		var se *StepError
-		if !errors.As(err, &se) || se.Step != "unpack" {
-			t.Fatalf("err = %v, want a failure at unpack", err)
-		}
-		if !strings.Contains(log.String(), "step unpack failed") {
-			t.Errorf("log does not say unpack failed")
-		}
-		if out := testenv.Run(t, "losetup", "-j", img); strings.TrimSpace(out) != "" {
-			t.Errorf("loop device left attached: %s", out)
-		}
-	})
+	// C09: a damaged image stops the run in setup, before the table,
+	// mkfs or anything else is written.
+	image := filepath.Join(media, "node.cpio.gz")
+	good, err := os.ReadFile(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func([]byte) []byte
+	}{
+		{"truncated", func(b []byte) []byte { return b[:5<<20] }},
+		{"corrupted", func(b []byte) []byte {
+			b = append([]byte(nil), b...)
+			for i := len(b) / 2; i < len(b)/2+4; i++ {
+				b[i] ^= 0x5a
+			}
+			return b
+		}},
+	} {
+		t.Run(tc.name+" image refused before writing", func(t *testing.T) {
+			if err := os.WriteFile(image, tc.damage(good), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			defer os.WriteFile(image, good, 0o644)
+			table := testenv.Run(t, "sfdisk", "-d", img)
+			uuid := func() string {
+				loop := testenv.Loop(t, img, 512)
+				testenv.Output("partx", "-a", loop)
+				defer testenv.Output("losetup", "-d", loop)
+				return strings.TrimSpace(testenv.Run(t, "blkid", "-p", "-s", "UUID", "-o", "value", loop+"p2"))
+			}
+			before := uuid()
+			err := run(Config{Hostname: "n"})
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != "setup" || !strings.Contains(err.Error(), "nothing was written") {
+				t.Fatalf("err = %v, want a failure at setup saying nothing was written", err)
+			}
+			if after := testenv.Run(t, "sfdisk", "-d", img); after != table {
+				t.Errorf("the table was written")
+			}
+			if after := uuid(); after != before {
+				t.Errorf("the root filesystem was made anew (UUID %s, was %s)", after, before)
+			}
+			if out := testenv.Run(t, "losetup", "-j", img); strings.TrimSpace(out) != "" {
+				t.Errorf("loop device left attached: %s", out)
+			}
+		})
+	}
 }
 
 func readOr(root, rel string) string {

@@ -7,10 +7,6 @@ import (
 	"io/fs"
 )
 
-// Steps are the clone steps in the order they run. clonecd.break=STEP (or
-// Config.Break) stops before the named one.
-var Steps = []string{"setup", "disk", "tune", "check", "partition", "mkfs", "unpack", "identity", "bootloader", "finish"}
-
 // What to do once the clone is done (clonecd.after=).
 const (
 	AfterWaitEject = "wait-eject" // power off once the CD is removed (default for a CD)
@@ -36,13 +32,18 @@ type Config struct {
 	// Target is the disk to clone onto: a block device (/dev/sda), a
 	// /dev/disk/by-id path, a bare name (sda), a serial number, or an image
 	// file (attached to a loop device for the run). Empty: the one
-	// non-removable disk that is not the media.
+	// non-removable disk that is not the media, but only in the cloner
+	// (PID 1 in the initramfs); anywhere else an empty Target is refused.
 	Target string
+	// Force writes the partition table even when the disk is in use
+	// (a mounted partition, active swap, held by md/LVM/dm).
+	Force bool
 	// MediaDev is the block device the media came from; it is never a
 	// target.
 	MediaDev string
 	// Hostname for the node; empty: the nodes table by MAC, then
-	// DHCPHostname, then node-<mac>.
+	// DHCPHostname, then node-<mac>. DHCPHostname is the name the
+	// network cloner's DHCP lease gave (Boot sets it in network mode).
 	Hostname     string
 	DHCPHostname string
 	// MACs of this machine's network interfaces, for the nodes table.

@@ -3,8 +3,6 @@ package clone
 import (
 	"bytes"
 	"fmt"
-	"github.com/clonecd/clonecd/progress"
-	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,72 +13,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/clonecd/clonecd/medium"
-	"github.com/clonecd/clonecd/partition"
+	"github.com/clonecd/clonecd/progress"
 )
-
-// setup reads what the run needs from the media.
-func (r *run) setup() error {
-	v, err := fs.ReadFile(r.media, "CLONE_CD_VERSION")
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	r.version = strings.TrimSpace(string(v))
-	if r.cfg.Version != "" {
-		r.version = r.cfg.Version
-	}
-	r.conf = map[string]string{}
-	if b, err := fs.ReadFile(r.media, "clonecd.conf"); err == nil {
-		r.conf = parseConf(string(b))
-	}
-	f, err := r.media.Open("node.sfdisk")
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	r.layout, err = partition.ParseLayout(f)
-	f.Close()
-	if err != nil {
-		return fmt.Errorf("media node.sfdisk: %w", err)
-	}
-	r.layout.Source = medium.Layout // later errors (fit) name the file too
-	st, err := fs.Stat(r.media, "node.cpio.gz")
-	if err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	if _, err := fs.Stat(r.media, "node.cpio.gz.sha256"); err != nil {
-		return fmt.Errorf("media: %w", err)
-	}
-	root := false
-	for _, p := range r.layout.Parts {
-		if p.Mount == "/" {
-			root = true
-		}
-	}
-	if !root {
-		return fmt.Errorf("media node.sfdisk: no partition is mounted at / (add a `# clonecd: part=N fs=ext4 mount=/` line)")
-	}
-	r.logf("media: version %s, image %s, %s table with %d partitions", r.version, progress.Bytes(st.Size()), r.layout.Label, len(r.layout.Parts))
-	return nil
-}
-
-func parseConf(s string) map[string]string {
-	m := map[string]string{}
-	for _, l := range strings.Split(s, "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || l[0] == '#' {
-			continue
-		}
-		if k, v, ok := strings.Cut(l, "="); ok {
-			m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-		}
-	}
-	return m
-}
 
 // chooseDisk picks the target disk and learns its size.
 func (r *run) chooseDisk() error {
 	t := r.cfg.Target
 	if st, err := os.Stat(t); t != "" && err == nil && st.Mode().IsRegular() {
+		// an image file: a loop device for the run
 		out, err := exec.Command("losetup", "--find", "--show", "--partscan", t).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("losetup %s: %v: %s", t, err, bytes.TrimSpace(out))
@@ -99,7 +39,7 @@ func (r *run) chooseDisk() error {
 	if err != nil {
 		return err
 	}
-	r.sectors, r.secSize = n, ss
+	r.sectors, r.sectorSize = n, ss
 	r.logf("target disk %s: %s, %d-byte sectors%s", r.disk, progress.Bytes(int64(n)*int64(ss)), ss, describe(r.cfg.SysRoot, filepath.Base(r.disk)))
 	return nil
 }

@@ -15,6 +15,7 @@ func (r *run) finish() error {
 	if err := r.unmountAll(); err != nil {
 		return err
 	}
+	r.restoreTune()
 	if r.loop != "" {
 		if err := detach(r.loop); err != nil {
 			return err
@@ -36,6 +37,10 @@ func (r *run) finish() error {
 // unmountAll unmounts what the run mounted, deepest first, retrying busy
 // mounts for a few seconds.
 func (r *run) unmountAll() error {
+	if r.newRoot != nil {
+		r.newRoot.Close()
+		r.newRoot = nil
+	}
 	for i := len(r.mounts) - 1; i >= 0; i-- {
 		m := r.mounts[i]
 		var err error
@@ -71,6 +76,7 @@ func (r *run) cleanup() {
 	if err := r.unmountAll(); err != nil {
 		r.logf("cleanup: %v", err)
 	}
+	r.restoreTune()
 	if r.loop != "" {
 		if err := detach(r.loop); err != nil {
 			r.logf("cleanup: %v", err)

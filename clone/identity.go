@@ -2,15 +2,14 @@ package clone
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 
@@ -37,25 +36,25 @@ func ParseNodes(r io.Reader) ([]Node, error) {
 			continue
 		}
 		if len(f) < 2 || len(f) > 4 {
-			return nil, fmt.Errorf("nodes line %d: want MAC HOSTNAME [ADDRESS/PREFIX [GATEWAY]], got %q", ln, strings.TrimSpace(l))
+			return nil, fmt.Errorf("line %d: want MAC HOSTNAME [ADDRESS/PREFIX [GATEWAY]], got %q", ln, strings.TrimSpace(l))
 		}
 		hw, err := net.ParseMAC(f[0])
 		if err != nil {
-			return nil, fmt.Errorf("nodes line %d: %w", ln, err)
+			return nil, fmt.Errorf("line %d: %w", ln, err)
 		}
 		if err := checkHostname(f[1]); err != nil {
-			return nil, fmt.Errorf("nodes line %d: %w", ln, err)
+			return nil, fmt.Errorf("line %d: %w", ln, err)
 		}
 		n := Node{MAC: hw.String(), Hostname: f[1], Line: ln}
 		if len(f) > 2 {
 			if _, _, err := net.ParseCIDR(f[2]); err != nil {
-				return nil, fmt.Errorf("nodes line %d: address %q: %w", ln, f[2], err)
+				return nil, fmt.Errorf("line %d: address %q: %w", ln, f[2], err)
 			}
 			n.Address = f[2]
 		}
 		if len(f) > 3 {
 			if net.ParseIP(f[3]) == nil {
-				return nil, fmt.Errorf("nodes line %d: gateway %q is not an IP address", ln, f[3])
+				return nil, fmt.Errorf("line %d: gateway %q is not an IP address", ln, f[3])
 			}
 			n.Gateway = f[3]
 		}
@@ -118,48 +117,25 @@ func ChooseHostname(given string, nodes []Node, macs []string, dhcp string) (nam
 	return "node-" + hex.EncodeToString(b), "random"
 }
 
-func (r *run) nodes() ([]Node, error) {
-	var rd io.Reader = r.cfg.Nodes
-	if rd == nil {
-		b, err := fs.ReadFile(r.media, "nodes")
-		if err != nil {
-			return nil, nil
-		}
-		rd = bytes.NewReader(b)
-	}
-	return ParseNodes(rd)
-}
-
 // identity makes the unpacked root this node: hostname, hosts, ssh host
-// keys, machine-id, fstab by the new UUIDs, resume, clonecd-version, then
-// the kickstart %post scripts.
+// keys and machine-id (the node's own when it had them, keep.go), fstab
+// by the new UUIDs, resume, clonecd-version, then the kickstart %post
+// scripts.
 func (r *run) identity() error {
-	nodes, err := r.nodes()
-	if err != nil {
+	root := r.newRoot
+	name := r.hostname
+	r.logf("identity: hostname %s (%s)", name, r.hostnameWhy)
+	if err := writeIn(root, "etc/hostname", []byte(name+"\n"), 0o644); err != nil {
 		return err
 	}
-	macs := r.cfg.MACs
-	if macs == nil {
-		macs = LocalMACs(r.cfg.SysRoot)
+	hosts, err := readIn(root, "etc/hosts")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("/etc/hosts of the new root: %w", err)
 	}
-	name, why := ChooseHostname(r.cfg.Hostname, nodes, macs, r.cfg.DHCPHostname)
-	if err := checkHostname(name); err != nil {
+	if err := writeIn(root, "etc/hosts", []byte(SetHosts(string(hosts), name)), 0o644); err != nil {
 		return err
 	}
-	r.hostnm = name
-	r.logf("identity: hostname %s (%s)", name, why)
-	root := r.root
-	if err := writeFile(root, "etc/hostname", []byte(name+"\n"), 0o644); err != nil {
-		return err
-	}
-	hosts, _ := os.ReadFile(filepath.Join(root, "etc/hosts"))
-	if err := writeFile(root, "etc/hosts", []byte(SetHosts(string(hosts), name)), 0o644); err != nil {
-		return err
-	}
-	if err := r.sshKeys(); err != nil {
-		return err
-	}
-	if err := newMachineID(root); err != nil {
+	if err := r.hostKeys(); err != nil {
 		return err
 	}
 	// UUIDs of the new filesystems
@@ -175,13 +151,16 @@ func (r *run) identity() error {
 		r.fsinfo[p.Number] = info
 		r.uuids[p.Number] = info.UUID
 	}
-	old, _ := os.ReadFile(filepath.Join(root, "etc/fstab"))
+	old, err := readIn(root, "etc/fstab")
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("/etc/fstab of the new root: %w", err)
+	}
 	fstab := Fstab(string(old), r.fitted.Parts, r.fsinfo)
-	if err := writeFile(root, "etc/fstab", []byte(fstab), 0o644); err != nil {
+	if err := writeIn(root, "etc/fstab", []byte(fstab), 0o644); err != nil {
 		return err
 	}
 	r.logf("identity: /etc/fstab rewritten by UUID")
-	if _, err := os.Stat(filepath.Join(root, "etc/initramfs-tools/conf.d/resume")); err == nil {
+	if _, err := statIn(root, "etc/initramfs-tools/conf.d/resume"); err == nil {
 		res := "RESUME=none\n"
 		for _, p := range r.fitted.Parts {
 			if p.FS == "swap" && r.uuids[p.Number] != "" {
@@ -189,34 +168,26 @@ func (r *run) identity() error {
 				break
 			}
 		}
-		if err := writeFile(root, "etc/initramfs-tools/conf.d/resume", []byte(res), 0o644); err != nil {
+		if err := writeIn(root, "etc/initramfs-tools/conf.d/resume", []byte(res), 0o644); err != nil {
 			return err
 		}
 		r.logf("identity: resume %s", strings.TrimSpace(res))
 	}
-	if err := writeFile(root, "etc/clonecd-version", []byte(r.version+"\n"), 0o644); err != nil {
+	if err := writeIn(root, "etc/clonecd-version", []byte(r.version+"\n"), 0o644); err != nil {
 		return err
 	}
 	return r.kickstartPost(name)
 }
 
-func writeFile(root, rel string, b []byte, mode os.FileMode) error {
-	p := filepath.Join(root, rel)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
+// newMachineID is a random machine-id in systemd's v4 UUID style.
+func newMachineID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
 	}
-	// never write through a symlink out of the new root
-	if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSymlink != 0 {
-		os.Remove(p)
-	}
-	tmp := p + ".clonecd-new"
-	if err := os.WriteFile(tmp, b, mode); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return fmt.Errorf("writing %s: %w", p, err)
-	}
-	return nil
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return hex.EncodeToString(b), nil
 }
 
 // SetHosts returns hosts with its 127.0.1.1 line naming host (added after
@@ -248,50 +219,6 @@ func SetHosts(hosts, host string) string {
 		out = append(out, line)
 	}
 	return strings.Join(out, "\n") + "\n"
-}
-
-func newMachineID(root string) error {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return err
-	}
-	b[6] = b[6]&0x0f | 0x40 // systemd's v4 style
-	b[8] = b[8]&0x3f | 0x80
-	if err := writeFile(root, "etc/machine-id", []byte(hex.EncodeToString(b)+"\n"), 0o444); err != nil {
-		return err
-	}
-	if st, err := os.Stat(filepath.Join(root, "var/lib/dbus")); err == nil && st.IsDir() {
-		p := filepath.Join(root, "var/lib/dbus/machine-id")
-		os.Remove(p)
-		if err := os.Symlink("/etc/machine-id", p); err != nil {
-			return fmt.Errorf("linking %s: %w", p, err)
-		}
-	}
-	return nil
-}
-
-// sshKeys replaces the golden node's ssh host keys with new ones.
-func (r *run) sshKeys() error {
-	dir := filepath.Join(r.root, "etc/ssh")
-	if _, err := os.Stat(dir); err != nil {
-		r.logf("identity: no /etc/ssh, no host keys")
-		return nil
-	}
-	old, _ := filepath.Glob(filepath.Join(dir, "ssh_host_*"))
-	for _, f := range old {
-		if err := os.Remove(f); err != nil {
-			return err
-		}
-	}
-	if _, err := os.Stat(filepath.Join(r.root, "usr/bin/ssh-keygen")); err != nil {
-		return fmt.Errorf("no ssh-keygen in the image: cannot make ssh host keys (removed %d old keys)", len(old))
-	}
-	if err := r.chroot(nil, "ssh-keygen", "-A"); err != nil {
-		return err
-	}
-	keys, _ := filepath.Glob(filepath.Join(dir, "ssh_host_*_key"))
-	r.logf("identity: %d new ssh host keys", len(keys))
-	return nil
 }
 
 // Fstab returns the new /etc/fstab: the layout's filesystems and swap by

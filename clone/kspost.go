@@ -1,10 +1,12 @@
 package clone
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 
 	"github.com/clonecd/clonecd/kickstart"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // kickstartPost runs the media's ks.cfg %post scripts at the end of the
@@ -12,12 +14,14 @@ import (
 // /sys bound), --nochroot ones in the cloner with INSTALL_ROOT set; each
 // gets HOSTNAME. A failing script stops the clone only with --erroronfail.
 func (r *run) kickstartPost(host string) error {
-	if _, err := fs.Stat(r.media, "ks.cfg"); err != nil {
+	if _, err := fs.Stat(r.media, medium.Kickstart); errors.Is(err, fs.ErrNotExist) {
 		return nil
+	} else if err != nil {
+		return fmt.Errorf("media %s: %w", medium.Kickstart, err)
 	}
-	ks, err := kickstart.ParseFS(r.media, "ks.cfg", kickstart.Options{Name: "ks.cfg"})
+	ks, err := kickstart.ParseFS(r.media, medium.Kickstart, kickstart.Options{Name: medium.Kickstart})
 	if err != nil {
-		return fmt.Errorf("media ks.cfg: %w", err)
+		return fmt.Errorf("media %s: %w", medium.Kickstart, err)
 	}
 	if len(ks.Post) == 0 {
 		return nil

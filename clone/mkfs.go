@@ -5,18 +5,22 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
-	"github.com/clonecd/clonecd/internal/tools"
-	"github.com/clonecd/clonecd/progress"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/clonecd/clonecd/internal/tools"
 	"github.com/clonecd/clonecd/partition"
+	"github.com/clonecd/clonecd/progress"
 )
 
 // mkfs makes swap and filesystems on every partition the layout gives one,
-// but never on a preserved partition.
+// but never on a preserved partition, nor (network mode) on an unchanged
+// ESP. Right after a filesystem is made, what must not wait for the end
+// of the clone is written onto it and synced (writeBack).
 func (r *run) mkfs() error {
 	for _, p := range r.fitted.Parts {
 		if p.FS == "" {
@@ -27,41 +31,110 @@ func (r *run) mkfs() error {
 			r.logf("mkfs: %s (%s) preserved, not formatted", dev, p.Mount)
 			continue
 		}
+		if r.espUnchanged(p) {
+			r.logf("mkfs: %s (%s): the EFI system partition is unchanged: kept, not formatted (its EFI/ boots the cloner until grub-install replaces BOOTX64.EFI)", dev, p.Mount)
+			continue
+		}
 		if err := r.ctx.Err(); err != nil {
 			return err
 		}
-		args, err := MkfsCommand(p, dev)
+		if err := r.format(p, dev); err != nil {
+			return err
+		}
+		if err := r.writeBack(p, dev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// format makes p's filesystem or swap on dev.
+func (r *run) format(p partition.Part, dev string) error {
+	args, err := MkfsCommand(p, dev)
+	if err != nil {
+		return err
+	}
+	if args == nil && p.FS == "swap" { // no mkswap in the cloner
+		if err := WriteSwapHeader(dev, p.FSLabel); err != nil {
+			return err
+		}
+		r.logf("mkfs: swap header written on %s (no mkswap)", dev)
+		return nil
+	}
+	if args == nil { // no mkfs.vfat in the cloner
+		if err := MakeFAT16(dev, p.FSLabel); err != nil {
+			return err
+		}
+		r.logf("mkfs: FAT16 made on %s in Go (no mkfs.vfat)", dev)
+		return nil
+	}
+	if r.safe != nil && r.safe.part == p.Number {
+		args = withUUID(args, p.FS, r.safe.uuid) // core.img finds /boot/grub by this UUID
+	}
+	r.logf("mkfs: %s", strings.Join(args, " "))
+	cmd := exec.CommandContext(r.ctx, args[0], args[1:]...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("%s on %s: %v: %s", filepath.Base(args[0]), dev, err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// writeBack writes onto the filesystem just made on dev what a power cut
+// before the end of the clone must find there, and syncs it: in network
+// mode the cloner's boot files (the boot filesystem) and the old ESP's
+// EFI/ (safety.go), and the node's previous identity (the root, keep.go).
+func (r *run) writeBack(p partition.Part, dev string) error {
+	boot := r.safe != nil && r.safe.part == p.Number
+	esp := r.safe != nil && r.safe.esp == p.Number
+	ident := r.previous != nil && p.Number == r.rootNumber()
+	if !boot && !esp && !ident {
+		return nil
+	}
+	mnt, err := os.MkdirTemp("", "clonecd-new-")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(mnt)
+	if err := unix.Mount(dev, mnt, mountFS(p.FS), 0, ""); err != nil {
+		return fmt.Errorf("mount %s (%s) on %s: %w", dev, p.FS, mnt, err)
+	}
+	err = func() error {
+		fresh, err := os.OpenRoot(mnt)
 		if err != nil {
 			return err
 		}
-		if args == nil && p.FS == "swap" { // no mkswap in the cloner
-			if err := WriteSwapHeader(dev, p.FSLabel); err != nil {
-				return err
+		defer fresh.Close()
+		if boot {
+			if err := r.restoreBoot(fresh); err != nil {
+				return fmt.Errorf("restoring the cloner's boot files: %w", err)
 			}
-			r.logf("mkfs: swap header written on %s (no mkswap)", dev)
-			continue
 		}
-		if args == nil { // no mkfs.vfat in the cloner
-			if err := MakeFAT16(dev, p.FSLabel); err != nil {
-				return err
+		if esp {
+			if err := r.restoreESP(fresh); err != nil {
+				return fmt.Errorf("restoring the ESP's EFI/: %w", err)
 			}
-			r.logf("mkfs: FAT16 made on %s in Go (no mkfs.vfat)", dev)
-			continue
 		}
-		restore := r.safe != nil && r.safe.part == p.Number
-		if restore {
-			args = withUUID(args, p.FS, r.safe.uuid) // core.img finds /boot/grub by this UUID
-		}
-		r.logf("mkfs: %s", strings.Join(args, " "))
-		cmd := exec.CommandContext(r.ctx, args[0], args[1:]...)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("%s on %s: %v: %s", filepath.Base(args[0]), dev, err, bytes.TrimSpace(out))
-		}
-		if restore {
-			if err := r.restoreBoot(dev, p.FS); err != nil {
+		if ident {
+			if err := r.carryPrevious(fresh); err != nil {
 				return err
 			}
 		}
+		return syncFS(mnt)
+	}()
+	if uerr := unix.Unmount(mnt, 0); err == nil && uerr != nil {
+		err = fmt.Errorf("unmounting %s: %w", mnt, uerr)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", dev, err)
+	}
+	if boot {
+		r.logf("safety: %s/grub and %s/clonecd written back on %s (UUID %s), grubenv saved_entry=ramclone: a cut from here on boots the cloner", r.safe.prefix, r.safe.prefix, dev, r.safe.uuid)
+	}
+	if esp {
+		r.logf("safety: EFI/ written back on the new ESP %s: a cut from here on boots the cloner", dev)
+	}
+	if ident {
+		r.logf("mkfs: the node's identity (%s) kept on %s in /%s until the identity step", r.previous.hostname, dev, carryDir)
 	}
 	return nil
 }

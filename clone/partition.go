@@ -22,7 +22,7 @@ func (r *run) check() error {
 	if err != nil {
 		return fmt.Errorf("checking %s: %w", r.disk, err)
 	}
-	r.preserv = dec.Preserve
+	r.keepTable = dec.Preserve
 	for _, n := range dec.Keep {
 		r.keep[n] = true
 	}
@@ -45,16 +45,25 @@ func (r *run) check() error {
 	return nil
 }
 
-// partition writes the table unless the check preserved it.
+// partition writes the table unless the check preserved it. Before that
+// it reads what the old system leaves behind: its identity (keep.go) and,
+// in network mode, the cloner's boot files (safety.go).
 func (r *run) partition() error {
-	if r.cfg.Net {
-		r.saveBoot()
+	if old, err := partition.Dump(r.disk); err == nil {
+		r.oldTable = old
 	}
-	if r.preserv {
+	r.readPrevious()
+	if r.cfg.Net {
+		if err := r.saveBoot(); err != nil {
+			return err
+		}
+		r.stickyCloner()
+	}
+	if r.keepTable {
 		r.logf("partition: table kept (preserving %v)", keys(r.keep))
 		return r.waitParts()
 	}
-	fitted, err := partition.Apply(r.layout, r.disk, partition.ApplyOptions{})
+	fitted, err := partition.Apply(r.layout, r.disk, partition.ApplyOptions{Force: r.cfg.Force})
 	if err != nil {
 		return fmt.Errorf("writing the table of %s: %w", r.disk, err)
 	}

@@ -14,7 +14,39 @@ import (
 	"github.com/clonecd/clonecd/partition"
 )
 
-// run is the state the steps share.
+// steps are the clone steps in the order they run, each with the method
+// that does it. clonecd.break=STEP (or Config.Break) stops before the
+// named one. This table is the only list of steps: Steps and the console's
+// "[N/10] STEP" markers come from it.
+var steps = []struct {
+	name string
+	run  func(*run) error
+}{
+	{"setup", (*run).setup},
+	{"disk", (*run).chooseDisk},
+	{"tune", (*run).tune},
+	{"check", (*run).check},
+	{"partition", (*run).partition},
+	{"mkfs", (*run).mkfs},
+	{"unpack", (*run).unpack},
+	{"identity", (*run).identity},
+	{"bootloader", (*run).bootloader},
+	{"finish", (*run).finish},
+}
+
+// Steps are the names of the clone steps in the order they run.
+var Steps = stepNames()
+
+func stepNames() []string {
+	out := make([]string, len(steps))
+	for i, s := range steps {
+		out[i] = s.name
+	}
+	return out
+}
+
+// run is one clone run: its settings, its log, and the state the steps
+// share, grouped by the step that sets it.
 type run struct {
 	cfg   Config
 	ctx   context.Context
@@ -22,23 +54,43 @@ type run struct {
 	tail  *tailBuffer
 	media fs.FS
 
-	version string
-	conf    map[string]string // media's clonecd.conf
-	layout  *partition.Layout // as on the media
-	fitted  *partition.Layout // fitted to the disk
-	disk    string            // /dev/... block device
-	loop    string            // loop device we attached (image file target)
-	sectors uint64
-	secSize int
-	keep    map[int]bool // partition numbers preserved
-	preserv bool
+	// setup
+	version     string            // for /etc/clonecd-version
+	conf        map[string]string // the media's clonecd.conf
+	layout      *partition.Layout // node.sfdisk as on the media
+	image       string            // node.cpio.gz (medium.FindImage)
+	imageSum    string            // its sha256, from its .sha256 file
+	hostname    string            // the node's name
+	hostnameWhy string            // where the name came from
+
+	// disk
+	disk       string // the target: /dev/... block device
+	loop       string // loop device attached for an image file target
+	sectors    uint64
+	sectorSize int
+
+	// tune
+	tuned []queueSetting // what tune changed, put back at the end outside the cloner
+
+	// check
+	fitted    *partition.Layout // the layout fitted to the disk (partition: the table written)
+	keep      map[int]bool      // partition numbers preserved
+	keepTable bool              // the table matches: not written again
+
+	// partition
+	oldTable *partition.Layout // the disk's table before it (nil: none readable)
+	safe     *saved            // network mode: the cloner's boot files in RAM (safety.go)
+	previous *oldNode          // the node's identity from its old root (keep.go)
+
+	// mkfs, unpack
 	root    string   // where the new root is mounted
-	tmpRoot bool     // root was created by us
+	newRoot *os.Root // the new root, for every read and write in it (rootfs.go)
+	tmpRoot bool     // root is a directory this run made
 	mounts  []string // mounted, in order
-	hostnm  string
-	uuids   map[int]string
-	fsinfo  map[int]*partition.FSInfo
-	safe    *saved // network mode: the cloner's boot files in RAM (safety.go)
+
+	// identity
+	uuids  map[int]string            // filesystem UUIDs by partition number
+	fsinfo map[int]*partition.FSInfo // probed new filesystems by partition number
 }
 
 func (r *run) logf(format string, a ...any) {
@@ -50,10 +102,13 @@ func (r *run) logf(format string, a ...any) {
 // or ErrBreak (wrapped) when it stopped at cfg.Break.
 func Run(ctx context.Context, cfg Config) (err error) {
 	if cfg.Media == nil {
-		return fmt.Errorf("clone: no media")
+		return fmt.Errorf("no clone media")
 	}
 	if cfg.Break != "" && !validStep(cfg.Break) {
-		return fmt.Errorf("clone: unknown break step %q (steps: %s)", cfg.Break, strings.Join(Steps, " "))
+		return fmt.Errorf("unknown break step %q (steps: %s)", cfg.Break, strings.Join(Steps, " "))
+	}
+	if cfg.Target == "" && os.Getpid() != 1 {
+		return fmt.Errorf("no target disk: outside the clone CD's cloner a disk is never picked automatically; name it (--target DISK|IMAGE)")
 	}
 	tail := newTailBuffer(40)
 	var w io.Writer = tail
@@ -62,14 +117,6 @@ func Run(ctx context.Context, cfg Config) (err error) {
 	}
 	r := &run{cfg: cfg, ctx: ctx, log: &lockedWriter{w: w}, tail: tail, media: cfg.Media, keep: map[int]bool{},
 		uuids: map[int]string{}, fsinfo: map[int]*partition.FSInfo{}}
-	steps := []struct {
-		name string
-		fn   func() error
-	}{
-		{"setup", r.setup}, {"disk", r.chooseDisk}, {"tune", r.tune}, {"check", r.check},
-		{"partition", r.partition}, {"mkfs", r.mkfs}, {"unpack", r.unpack}, {"identity", r.identity},
-		{"bootloader", r.bootloader}, {"finish", r.finish},
-	}
 	start := time.Now()
 	defer func() {
 		if err != nil {
@@ -98,13 +145,13 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		r.logf("[%d/%d] %s", i+1, len(steps), s.name)
 		t0 := time.Now()
-		if err := s.fn(); err != nil {
+		if err := s.run(r); err != nil {
 			r.logf("step %s failed after %.3fs: %v", s.name, time.Since(t0).Seconds(), err)
 			return &StepError{Step: s.name, Err: err}
 		}
 		r.logf("step %s done in %.3fs", s.name, time.Since(t0).Seconds())
 	}
-	r.logf("clone done in %.1fs (version %s, host %s, disk %s)", time.Since(start).Seconds(), r.version, r.hostnm, r.disk)
+	r.logf("clone done in %.1fs (version %s, host %s, disk %s)", time.Since(start).Seconds(), r.version, r.hostname, r.disk)
 	return nil
 }
 

@@ -149,7 +149,7 @@ func TestNetCloneInterrupted(t *testing.T) {
 	if err := run(Config{Media: os.DirFS(media)}); err != nil {
 		t.Fatalf("first clone (CD): %v", err)
 	}
-	var uuid, grubCfg string
+	var uuid, grubCfg, keys, machineID string
 	func() {
 		// The old system's /boot/grub gets a file of its own and loses the
 		// image's unicode.pf2: where each one is shows whose files are on
@@ -166,6 +166,7 @@ func TestNetCloneInterrupted(t *testing.T) {
 			t.Fatal(err)
 		}
 		uuid = strings.TrimSpace(testenv.Run(t, "blkid", "-p", "-s", "UUID", "-o", "value", loop+"p2"))
+		keys, machineID = sshKeys(t, dir), readOr(dir, "etc/machine-id")
 		b, err := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
 		if err != nil {
 			t.Fatal(err)
@@ -177,6 +178,24 @@ func TestNetCloneInterrupted(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	t.Run("cut before mkfs boots the cloner", func(t *testing.T) {
+		// reclone's one-shot next_entry is spent once the cloner runs: a
+		// cut after the partition step must not bring the old system back
+		err := run(Config{Media: os.DirFS(media), Net: true, Break: "mkfs"})
+		if !errors.Is(err, ErrBreak) {
+			t.Fatalf("err = %v, want a stop before mkfs", err)
+		}
+		if !strings.Contains(log.String(), "every boot is the cloner until this clone succeeds") {
+			t.Errorf("the log does not say the cloner was made the default")
+		}
+		n := openNode(t, img)
+		if env := testenv.Run(t, "grub-editenv", filepath.Join(n.root, "boot/grub/grubenv"), "list"); !strings.Contains(env, "saved_entry=ramclone\n") || strings.Contains(env, "next_entry=") {
+			t.Errorf("grubenv of the old system:\n%s\nwant saved_entry=ramclone and no next_entry", env)
+		}
+		if n.read("boot/grub/old-marker") != "old\n" {
+			t.Errorf("the old system's /boot/grub changed")
+		}
+	})
 	t.Run("cut during unpack boots the cloner", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
@@ -215,8 +234,12 @@ func TestNetCloneInterrupted(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(n.root, "boot/grub/unicode.pf2")); err == nil {
 			t.Errorf("the image's boot/grub/unicode.pf2 was written before the unpack was complete")
 		}
-		if _, err := os.Stat(filepath.Join(n.root, "etc/hostname")); err == nil {
-			t.Logf("(etc/hostname from the image is there: the stream was unpacked in part)")
+		// the node's identity waits on the new root for the next attempt
+		if h := n.read(carryDir + "/hostname"); h != "node07\n" {
+			t.Errorf("/%s/hostname = %q, want node07", carryDir, h)
+		}
+		if _, err := os.Stat(filepath.Join(n.root, carryDir, "ssh_host_ed25519_key")); err != nil {
+			t.Errorf("the node's ssh host key is not kept on the new root: %v", err)
 		}
 	})
 	if t.Failed() {
@@ -246,6 +269,20 @@ func TestNetCloneInterrupted(t *testing.T) {
 		if h := n.read("etc/hostname"); h != "node07\n" {
 			t.Errorf("hostname %q", h)
 		}
+		// recloned under the same name, through a cut: the node keeps its
+		// ssh host keys and machine-id, and the carried copy is gone
+		if k := sshKeys(t, n.root); k == "" || k != keys {
+			t.Errorf("ssh host keys after the reclone:\n%s\nwant the node's own:\n%s", k, keys)
+		}
+		if id := n.read("etc/machine-id"); id != machineID || len(id) != 33 {
+			t.Errorf("machine-id %q, want the node's own %q", id, machineID)
+		}
+		if _, err := os.Stat(filepath.Join(n.root, carryDir)); err == nil {
+			t.Errorf("/%s left on the node", carryDir)
+		}
+		if !strings.Contains(log.String(), "kept from the node's previous system (node07, ") || !strings.Contains(log.String(), "a clone cut short") {
+			t.Errorf("the log does not say the identity was kept from the cut clone")
+		}
 	})
 }
 
@@ -271,31 +308,53 @@ func TestSaveBoot(t *testing.T) {
 	os.WriteFile(filepath.Join(media, "isolinux/initrd.img"), []byte("initrd"), 0o644)
 	dev := loop + "p2"
 	mnt := t.TempDir()
+	old, err := partition.Dump(loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	grubOnly := func(t *testing.T) {
+		testenv.Run(t, "mount", dev, mnt)
+		defer testenv.Output("umount", mnt)
+		os.RemoveAll(filepath.Join(mnt, "boot"))
+		os.MkdirAll(filepath.Join(mnt, "boot/grub/i386-pc"), 0o755)
+		os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte("menuentry 'Debian' {\n}\n"), 0o644)
+		os.WriteFile(filepath.Join(mnt, "boot/grub/i386-pc/normal.mod"), []byte("mod"), 0o644)
+	}
 	tests := []struct {
 		name    string
 		prepare func(t *testing.T)
+		media   fs.FS
 		saved   bool
-		log     string
+		log     string // in the log
+		err     string // saveBoot's error ("": none)
 	}{
-		{"no filesystem", func(t *testing.T) {}, false, "cannot read the old filesystem"},
-		{"no GRUB", func(t *testing.T) { testenv.Run(t, "mke2fs", "-q", "-F", "-t", "ext4", dev) }, false, "has no GRUB"},
-		{"GRUB without ramclone", func(t *testing.T) {
-			testenv.Run(t, "mount", dev, mnt)
-			defer testenv.Output("umount", mnt)
-			os.MkdirAll(filepath.Join(mnt, "boot/grub/i386-pc"), 0o755)
-			os.WriteFile(filepath.Join(mnt, "boot/grub/grub.cfg"), []byte("menuentry 'Debian' {\n}\n"), 0o644)
-			os.WriteFile(filepath.Join(mnt, "boot/grub/i386-pc/normal.mod"), []byte("mod"), 0o644)
-		}, true, "taken from the media"},
+		{"no filesystem", func(t *testing.T) {}, os.DirFS(media), false, "cannot read the old filesystem", ""},
+		{"no GRUB", func(t *testing.T) { testenv.Run(t, "mke2fs", "-q", "-F", "-t", "ext4", dev) }, os.DirFS(media), false, "has no GRUB", ""},
+		{"GRUB without ramclone", grubOnly, os.DirFS(media), true, "taken from the media", ""},
+		// a server that answers 503 for the cloner's kernel: the step
+		// fails (before the table is written) instead of going on with
+		// no safety net
+		{"media error", grubOnly, failFS{FS: os.DirFS(media), name: "isolinux/vmlinuz"}, false, "", "isolinux/vmlinuz: 503 Service Unavailable"},
+		{"media without the cloner", grubOnly, failFS{FS: os.DirFS(media), name: "isolinux/vmlinuz", err: fs.ErrNotExist}, false, "no isolinux/vmlinuz on the media", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.prepare(t)
 			var log bytes.Buffer
 			r := &run{cfg: Config{Net: true, Server: "http://srv:8080"}, log: &log, disk: loop, fitted: layout, layout: layout,
-				keep: map[int]bool{}, media: os.DirFS(media)}
-			r.saveBoot()
+				keep: map[int]bool{}, media: tc.media, oldTable: old, hostname: "s011"}
+			err := r.saveBoot()
 			defer r.dropSaved()
 			t.Logf("log:\n%s", log.String())
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("saveBoot = %v, want an error with %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
 			if (r.safe != nil) != tc.saved || !strings.Contains(log.String(), tc.log) {
 				t.Fatalf("saved %v, want %v; log lacks %q?", r.safe != nil, tc.saved, tc.log)
 			}
@@ -311,11 +370,61 @@ func TestSaveBoot(t *testing.T) {
 				}
 			}
 			cfg, _ := os.ReadFile(filepath.Join(r.safe.dir, "grub/grub.cfg"))
-			for _, want := range []string{"set default=ramclone", "--fs-uuid --set=root " + r.safe.uuid, "linux /boot/clonecd/vmlinuz clonecd.mode=net clonecd.server=http://srv:8080"} {
+			// the node keeps its name through the reclone: the cloner-only
+			// entry passes it
+			for _, want := range []string{"set default=ramclone", "--fs-uuid --set=root " + r.safe.uuid, "linux /boot/clonecd/vmlinuz clonecd.mode=net clonecd.server=http://srv:8080 clonecd.hostname=s011 "} {
 				if !strings.Contains(string(cfg), want) {
 					t.Errorf("grub.cfg lacks %q:\n%s", want, cfg)
 				}
 			}
 		})
+	}
+}
+
+// failFS fails opening one file of a media with err (a server's 503 after
+// its retries when nil).
+type failFS struct {
+	fs.FS
+	name string
+	err  error
+}
+
+func (f failFS) Open(name string) (fs.File, error) {
+	if name == f.name {
+		err := f.err
+		if err == nil {
+			err = errors.New("GET http://srv:8080/" + name + ": 503 Service Unavailable (gave up after 10 attempts)")
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return f.FS.Open(name)
+}
+
+// TestESPUnchanged: the network cloner leaves the ESP unformatted when
+// its table entry is what it was (its BOOTX64.EFI then finds the cloner's
+// /boot/grub by the kept root UUID), and formats it (writing the saved
+// EFI/ back at once) when it moved or changed size. The whole path runs
+// in e2e's UEFI power-cut chains: this machine's kernel may have no vfat.
+func TestESPUnchanged(t *testing.T) {
+	esp := partition.Part{Number: 2, Start: 4096, Size: 204800, FS: "vfat", Mount: "/boot/efi"}
+	for _, tc := range []struct {
+		name      string
+		safe      *saved
+		keepTable bool
+		p         partition.Part
+		want      bool
+	}{
+		{"CD mode (no safety net)", nil, true, esp, false},
+		{"ESP not saved", &saved{}, true, esp, false},
+		{"table kept", &saved{esp: 2}, true, esp, true},
+		{"table written, same entry", &saved{esp: 2, espStart: 4096, espSize: 204800}, false, esp, true},
+		{"table written, ESP smaller", &saved{esp: 2, espStart: 4096, espSize: 206848}, false, esp, false},
+		{"table written, ESP moved", &saved{esp: 2, espStart: 2048, espSize: 204800}, false, esp, false},
+		{"another partition", &saved{esp: 2}, true, partition.Part{Number: 3, FS: "ext4"}, false},
+	} {
+		r := &run{safe: tc.safe, keepTable: tc.keepTable}
+		if got := r.espUnchanged(tc.p); got != tc.want {
+			t.Errorf("%s: espUnchanged = %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -2,6 +2,9 @@ package clone
 
 import (
 	"bytes"
+	"context"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -114,9 +117,9 @@ func TestTune(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			root := fakeSys(t, map[string]map[string]string{"sda": tc.queue})
-			got := Tune(root, "sda", false)
+			got, changed := tuneQueue(root, "sda", false)
 			if len(got) != len(tc.want) {
-				t.Fatalf("Tune = %q, want %q", got, tc.want)
+				t.Fatalf("tuneQueue = %q, want %q", got, tc.want)
 			}
 			for i := range got {
 				if !strings.HasPrefix(got[i], tc.want[i]) {
@@ -127,6 +130,19 @@ func TestTune(t *testing.T) {
 				b, _ := os.ReadFile(filepath.Join(root, "sys/block/sda", f))
 				if string(b) != want {
 					t.Errorf("%s = %q, want %q", f, b, want)
+				}
+			}
+			// Outside the cloner the run puts them back (C10).
+			r := &run{log: io.Discard, tuned: changed}
+			r.restoreTune()
+			for f := range tc.files {
+				b, _ := os.ReadFile(filepath.Join(root, "sys/block/sda", f))
+				cur, _ := parseScheduler(tc.queue[f])
+				if f != "queue/scheduler" {
+					cur = tc.queue[f]
+				}
+				if string(b) != cur {
+					t.Errorf("after the run %s = %q, want it put back to %q", f, b, cur)
 				}
 			}
 		})
@@ -143,8 +159,8 @@ func TestParseNodes(t *testing.T) {
 			{MAC: "52:54:00:12:34:56", Hostname: "node01", Line: 2},
 			{MAC: "52:54:00:12:34:57", Hostname: "node02", Address: "10.0.0.2/24", Gateway: "10.0.0.1", Line: 4}}, ""},
 		{"52-54-00-AB-CD-EF n1\n", []Node{{MAC: "52:54:00:ab:cd:ef", Hostname: "n1", Line: 1}}, ""},
-		{"52:54:00:12:34:56\n", nil, "nodes line 1: want MAC HOSTNAME"},
-		{"zz node\n", nil, "nodes line 1: address zz: invalid MAC"},
+		{"52:54:00:12:34:56\n", nil, "line 1: want MAC HOSTNAME"},
+		{"zz node\n", nil, "line 1: address zz: invalid MAC"},
 		{"52:54:00:12:34:56 bad_name\n", nil, "only letters, digits"},
 		{"52:54:00:12:34:56 n 10.0.0.2\n", nil, "address \"10.0.0.2\""},
 		{"52:54:00:12:34:56 n 10.0.0.2/24 gw\n", nil, "gateway \"gw\""},
@@ -337,5 +353,42 @@ func TestTailBuffer(t *testing.T) {
 	os.WriteFile(p, b.Bytes(), 0o644)
 	if got := LogTail(p, 2); !reflect.DeepEqual(got, []string{"b", "c"}) {
 		t.Errorf("LogTail = %q", got)
+	}
+}
+
+// TestRunRefuses: outside the cloner (not PID 1) an empty target is never
+// filled in by picking a disk (C12), and bad settings stop the run before
+// any step.
+func TestRunRefuses(t *testing.T) {
+	media := os.DirFS(t.TempDir())
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"no target", Config{Media: media}, "no target disk: outside the clone CD's cloner a disk is never picked automatically; name it (--target DISK|IMAGE)"},
+		{"no media", Config{Target: "x.img"}, "no clone media"},
+		{"bad break", Config{Media: media, Target: "x.img", Break: "bogus"}, `unknown break step "bogus" (steps: setup disk tune check partition mkfs unpack identity bootloader finish)`},
+	} {
+		if err := Run(context.Background(), tc.cfg); err == nil || err.Error() != tc.want {
+			t.Errorf("%s: Run = %v; want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+// TestMediaDir: C02, a --media that does not exist says so.
+func TestMediaDir(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "node.cpio.gz")
+	os.WriteFile(file, nil, 0o644)
+	for _, tc := range []struct{ dir, want string }{
+		{filepath.Join(dir, "nomedia"), "media " + filepath.Join(dir, "nomedia") + " does not exist"},
+		{file, "media " + file + " is not a directory"},
+		{dir, ""},
+	} {
+		_, err := MediaDir(tc.dir)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && !strings.HasPrefix(got, tc.want) {
+			t.Errorf("MediaDir(%s) = %v; want %q", tc.dir, err, tc.want)
+		}
 	}
 }

@@ -4,12 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"github.com/clonecd/clonecd/progress"
 	"io"
-	"io/fs"
 	"os"
 	"path"
-	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -17,7 +14,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/image"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
+	"github.com/clonecd/clonecd/progress"
 )
 
 // mountFS maps a layout filesystem name to the kernel's.
@@ -30,8 +29,9 @@ func mountFS(fs string) string {
 }
 
 // mountAll mounts the new root and the other partitions at their mount
-// points, shallowest first. Preserved partitions are left alone: nothing is
-// written to them.
+// points, shallowest first, and opens the root (r.newRoot) through which
+// the later steps read and write it. Preserved partitions are left alone:
+// nothing is written to them.
 func (r *run) mountAll() error {
 	if r.root == "" {
 		if r.cfg.Work != "" {
@@ -60,15 +60,28 @@ func (r *run) mountAll() error {
 			r.logf("unpack: %s (%s) preserved, not mounted", dev, p.Mount)
 			continue
 		}
-		dir := filepath.Join(r.root, p.Mount)
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return fmt.Errorf("mount point %s: %w", dir, err)
+		if p.Mount == "/" {
+			if err := unix.Mount(dev, r.root, mountFS(p.FS), 0, ""); err != nil {
+				return fmt.Errorf("mount %s (%s) on %s: %w", dev, p.FS, r.root, err)
+			}
+			r.mounts = append(r.mounts, r.root)
+			root, err := os.OpenRoot(r.root)
+			if err != nil {
+				return err
+			}
+			r.newRoot = root
+		} else {
+			if r.newRoot == nil {
+				return fmt.Errorf("%s is mounted before /", p.Mount)
+			}
+			if err := r.mountIn(dev, strings.TrimPrefix(path.Clean(p.Mount), "/"), mountFS(p.FS), 0); err != nil {
+				return err
+			}
 		}
-		if err := unix.Mount(dev, dir, mountFS(p.FS), 0, ""); err != nil {
-			return fmt.Errorf("mount %s (%s) on %s: %w", dev, p.FS, dir, err)
-		}
-		r.mounts = append(r.mounts, dir)
 		r.logf("unpack: mounted %s (%s) on %s", dev, p.FS, p.Mount)
+	}
+	if r.newRoot == nil {
+		return fmt.Errorf("the root partition is not mounted")
 	}
 	return nil
 }
@@ -97,11 +110,7 @@ func (r *run) unpack() error {
 			return err
 		}
 	}
-	want, err := readSum(r.media, "node.cpio.gz.sha256")
-	if err != nil {
-		return err
-	}
-	f, err := r.media.Open("node.cpio.gz")
+	f, err := r.media.Open(r.image)
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -111,18 +120,17 @@ func (r *run) unpack() error {
 		total = st.Size()
 	}
 	h := sha256.New()
-	cr := &countReader{r: io.TeeReader(f, h), total: total, rep: r.cfg.Reporter, log: r.log, t0: time.Now()}
+	cr := &countReader{r: io.TeeReader(f, h), total: total, rep: r.cfg.Reporter, log: r.log, what: "unpack", t0: time.Now()}
 	st, err := image.Unpack(cr, r.root, image.UnpackOptions{Merge: true, RootAttrs: true, Warn: func(w string) { r.logf("unpack: warning: %s", w) }})
 	if err != nil {
-		return fmt.Errorf("unpacking node.cpio.gz after %s: %w", progress.Bytes(cr.n), err)
+		return fmt.Errorf("unpacking %s after %s: %w", r.image, progress.Bytes(cr.n), err)
 	}
 	// hash whatever follows the archive's trailer too
 	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return fmt.Errorf("reading node.cpio.gz: %w", err)
+		return fmt.Errorf("reading %s: %w", r.image, err)
 	}
-	got := hex.EncodeToString(h.Sum(nil))
-	if got != want {
-		return fmt.Errorf("node.cpio.gz is corrupt: sha256 %s, node.cpio.gz.sha256 says %s", got, want)
+	if got := hex.EncodeToString(h.Sum(nil)); got != r.imageSum {
+		return fmt.Errorf("%s is corrupt: sha256 %s, %s says %s", r.image, got, medium.SumName(r.image), r.imageSum)
 	}
 	if r.safe != nil {
 		if err := r.unstageImageBoot(); err != nil {
@@ -135,22 +143,6 @@ func (r *run) unpack() error {
 	return nil
 }
 
-// readSum reads the first field of a sha256sum-format file.
-func readSum(fsys fs.FS, name string) (string, error) {
-	b, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return "", fmt.Errorf("media: %w", err)
-	}
-	f := strings.Fields(string(b))
-	if len(f) == 0 || len(f[0]) != 64 {
-		return "", fmt.Errorf("media %s: not a sha256sum line: %q", name, strings.TrimSpace(string(b)))
-	}
-	if _, err := hex.DecodeString(f[0]); err != nil {
-		return "", fmt.Errorf("media %s: %w", name, err)
-	}
-	return strings.ToLower(f[0]), nil
-}
-
 // countReader counts bytes, reports progress and logs every 10%.
 type countReader struct {
 	r     io.Reader
@@ -158,6 +150,7 @@ type countReader struct {
 	total int64
 	rep   Reporter
 	log   io.Writer
+	what  string // the log lines' prefix: "unpack"
 	t0    time.Time
 	next  int64
 	lastR time.Time
@@ -173,7 +166,7 @@ func (c *countReader) Read(p []byte) (int, error) {
 	if c.total > 0 && c.n >= c.next {
 		pct := c.n * 100 / c.total
 		if c.n > 0 {
-			fmt.Fprintf(c.log, "clonecd: unpack: %d%% (%s of %s, %.0fs)\n", pct, progress.Bytes(c.n), progress.Bytes(c.total), time.Since(c.t0).Seconds())
+			fmt.Fprintf(c.log, "clonecd: %s: %d%% (%s of %s, %.0fs)\n", c.what, pct, progress.Bytes(c.n), progress.Bytes(c.total), time.Since(c.t0).Seconds())
 		}
 		c.next = (pct/10 + 1) * c.total / 10
 	}

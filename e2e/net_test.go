@@ -49,6 +49,7 @@ func serverURL() string {
 // netServer is the image server of the test: killable, restartable, and
 // able to corrupt one byte of the next resumed image stream.
 type netServer struct {
+	addr       string // "": serverAddr
 	h          http.Handler
 	mu         sync.Mutex
 	hs         *http.Server
@@ -76,14 +77,18 @@ func (s *netServer) start(t testing.TB) {
 	t.Helper()
 	var ln net.Listener
 	var err error
+	addr := s.addr
+	if addr == "" {
+		addr = serverAddr
+	}
 	for i := 0; i < 50; i++ { // the old socket may linger a moment
-		if ln, err = net.Listen("tcp", serverAddr); err == nil {
+		if ln, err = net.Listen("tcp", addr); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	if err != nil {
-		t.Fatalf("image server on %s (the ISO's --server %s): %v", serverAddr, serverURL(), err)
+		t.Fatalf("image server on %s: %v", addr, err)
 	}
 	hs := &http.Server{Handler: s}
 	s.mu.Lock()
@@ -116,34 +121,46 @@ func (f *flipOne) Write(p []byte) (int, error) {
 	return f.ResponseWriter.Write(p)
 }
 
-// netStore publishes the ISO's image as two versions (the ISO's and a
-// newer one, current) in a versions-store layout, with the cloner's
-// kernel and initrd and the nodes table.
-func netStore(t testing.TB, w *work) string {
+// storeSpec is what netStore publishes.
+type storeSpec struct {
+	name     string   // directory under w.dir
+	image    string   // node.cpio.gz (its .sha256 beside it)
+	layout   string   // node.sfdisk
+	versions []string // published versions; the last is current
+}
+
+// netStore publishes an image as versions in a versions-store layout, with
+// the cloner's kernel and initrd and no nodes table (nodes are named by
+// their command line or DHCP).
+func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 	t.Helper()
-	store := filepath.Join(w.dir, "store")
-	sum, err := os.ReadFile(w.image + ".sha256")
+	store := filepath.Join(w.dir, spec.name)
+	sum, err := os.ReadFile(spec.image + ".sha256")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, v := range []string{version, newer} {
+	for _, v := range spec.versions {
 		d := filepath.Join(store, "versions", v)
 		os.MkdirAll(filepath.Join(d, "isolinux"), 0o755)
-		if err := os.Link(w.image, filepath.Join(d, medium.ImageGzip)); err != nil {
-			testenv.Run(t, "cp", w.image, filepath.Join(d, medium.ImageGzip))
+		if err := os.Link(spec.image, filepath.Join(d, medium.ImageGzip)); err != nil {
+			testenv.Run(t, "cp", spec.image, filepath.Join(d, medium.ImageGzip))
 		}
 		files := map[string]string{medium.SumName(medium.ImageGzip): string(sum), medium.Version: v + "\n"}
 		for name, content := range files {
 			os.WriteFile(filepath.Join(d, name), []byte(content), 0o644)
 		}
-		for src, dst := range map[string]string{w.dos: "node.sfdisk", w.nodes: "nodes", w.kernel: "isolinux/vmlinuz", w.initrd: "isolinux/initrd.img"} {
+		for src, dst := range map[string]string{spec.layout: "node.sfdisk", w.kernel: "isolinux/vmlinuz", w.initrd: "isolinux/initrd.img"} {
 			testenv.Run(t, "cp", src, filepath.Join(d, dst))
 		}
 	}
-	if err := os.Symlink("versions/"+newer, filepath.Join(store, "current")); err != nil {
+	if err := os.Symlink("versions/"+spec.versions[len(spec.versions)-1], filepath.Join(store, "current")); err != nil {
 		t.Fatal(err)
 	}
-	return store
+	vs, err := versions.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return vs
 }
 
 // TestNetReclone is issue 6's QEMU acceptance: a node cloned from the ISO
@@ -154,23 +171,26 @@ func netStore(t testing.TB, w *work) string {
 // one corrupted byte (the node rejects the image and tries again). The
 // node then reboots into the new version and `clonecd status` shows it
 // done with that version and its log.
+//
+// It is the plain path a new user takes (issue 10): the ISO is built with
+// --append clonecd.hostname=node06 and no nodes table, and the server has
+// none either, so the node keeps its name only because its ramclone entry
+// passes it. After the reclone (and a power cut in the middle of it) ssh
+// with the known_hosts learnt before still reaches the node: its host
+// keys and machine-id were kept.
 func TestNetReclone(t *testing.T) {
 	t.Parallel()
 	testenv.NeedTools(t, "ssh", "ssh-keygen")
 	w := setup(t)
 	const host = "node06"
-	store := netStore(t, w)
-	vs, err := versions.Open(store)
-	if err != nil {
-		t.Fatal(err)
-	}
+	vs := netStore(t, w, storeSpec{name: "store", image: w.image, layout: w.dos, versions: []string{version, newer}})
 	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 
-	// 1. Clone from the ISO.
+	// 1. Clone from the plain ISO.
 	disk := vm.Disk{Path: blankDisk(t, "net.img")}
-	cloneFromISO(t, w, "net-clone", w.iso, disk, false, host)
+	cloneFromISO(t, w, "net-clone", w.plainISO(t), disk, false, host)
 
 	// 2. Boot it with ssh forwarded; authorise our key and learn its host key.
 	keys := t.TempDir()
@@ -189,15 +209,17 @@ func TestNetReclone(t *testing.T) {
 	}
 	t.Cleanup(v.Kill)
 	login(t, v, host)
-	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"K\"\"1 $(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub) $(cat /etc/clonecd-version) END\"\r", strings.TrimSpace(string(pub))))
-	line, err := v.Expect(`K1 ssh-ed25519 \S+ \S+ END`, 2*time.Minute)
+	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"K\"\"1 $(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub) $(cat /etc/clonecd-version) $(cat /etc/machine-id) END\"\r", strings.TrimSpace(string(pub))))
+	k1 := regexp.MustCompile(`K1 ssh-ed25519 \S+ \S+ \S+ END`)
+	line, err := v.Expect(k1.String(), 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := strings.Fields(regexp.MustCompile(`K1 ssh-ed25519 \S+ \S+ END`).FindString(line))
+	f := strings.Fields(k1.FindString(line))
 	if f[3] != version {
 		t.Fatalf("cloned from the ISO: version %s, want %s", f[3], version)
 	}
+	machineID := f[4]
 	os.WriteFile(filepath.Join(keys, "known_hosts"), []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, f[1], f[2])), 0o644)
 	sshCfg := filepath.Join(keys, "config")
 	os.WriteFile(sshCfg, []byte(fmt.Sprintf("Host %s\n  HostName 127.0.0.1\n  Port %d\n  User root\n  IdentityFile %s/id\n  IdentitiesOnly yes\n  UserKnownHostsFile %s/known_hosts\n  StrictHostKeyChecking yes\n", host, port, keys, keys)), 0o644)
@@ -315,6 +337,14 @@ func TestNetReclone(t *testing.T) {
 	}
 	if f := strings.Fields(regexp.MustCompile(`V1 \S+ \S+ END`).FindString(line)); f[1] != newer || f[2] != host {
 		t.Errorf("after the network reclone: version %s host %s, want %s %s", f[1], f[2], newer, host)
+	}
+	// 6b. The node kept its identity: ssh checks its host key against the
+	// known_hosts written before the reclone, and the machine-id is the
+	// same.
+	if out, err := exec.Command("ssh", "-F", sshCfg, "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", host, "cat", "/etc/machine-id").CombinedOutput(); err != nil {
+		t.Errorf("ssh with the known_hosts from before the reclone: %v\n%s", err, out)
+	} else if got := strings.TrimSpace(string(out)); got != machineID {
+		t.Errorf("machine-id after the reclone %s, was %s", got, machineID)
 	}
 
 	// 7. clonecd status shows it done, with the version and its log.

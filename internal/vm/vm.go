@@ -35,7 +35,7 @@ type Options struct {
 	Kernel string // direct kernel boot
 	Initrd string
 	Append string
-	Boot   string // -boot order, e.g. "d" for CD, "c" for disk
+	Boot   string // -boot order, e.g. "d" for CD (then the CD has bootindex 0, for OVMF too), "c" for disk
 	Reboot bool   // let the guest reboot (default: -no-reboot, QEMU exits)
 	Extra  []string
 	Log    io.Writer // copy of the serial console (e.g. a file or os.Stderr)
@@ -77,7 +77,13 @@ func Args(o Options) []string {
 	if o.UEFI {
 		a = append(a, "-bios", OVMF)
 	}
-	if o.CDROM != "" {
+	switch {
+	case o.CDROM != "" && strings.HasPrefix(o.Boot, "d"):
+		// CD first: OVMF ignores -boot's order and follows bootindex, so a
+		// disk that boots would win over the CD
+		a = append(a, "-drive", "file="+o.CDROM+",if=none,id=cd0,media=cdrom,readonly=on,format=raw",
+			"-device", "ide-cd,drive=cd0,bus=ide.1,unit=0,bootindex=0")
+	case o.CDROM != "":
 		a = append(a, "-drive", "file="+o.CDROM+",media=cdrom,if=ide,index=2,readonly=on,format=raw")
 	}
 	for i, d := range o.Disks {

@@ -30,6 +30,23 @@ func TestArgsBuses(t *testing.T) {
 	}
 }
 
+// TestArgsCDFirst: booting the CD ("d") gives it bootindex 0, which OVMF
+// follows (it ignores -boot's order), so a bootable disk does not win.
+func TestArgsCDFirst(t *testing.T) {
+	for _, c := range []struct {
+		boot string
+		want bool
+	}{{"d", true}, {"c", false}, {"", false}} {
+		a := strings.Join(Args(Options{CDROM: "cd.iso", UEFI: true, Boot: c.boot, Disks: []Disk{{Path: "d.img"}}}), " ")
+		if got := strings.Contains(a, "ide-cd,drive=cd0,bus=ide.1,unit=0,bootindex=0"); got != c.want {
+			t.Errorf("boot %q: args %q; CD bootindex 0: %v, want %v", c.boot, a, got, c.want)
+		}
+		if !strings.Contains(a, "cd.iso") {
+			t.Errorf("boot %q: no CD in %q", c.boot, a)
+		}
+	}
+}
+
 // TestBootKernel boots the host's kernel with no root: the console must
 // show the kernel starting and QEMU must exit on the panic's reboot.
 func TestBootKernel(t *testing.T) {

@@ -2,8 +2,8 @@
 // brings up the network (DHCP on the first link that gets a lease, or the
 // kernel's ip= argument), names the node, and hands package clone the
 // server's image as media (netclone.Media: streamed, resumable, sha256
-// checked) and a netclone.Reporter. Importing it registers Open as
-// clone.NetMedia.
+// checked), a netclone.Reporter and the host name DHCP gave. The CLI
+// passes Open to the cloner as clone.BootOptions.NetMedia.
 package netboot
 
 import (
@@ -24,10 +24,9 @@ import (
 
 	"github.com/clonecd/clonecd/bootenv"
 	"github.com/clonecd/clonecd/clone"
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 )
-
-func init() { clone.NetMedia = Open }
 
 // Link is the configured network link.
 type Link struct {
@@ -39,12 +38,13 @@ type Link struct {
 	How      string // dhcp, static, none
 }
 
-// Open is clone.NetMedia: network up, then the media and the reporter for
-// the server at serverURL (clonecd.server=).
-func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone.Reporter, error) {
+// Open is clone.BootOptions.NetMedia: network up, then the media and the
+// reporter for the server at serverURL (clonecd.server=), and the lease's
+// host name for the identity step.
+func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSource, error) {
 	logf := env.Logf
 	if serverURL == "" {
-		return nil, nil, errors.New("no clonecd.server=URL on the kernel command line")
+		return nil, errors.New("no clonecd.server=URL on the kernel command line")
 	}
 	// Only the cloner as PID 1 owns /etc/resolv.conf; a test (or an admin
 	// running this outside the initramfs) must not have its host's DNS
@@ -55,37 +55,58 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (fs.FS, clone
 	}
 	l, err := Up(ctx, env.Cmdline, resolv, logf)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// The nodes table may name this node; then the media are opened for
 	// the node, so that the server can pin a canary version for it.
 	m0, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Logf: logf})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	node, why := NodeName(env.Cmdline, l, m0)
+	node, why, err := NodeName(env.Cmdline, l, m0)
+	if err != nil {
+		return nil, err
+	}
 	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Node: node, Logf: logf})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	logf("clonecd: network: %s %s via %s; node %s (%s); server %s serves version %s", l.Name, l.Addr, l.How, node, why, serverURL, m.Version)
 	rep := netclone.NewReporter(serverURL, node)
-	rep.Version, rep.LogFile, rep.Logf = m.Version, clone.LogFile, logf
+	rep.Version, rep.LogFile, rep.Logf = m.Version, bootenv.LogPath, logf
+	if env.LogFile != nil {
+		rep.LogFile = env.LogFile.Name()
+	}
 	if err := rep.Begin(); err != nil {
 		logf("clonecd: report to %s: %v", serverURL, err)
 	}
-	return m, rep, nil
+	return &clone.NetSource{Media: m, Reporter: rep, DHCPHostname: l.DHCPName()}, nil
 }
 
-// NodeName is the name the node reports as, chosen as the identity step
-// chooses the hostname: clonecd.hostname= (the ramclone entry passes the
-// node's name), else the server's nodes table by MAC, else the DHCP host
-// name, else node-<mac>.
-func NodeName(cmdline map[string]string, l *Link, media fs.FS) (name, why string) {
+// DHCPName is the lease's host name without its domain ("" if none).
+func (l *Link) DHCPName() string {
+	if l == nil {
+		return ""
+	}
+	return strings.SplitN(l.Hostname, ".", 2)[0]
+}
+
+// NodeName is the name the node reports as, chosen as the clone chooses
+// the hostname: clonecd.hostname= (the ramclone entry passes the node's
+// name), else the server's nodes table by MAC, else the DHCP host name,
+// else node-<mac>. Only a missing nodes table is no table: a server error
+// reading it is an error, not a reason to report under another name.
+func NodeName(cmdline map[string]string, l *Link, media fs.FS) (name, why string, err error) {
 	var nodes []clone.Node
 	if media != nil && cmdline["clonecd.hostname"] == "" {
-		if b, err := fs.ReadFile(media, "nodes"); err == nil {
-			nodes, _ = clone.ParseNodes(strings.NewReader(string(b)))
+		b, err := fs.ReadFile(media, medium.Nodes)
+		switch {
+		case err == nil:
+			if nodes, err = clone.ParseNodes(strings.NewReader(string(b))); err != nil {
+				return "", "", fmt.Errorf("the server's %s: %w", medium.Nodes, err)
+			}
+		case !errors.Is(err, fs.ErrNotExist):
+			return "", "", fmt.Errorf("the server's %s: %w", medium.Nodes, err)
 		}
 	}
 	var macs []string
@@ -93,11 +114,8 @@ func NodeName(cmdline map[string]string, l *Link, media fs.FS) (name, why string
 		macs = append(macs, l.MAC.String())
 	}
 	macs = append(macs, clone.LocalMACs("")...)
-	dhcp := ""
-	if l != nil && l.Hostname != "" {
-		dhcp = strings.SplitN(l.Hostname, ".", 2)[0]
-	}
-	return clone.ChooseHostname(cmdline["clonecd.hostname"], nodes, macs, dhcp)
+	name, why = clone.ChooseHostname(cmdline["clonecd.hostname"], nodes, macs, l.DHCPName())
+	return name, why, nil
 }
 
 // ResolvConf is where the cloner (PID 1 in the initramfs) writes the

@@ -37,11 +37,13 @@ func TestMain(m *testing.M) {
 
 func helper() int {
 	env := &bootenv.Env{Cmdline: bootenv.ParseCmdline(os.Getenv("CMDLINE")), Log: os.Stdout}
-	media, rep, err := Open(stdctx.Background(), env, os.Getenv("SERVER"))
+	src, err := Open(stdctx.Background(), env, os.Getenv("SERVER"))
 	if err != nil {
 		fmt.Println("FAIL", err)
 		return 1
 	}
+	media, rep := src.Media, src.Reporter
+	fmt.Printf("DHCP name %q\n", src.DHCPHostname)
 	f, err := media.Open(medium.ImageGzip)
 	if err != nil {
 		fmt.Println("FAIL", err)
@@ -134,13 +136,15 @@ func TestNetbootDHCP(t *testing.T) {
 			hw = mac[i+1]
 		}
 	}
+	// dhcp is the name handed to the clone's identity step
+	// (clone.NetSource.DHCPHostname): the lease's, whatever names the node.
 	tests := []struct {
-		name, cmdline, node, nodes string
+		name, cmdline, node, nodes, dhcp string
 	}{
-		{"dhcp", "console=ttyS0 clonecd.mode=net", "s042", ""},
-		{"nodes table by MAC", "clonecd.mode=net", "n113", "# MAC HOSTNAME\n" + hw + " n113\n"},
-		{"hostname on the command line", "clonecd.mode=net clonecd.hostname=canary1", "canary1", ""},
-		{"static ip=", "ip=" + subnet + ".77::" + subnet + ".1:255.255.255.0:s077:eth0:off", "s077", ""},
+		{"dhcp", "console=ttyS0 clonecd.mode=net", "s042", "", "s042"},
+		{"nodes table by MAC", "clonecd.mode=net", "n113", "# MAC HOSTNAME\n" + hw + " n113\n", "s042"},
+		{"hostname on the command line", "clonecd.mode=net clonecd.hostname=canary1", "canary1", "", "s042"},
+		{"static ip=", "ip=" + subnet + ".77::" + subnet + ".1:255.255.255.0:s077:eth0:off", "s077", "", "s077"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -158,6 +162,9 @@ func TestNetbootDHCP(t *testing.T) {
 			want := fmt.Sprintf("OK %d bytes sha256 %s layout \"label: gpt\"", len(data), hex.EncodeToString(sum[:]))
 			if !strings.Contains(string(out), want) {
 				t.Fatalf("output:\n%s\nwant %s", out, want)
+			}
+			if want := fmt.Sprintf("DHCP name %q", tc.dhcp); !strings.Contains(string(out), want) {
+				t.Errorf("output:\n%s\nwant %s", out, want)
 			}
 			st, err := store.Nodes(fleet.Limits{}).Get(tc.node)
 			if err != nil || st.Summary() != "done" || st.Version != "1.21" {

@@ -1,0 +1,258 @@
+package e2e
+
+// The power-cut matrix (issue 10). One chain per firmware and mode: a disk
+// that already holds the node (and a file in /data) is cloned again and
+// again, and on each attempt QEMU is killed at the next step: partition,
+// mkfs, unpack, identity, bootloader. After each cut the next attempt
+// starts as it would in the machine room: in network mode the node's own
+// disk must boot the cloner (the safety net), in CD mode the CD is booted
+// again. The last attempt runs to the end; the disk is then booted alone
+// to login, where the node must have its name, the ssh host key and
+// machine-id it had before the first cut, and /data/cut.bin unchanged.
+//
+// The machines (e1000 NIC, QEMU user network; the node's MAC names it in
+// the ISOs' nodes table):
+//
+//	cd-bios   SeaBIOS; AHCI disk, dos layout (swap, /, /data), prepared on
+//	          the host by `clonecd clone`; CD drive with clonecd.iso. node02
+//	cd-uefi   OVMF; virtio disk, gpt layout (BIOS boot, ESP, swap, /, /data),
+//	          first cloned from gnu.iso (the GNU cpio archive) on a blank
+//	          disk; CD drive with gnu.iso. node04
+//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso by a direct
+//	          kernel boot whose clonecd.server= is the chain server; the
+//	          first network attempt is a PXE-like direct kernel boot whose
+//	          name comes from QEMU's DHCP (hostname=node03), then the disk
+//	          boots the cloner by itself. node03
+//	net-uefi  OVMF; virtio disk, gpt, first cloned like net-bios; the host
+//	          sets next_entry=ramclone in its grubenv (what `clonecd ramclone`
+//	          does) and the disk boots the cloner. node07
+//
+// The network chains stream the GNU cpio image with the gpt layout from
+// their own image server (chainServer, 10.0.2.2:PORT on the host), which
+// has no nodes table. A cut is made when the step's console line appears
+// (markers below), never after a sleep.
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/netclone"
+)
+
+// cuts are the steps cut, in order, and the console line at which QEMU is
+// killed: each lies inside its step, after what the step must survive.
+var cuts = []struct{ step, marker string }{
+	// the check is done, the old system's identity read (and, network,
+	// the cloner made the default boot); nothing formatted yet
+	{"partition", `clonecd: partition: table kept`},
+	// the root filesystem has just been made anew (and, network, the
+	// cloner's boot files and the node's identity written back onto it)
+	{"mkfs", `clonecd: mkfs: the node's identity \(\S+\) kept on`},
+	{"unpack", `clonecd: unpack: [3-5]0%`},
+	// hostname, ssh host keys and machine-id written, fstab not yet
+	{"identity", `clonecd: identity: ssh host keys \(\d+ files\) and machine-id \S+ kept`},
+	// the new cloner installed, grub-install not yet run
+	{"bootloader", `clonecd: bootloader: ramclone entry`},
+}
+
+// chain is one row of the matrix.
+type chain struct {
+	name string
+	uefi bool
+	net  bool
+	bus  string
+	host string
+	iso  string // CD chains: booted on each attempt
+}
+
+// chainServer is the network chains' image server.
+var chainAddr = freeAddr()
+
+func chainURL() string {
+	_, port, _ := net.SplitHostPort(chainAddr)
+	return "http://10.0.2.2:" + port
+}
+
+// TestPowerCut runs the four chains, two VMs at a time with the other
+// tests, and logs each chain's wall time and attempts.
+func TestPowerCut(t *testing.T) {
+	t.Parallel()
+	testenv.NeedTools(t, "ssh-keygen", "grub-editenv")
+	w := setup(t)
+	gnu := w.gnu(t)
+	vs := netStore(t, w, storeSpec{name: "cutstore", image: filepath.Join(w.dir, "gnu", "node.cpio.gz"), layout: w.gpt, versions: []string{version}})
+	srv := &netServer{addr: chainAddr, h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
+	srv.start(t)
+	t.Cleanup(srv.kill)
+	for _, c := range []chain{
+		{name: "cd-uefi", uefi: true, bus: "virtio", host: "node04", iso: gnu},
+		{name: "net-bios", net: true, bus: "ide", host: "node03"},
+		{name: "net-uefi", uefi: true, net: true, bus: "virtio", host: "node07"},
+		{name: "cd-bios", bus: "ahci", host: "node02", iso: w.iso},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			runChain(t, w, c)
+		})
+	}
+}
+
+// before is what the node is before the first cut.
+type before struct {
+	fp, machineID, dataSum string
+}
+
+func runChain(t *testing.T, w *work, c chain) {
+	start := time.Now()
+	img := blankDisk(t, c.name+".img")
+	disk := vm.Disk{Path: img, Bus: c.bus}
+	rootPart, dataPart := 4, 5 // gpt
+	if !c.uefi && !c.net {
+		rootPart, dataPart = 2, 3 // dos
+	}
+	var times []string
+	lap := func(what string, t0 time.Time) {
+		times = append(times, fmt.Sprintf("%s %.0fs", what, time.Since(t0).Seconds()))
+	}
+
+	// The node as it is before the chain.
+	t0 := time.Now()
+	switch {
+	case c.name == "cd-bios":
+		media := filepath.Join(t.TempDir(), "media")
+		run(t, "xorriso", "-osirrox", "on", "-indev", c.iso, "-extract", "/", media)
+		run(t, w.bin, "clone", "-q", "--media", media, "--target", img, "--hostname", c.host, "--no-tune")
+		lap("host clone", t0)
+	case c.net:
+		// a CD clone whose ramclone entry points at the chain server
+		cloneDirect(t, w, c.name+"-first", w.gnu(t), disk, c.uefi, c.host, "clonecd.server="+chainURL())
+		lap("first clone", t0)
+	default:
+		cloneFromISO(t, w, c.name+"-first", c.iso, disk, c.uefi, c.host)
+		lap("first clone", t0)
+	}
+	var b before
+	onHost(t, img, rootPart, c.name == "net-uefi", func(dir string) {
+		b.fp = strings.Fields(testenv.Run(t, "ssh-keygen", "-lf", filepath.Join(dir, "etc/ssh/ssh_host_ed25519_key.pub")))[1]
+		id, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id"))
+		b.machineID = strings.TrimSpace(string(id))
+		if c.net {
+			cfg, _ := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
+			if !strings.Contains(string(cfg), "clonecd.server="+chainURL()+" clonecd.hostname="+c.host+" ") {
+				t.Fatalf("the ramclone entry does not name the chain server and %s:\n%s", c.host, cfg)
+			}
+		}
+		if c.name == "net-uefi" { // `clonecd ramclone`, done from outside
+			testenv.Run(t, "grub-editenv", filepath.Join(dir, "boot/grub/grubenv"), "set", "next_entry=ramclone")
+		}
+	})
+	onHost(t, img, dataPart, true, func(dir string) {
+		data := make([]byte, 1<<20)
+		rand.Read(data)
+		sum := sha256.Sum256(data)
+		b.dataSum = hex.EncodeToString(sum[:])
+		if err := os.WriteFile(filepath.Join(dir, "cut.bin"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	// The cuts, then the attempt that finishes.
+	for i := 0; i <= len(cuts); i++ {
+		name := fmt.Sprintf("%s-%d", c.name, i+1)
+		o := vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: c.uefi, MemMB: 2048, NIC: nic(c.host), Log: consoleLog(t, w, name)}
+		switch {
+		case !c.net:
+			o.CDROM, o.Boot = c.iso, "d"
+		case i == 0 && c.name == "net-bios":
+			// PXE-like: the cloner from the network, named by DHCP
+			o.Kernel, o.Initrd = w.kernel, w.initrd
+			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL()
+			o.Net = "hostname=" + c.host
+		default:
+			o.Boot = "c" // the node's own disk
+		}
+		t0 := time.Now()
+		v, err := vm.Start(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(v.Kill)
+		marker, what := `clonecd: clone done`, "done"
+		if i < len(cuts) {
+			marker, what = cuts[i].marker, "cut at "+cuts[i].step
+		}
+		// a node that boots its old system (a login prompt) instead of the
+		// cloner, or a clone that fails, ends the chain at once
+		m, err := v.Expect(`(`+marker+`|clonecd: FAILED at step .*| login: )`, cloneWait)
+		if err != nil {
+			t.Fatalf("attempt %d (%s): %v", i+1, what, err)
+		}
+		if !regexp.MustCompile(marker).MatchString(m) {
+			t.Fatalf("attempt %d (%s): %q on the console", i+1, what, m)
+		}
+		v.Kill() // the power cut (or, once done, the end of the run)
+		lap(fmt.Sprintf("%d:%s", i+1, what), t0)
+		out := v.Output()
+		if c.net && !strings.Contains(out, "clonecd: safety: ") {
+			t.Errorf("attempt %d: no safety net in the log", i+1)
+		}
+		if i == 0 && c.name == "net-bios" && !strings.Contains(out, "setup: node name "+c.host+" (DHCP)") {
+			t.Errorf("the name from DHCP did not reach the clone (want \"setup: node name %s (DHCP)\")", c.host)
+		}
+		if i == 0 && c.net && !strings.Contains(out, "every boot is the cloner until this clone succeeds") {
+			t.Errorf("the cloner did not make itself the default boot")
+		}
+	}
+
+	// The result.
+	t0 = time.Now()
+	v, f := bootAndCheck(t, w, c.name+"-boot", disk, c.uefi, c.host)
+	if f.fp != b.fp || f.machineID != b.machineID {
+		t.Errorf("after the chain: ssh host key %s machine-id %s; before %s %s (want them kept)", f.fp, f.machineID, b.fp, b.machineID)
+	}
+	if f.dataSum != b.dataSum {
+		t.Errorf("/data/cut.bin sha256 %q, written %s", f.dataSum, b.dataSum)
+	}
+	if c.uefi {
+		v.Send("echo EFI=$(ls /sys/firmware/efi >/dev/null 2>&1 && echo y''es) ESP=$(test -f /boot/efi/EFI/BOOT/BOOTX64.EFI && findmnt -n -o FSTYPE /boot/efi)\r")
+		if _, err := v.Expect("EFI=yes ESP=vfat", time.Minute); err != nil {
+			t.Errorf("the clone did not boot in UEFI mode from its ESP's removable path: %v", err)
+		}
+	}
+	powerOff(t, v)
+	lap("boot to login", t0)
+	t.Logf("power-cut chain %s: %.0fs wall: %s", c.name, time.Since(start).Seconds(), strings.Join(times, ", "))
+}
+
+// cloneDirect clones disk from iso by a direct kernel boot of the ISO's
+// cloner with extra kernel arguments, and powers off when done.
+func cloneDirect(t testing.TB, w *work, name, iso string, disk vm.Disk, uefi bool, host, extra string) {
+	t.Helper()
+	v, err := vm.Start(vm.Options{Name: name, CDROM: iso, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host),
+		Kernel: w.kernel, Initrd: w.initrd, Append: "console=tty0 console=ttyS0,115200 clonecd.after=poweroff " + extra, Log: consoleLog(t, w, name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	m, err := v.Expect(`clonecd: (clone done|FAILED at step .*)`, cloneWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m, "clone done") {
+		t.Fatalf("%s: %s", name, m)
+	}
+	if err := v.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("after clone done: %v", err)
+	}
+}
