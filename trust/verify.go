@@ -119,6 +119,20 @@ func verifySignature(msg, sig []byte, keys []PublicKey) (PublicKey, string, erro
 	return k, s.TrustedComment, nil
 }
 
+// SignatureKeyID returns the ID of the key that made a minisign
+// signature (MANIFEST.minisig), without verifying it: what `clonecd
+// images` shows. Verify says whether the signature holds.
+func SignatureKeyID(sig []byte) (string, error) {
+	if len(sig) > maxSignature {
+		return "", &Error{medium.SignatureFile, ErrBadSignature, fmt.Sprintf("larger than %d bytes: not a minisign signature", maxSignature)}
+	}
+	var s minisign.Signature
+	if err := s.UnmarshalText(sig); err != nil {
+		return "", &Error{medium.SignatureFile, ErrBadSignature, "not a minisign signature (truncated or damaged): " + strings.TrimPrefix(err.Error(), "minisign: ")}
+	}
+	return formatID(s.KeyID), nil
+}
+
 // commentNames returns the file and version a trusted comment names:
 // Sign's "clonecd NAME version V", or minisign's
 // "timestamp:T\tfile:NAME\thashed" (no version). Other comments (minisign
