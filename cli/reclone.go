@@ -26,6 +26,7 @@ type recloneFlags struct {
 	parallel          int
 	skipCurrent, json bool
 	force             bool
+	access            accessFlags
 }
 
 func (f *recloneFlags) define(fs *pflag.FlagSet) {
@@ -42,6 +43,7 @@ func (f *recloneFlags) define(fs *pflag.FlagSet) {
 	fs.Var(&f.version, "version", "clone this version, MAJOR.MINOR, instead of the current one (canary)")
 	fs.BoolVar(&f.force, "force", false, "clone --version even if it is marked bad")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON instead of a table (messages go to standard error)")
+	f.access.define(fs)
 }
 
 const recloneHelp = `For each node: over ssh (--rsh; batch mode, known hosts respected) run
@@ -56,6 +58,8 @@ current one. On a terminal a line per node in flight and an overall bar
 are redrawn; then a table: node, result, duration, version. What the
 nodes reported is printed with control characters escaped.
 
+` + accessHelp + ` reclone uses the admin's credential.
+
 Exit status: 0 when every node is done (or skipped), 1 when some failed,
 2 on an error before any node was started.`
 
@@ -67,8 +71,8 @@ func recloneCmd(out Output) *cobra.Command {
 		Long: recloneHelp + `
 
 NODE is a name or a nodeset: s001 's[001-064,070]'.`,
-		Example: `  clonecd reclone --server http://master:8080 s001 s002
-  clonecd reclone --version 1.20 --server http://master:8080 s001   # canary
+		Example: `  clonecd reclone --server https://master:8443 s001 s002
+  clonecd reclone --version 1.20 --server https://master:8443 s001   # canary
   clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'
   clonecd reclone --json s001 | jq -r '.[].result'`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -97,7 +101,7 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 	if len(rsh) == 0 {
 		return UsageError("--rsh is empty")
 	}
-	src, err := stateSource(f.server, f.dir)
+	src, err := stateSource(f.server, f.dir, &f.access)
 	if err != nil {
 		return err
 	}

@@ -26,12 +26,14 @@ type storeEntry struct {
 	Current bool     `json:"current"`
 	Dir     string   `json:"dir"`
 	Nodes   []string `json:"nodes"`
+	Signed  bool     `json:"signed"`
+	KeyID   string   `json:"key_id,omitempty"` // the key of MANIFEST.minisig
 }
 
 func storeEntries(list []versions.Entry) []storeEntry {
 	rows := []storeEntry{}
 	for _, e := range list {
-		rows = append(rows, storeEntry{e, e.Current, e.Dir, nonNil(e.Nodes)})
+		rows = append(rows, storeEntry{e, e.Current, e.Dir, nonNil(e.Nodes), e.Signed, e.KeyID})
 	}
 	return rows
 }

@@ -54,12 +54,12 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 	bin := testenv.Clonecd(t)
 	dir, _, v20 := store(t, 24<<20)
 	addr := freePort(t)
-	url := "http://" + addr
+	url := "https://" + addr
 	serve := startServe(t, bin, dir, addr)
 
 	out := filepath.Join(t.TempDir(), "node.cpio.gz")
 	logFile := filepath.Join(t.TempDir(), "clone.log")
-	fetch := exec.Command(bin, "fetch", "--server", url, "--node", "s001", "--report", "--log", logFile,
+	fetch := exec.Command(bin, "fetch", "--server", url, "--dir", dir, "--node", "s001", "--report", "--log", logFile,
 		"-o", out, "--limit-rate", "6000000", "--retries", "30", "-q")
 	var fout bytes.Buffer
 	fetch.Stdout, fetch.Stderr = &fout, &fout
@@ -99,7 +99,7 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 		want []string
 	}{
 		{"dir", []string{"status", "--dir", dir}, []string{"NODE", "s001", "1.20", "done", st.Log}},
-		{"server nodes", []string{"status", "--server", url, "s001", "s[998-999]"}, []string{"s001", "done", "s998", "unknown", "s999"}},
+		{"server nodes", []string{"status", "--server", url, "--dir", dir, "s001", "s[998-999]"}, []string{"s001", "done", "s998", "unknown", "s999"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +112,7 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 		})
 	}
 	t.Run("json", func(t *testing.T) {
-		got := testenv.Run(t, bin, "status", "--json", "--server", url, "s001")
+		got := testenv.Run(t, bin, "status", "--json", "--server", url, "--dir", dir, "s001")
 		var rows []struct {
 			Node, Version, State, Summary, Log string
 		}
@@ -143,11 +143,11 @@ node=$2; shift 2
 [ "$node" = s003 ] && { echo "ssh: connect to host $node port 22: No route to host" >&2; exit 255; }
 [ "$*" = "clonecd ramclone --reboot" ] || { echo "bad command $*" >&2; exit 1; }
 echo "%s"
-setsid %s fetch --server http://%s --node "$node" --report -q -o %s/$node.img </dev/null >/dev/null 2>&1 &
+setsid %s fetch --server https://%s --dir %s --node "$node" --report -q -o %s/$node.img </dev/null >/dev/null 2>&1 &
 exit 0
-`, RamcloneMarker, bin, addr, work)), 0o755)
+`, RamcloneMarker, bin, addr, dir, work)), 0o755)
 
-	cmd := exec.Command(bin, "reclone-all", "--server", "http://"+addr, "--rsh", rsh, "--parallel", "2", "1", "4")
+	cmd := exec.Command(bin, "reclone-all", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--parallel", "2", "1", "4")
 	outb, err := cmd.CombinedOutput()
 	out := string(outb)
 	t.Log(out)
@@ -171,12 +171,12 @@ exit 0
 		}
 	}
 	// --skip-current: nothing left to do, exit 0 for the reachable ones.
-	cmd = exec.Command(bin, "reclone", "--server", "http://"+addr, "--rsh", rsh, "--skip-current", "--delay", "0s", "s[001-002]", "s004")
+	cmd = exec.Command(bin, "reclone", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--skip-current", "--delay", "0s", "s[001-002]", "s004")
 	if outb, err := cmd.CombinedOutput(); err != nil || strings.Count(string(outb), "skipped, already on 1.20") != 3 {
 		t.Fatalf("--skip-current: %v\n%s", err, outb)
 	}
 	// --version: a canary to a version that is not current.
-	cmd = exec.Command(bin, "reclone", "--server", "http://"+addr, "--rsh", rsh, "--version", "1.19", "--delay", "0s", "s001")
+	cmd = exec.Command(bin, "reclone", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--version", "1.19", "--delay", "0s", "s001")
 	if outb, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(outb), "done") || !strings.Contains(string(outb), "1.19") {
 		t.Fatalf("--version 1.19: %v\n%s", err, outb)
 	}

@@ -59,6 +59,16 @@ func ParseCredentials(b []byte, name string) ([]Credential, error) {
 	return out, sc.Err()
 }
 
+// LoadCredentials reads a credentials table file (CredentialsFile), which
+// must not be readable by group or others.
+func LoadCredentials(file string) ([]Credential, error) {
+	b, err := readPrivate(file, 256<<10)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCredentials(b, file)
+}
+
 // FindCredential returns the credential of user in creds.
 func FindCredential(creds []Credential, user string) (Credential, bool) {
 	for _, c := range creds {

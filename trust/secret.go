@@ -45,6 +45,16 @@ func LoadSecret(dir string) (*Secret, error) {
 	return s, nil
 }
 
+// NewSecret returns a random secret that is kept nowhere: a server given
+// no secret checks credentials against one, so every request is refused.
+func NewSecret() (*Secret, error) {
+	s := &Secret{}
+	if _, err := rand.Read(s.b[:]); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // LoadOrCreateSecret reads dir/SecretFile, making it first if there is
 // none. Two processes starting at once end up with the same secret.
 func LoadOrCreateSecret(dir string) (*Secret, error) {

@@ -250,3 +250,28 @@ func (v *Verifier) Keys() []PublicKey {
 func (v *Verifier) Verify(manifest, sig []byte) (PublicKey, error) {
 	return Verify(manifest, sig, v.Keys())
 }
+
+// InitrdKeys is what `clonecd build --trust` and `initramfs --trust` put
+// in the cloner's initramfs: the keys of paths (LoadVerifier: key files,
+// or directories of *.pub) as files of TrustDir named ID.pub, mapped to
+// the file each comes from (initramfs.Options.ExtraFiles), and their
+// IDs. No paths: nothing. Paths that hold no key are an error.
+func InitrdKeys(paths ...string) (map[string]string, []string, error) {
+	if len(paths) == 0 {
+		return nil, nil, nil
+	}
+	v, err := LoadVerifier(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v.keys) == 0 {
+		return nil, nil, fmt.Errorf("%s: no public key (*%s) in it", strings.Join(paths, ", "), PubSuffix)
+	}
+	files := map[string]string{}
+	var ids []string
+	for _, k := range v.keys {
+		files[TrustDir+"/"+k.FileName()] = k.file
+		ids = append(ids, k.ID())
+	}
+	return files, ids, nil
+}
