@@ -38,9 +38,9 @@ type FetchOptions struct {
 
 // FetchResult describes a finished download.
 type FetchResult struct {
-	Version  string
-	Bytes    int64
-	SHA256   string // "": the server has no sha256 file, nothing was checked
+	Version string
+	Bytes   int64
+	SHA256  string // "": the server has no sha256 file, nothing was checked
 	// Trust says how the version was trusted with FetchOptions.Trust:
 	// "signed by key ID" or "UNSIGNED" ("" without Trust).
 	Trust    string
