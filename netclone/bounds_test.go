@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,19 +35,29 @@ func serveReal(t *testing.T, s *Server) string {
 	done := make(chan struct{})
 	go func() { s.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	if s.o.TLS != nil {
+		return "https://" + ln.Addr().String()
+	}
 	return "http://" + ln.Addr().String()
 }
 
-// hog opens a real connection with a 4 KiB receive buffer, asks for the
-// image as node and never reads the answer.
-func hog(t *testing.T, url, node string) net.Conn {
+// hog opens a real connection with a 4 KiB receive buffer (TLS for an
+// https URL, checked with tlsCfg), asks for the image as node and never
+// reads the answer.
+func hog(t *testing.T, url, node string, tlsCfg *tls.Config) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		return serr
 	}}
-	c, err := d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	var c net.Conn
+	var err error
+	if host, ok := strings.CutPrefix(url, "https://"); ok {
+		c, err = tls.DialWithDialer(d, "tcp", host, tlsCfg)
+	} else {
+		c, err = d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,23 +68,28 @@ func hog(t *testing.T, url, node string) net.Conn {
 	return c
 }
 
-// TestStalledClientsLoseTheirSlots is issue 11's acceptance test: with
-// --max-streams 2, two clients that never read (small receive buffers,
-// real sockets) do not stop a third node from fetching the whole image.
+// TestStalledClientsLoseTheirSlots is issue 11's acceptance test, as
+// `clonecd serve` runs: over HTTPS, every client with its node's
+// credential. With --max-streams 2, two clients that never read (small
+// receive buffers, real sockets) do not stop a third node from fetching
+// the whole image.
 func TestStalledClientsLoseTheirSlots(t *testing.T) {
 	dir := t.TempDir()
 	data := imageDir(t, dir, "1.0", 64<<20, 11)
-	srv := serverWith(t, dir, ServerOptions{MaxStreams: 2, StallTimeout: 2 * time.Second})
+	srvTLS, cliTLS := testTLS(t)
+	srv := serverWith(t, dir, ServerOptions{MaxStreams: 2, StallTimeout: 2 * time.Second, TLS: srvTLS})
 	url := serveReal(t, srv)
-	hog(t, url, "hog1")
-	hog(t, url, "hog2")
+	hog(t, url, "hog1", cliTLS)
+	hog(t, url, "hog2", cliTLS)
 	waitFor(t, 10*time.Second, func() bool { return srv.Stats().Active == 2 })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
 	h := sha256.New()
-	res, err := Fetch(ctx, url, FetchOptions{MediaOptions: MediaOptions{Access: as("s003"), Node: "s003"}, Open: func() (io.Writer, error) { return h, nil }})
+	a := as("s003")
+	a.TLS = cliTLS
+	res, err := Fetch(ctx, url, FetchOptions{MediaOptions: MediaOptions{Access: a, Node: "s003"}, Open: func() (io.Writer, error) { return h, nil }})
 	if err != nil {
 		t.Fatalf("the third node's fetch with two stalled streams holding both slots: %v", err)
 	}
@@ -94,7 +110,7 @@ func TestQueueBounded(t *testing.T) {
 	imageDir(t, dir, "1.0", 16<<20, 12)
 	srv := serverWith(t, dir, ServerOptions{MaxStreams: 1, MaxQueue: 1, QueueWait: time.Second, StallTimeout: time.Minute})
 	url := serveReal(t, srv)
-	hog(t, url, "hog1")
+	hog(t, url, "hog1", nil)
 	waitFor(t, 10*time.Second, func() bool { return srv.Stats().Active == 1 })
 	type answer struct {
 		code  int

@@ -239,6 +239,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // its own connection and loses its slot, and MaxConns counts streams.
 func (s *Server) HTTPServer() *http.Server {
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+	hs.ErrorLog = log.New(io.Discard, "", 0) // silent, as ServerOptions.Logger nil says
 	if s.o.Logger != nil {
 		hs.ErrorLog = s.o.Logger
 	}
