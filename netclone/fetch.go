@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/clonecd/clonecd/internal/atomicfile"
@@ -190,14 +191,16 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 }
 
 // verifyMedia reads and checks the version's MANIFEST with v, then every
-// file it lists but the image, as the cloner does before it partitions.
+// file it lists, as the cloner does before it partitions, but the image
+// and its .sha256 (the image is checked against the manifest itself, as
+// it arrives).
 func verifyMedia(m *Media, v *trust.Verifier) (*medium.Manifest, trust.Status, error) {
 	man, st, err := v.ReadManifest(m)
 	if err != nil || man == nil {
 		return man, st, err
 	}
 	for _, f := range man.Files {
-		if medium.IsImage(f.Name) {
+		if medium.IsImage(f.Name) || medium.IsImage(strings.TrimSuffix(f.Name, medium.SumSuffix)) {
 			continue
 		}
 		if _, err := trust.ReadFile(m, man, f.Name); err != nil {
