@@ -235,3 +235,47 @@ func TestMITM(t *testing.T) {
 		})
 	}
 }
+
+// TestInitramfsTrust: initramfs --trust puts the key in the cloner's
+// trust directory as ID.pub; a directory without keys, and --from-dir,
+// are refused; build refuses an https server it has no pin for before
+// any work.
+func TestInitramfsTrust(t *testing.T) {
+	t.Parallel()
+	testenv.NeedTools(t, "mke2fs", "cpio")
+	dir := t.TempDir()
+	key := filepath.Join(dir, "clonecd.key")
+	runMain(t, "key", "generate", "-o", key)
+	pub, _ := trust.LoadPublicKey(key + trust.PubSuffix)
+	img := filepath.Join(dir, "initrd.img")
+	code, out, errs := runMain(t, "initramfs", "--clonecd", testenv.Clonecd(t), "--trust", key+trust.PubSuffix, "--no-modules", "--no-firmware", "--program", "mke2fs", "-o", img)
+	if code != 0 || !strings.Contains(out, "trusted keys: "+pub.ID()) {
+		t.Fatalf("initramfs --trust: exit %d, %q %q", code, out, errs)
+	}
+	x := filepath.Join(dir, "x")
+	os.Mkdir(x, 0o755)
+	cmd := exec.Command("sh", "-c", "gzip -dc "+img+" | cpio -id --quiet etc/clonecd/trust/'*'")
+	cmd.Dir = x
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("unpacking: %v\n%s", err, out)
+	}
+	got, err := trust.LoadVerifier(filepath.Join(x, trust.TrustDir))
+	if err != nil || len(got.Keys()) != 1 || !got.Keys()[0].Equal(pub) || filepath.Base(got.Keys()[0].File()) != pub.FileName() {
+		t.Errorf("the initramfs's %s: %v, %v; want %s", trust.TrustDir, got.Keys(), err, pub.FileName())
+	}
+	for _, tt := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"initramfs", "--trust", t.TempDir(), "-o", filepath.Join(dir, "no.img")}, "no public key"},
+		{[]string{"initramfs", "--trust", key + trust.PubSuffix, "--from-dir", dir, "-o", filepath.Join(dir, "no.img")}, "--trust with --from-dir"},
+		{[]string{"build", "--image", img, "--layout", img, "--version", "1.0", "--server", "https://10.0.0.1:8443", "-o", filepath.Join(dir, "no.iso")}, "give the server's --tls-pin"},
+	} {
+		if code, _, errs := runMain(t, tt.args...); code != 2 || !strings.Contains(errs, tt.err) {
+			t.Errorf("clonecd %q: exit %d, %q; want 2 and %q", tt.args, code, errs, tt.err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "no.img")); err == nil {
+		t.Errorf("a refused initramfs was written")
+	}
+}
