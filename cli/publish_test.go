@@ -66,7 +66,7 @@ func TestStoreCommands(t *testing.T) {
 		code int
 		out  string // regexp
 	}{
-		{[]string{"images", "--dir", store}, 2, `^$`}, // no store yet: an error, and nothing made
+		{[]string{"images", "--dir", store}, 2, `^$`},                                                // no store yet: an error, and nothing made
 		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--note", "first"}, 2, `^$`}, // neither --key nor --unsigned
 		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--key", key, "--unsigned"}, 2, `^$`},
 		{[]string{"publish", img("a"), "--dir", store, "--layout", lay, "--note", "first", "--unsigned"}, 0, `published 1\.0 .*unsigned.*: current`},
