@@ -156,16 +156,14 @@ type hostsFlag []string
 func (h *hostsFlag) String() string { return strings.Join(*h, ",") }
 func (h *hostsFlag) Type() string   { return "NAMES" }
 func (h *hostsFlag) Set(s string) error {
-	for _, x := range strings.Split(s, ",") {
-		x = strings.TrimSpace(x)
-		if x == "" {
-			continue
-		}
+	var l listFlag
+	l.Set(s)
+	for _, x := range l {
 		if net.ParseIP(x) == nil && !validDNSName(x) {
 			return fmt.Errorf("%q: want a host name or an IP address", x)
 		}
-		*h = append(*h, x)
 	}
+	*h = append(*h, l...)
 	return nil
 }
 

@@ -279,3 +279,29 @@ func TestInitramfsTrust(t *testing.T) {
 		t.Errorf("a refused initramfs was written")
 	}
 }
+
+// TestTrustFlags: credentials, pins and host names are checked when the
+// command line is parsed.
+func TestTrustFlags(t *testing.T) {
+	t.Parallel()
+	const pin = "sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q="
+	for _, tt := range []struct {
+		args []string
+		err  string // "": accepted
+	}{
+		{[]string{"serve", "--tls-host", "master.cluster,10.0.0.1", "--tls-host", "::1"}, ""},
+		{[]string{"serve", "--tls-host", "-oops"}, "want a host name or an IP address"},
+		{[]string{"serve", "--tls-host", "a b"}, "want a host name or an IP address"},
+		{[]string{"status", "--tls-pin", pin, "--token", "admin:abc"}, ""},
+		{[]string{"status", "--tls-pin", "sha256//AAAA"}, "want sha256//"},
+		{[]string{"fetch", "--tls-pin", "q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q="}, "want sha256//"},
+		{[]string{"reclone", "--token", "s001", "s001"}, "want NAME:TOKEN"},
+		{[]string{"clone", "--token", "-oProxy:x", "--media", "m", "--target", "t"}, "node name"},
+		{[]string{"build", "--tls-pin", "nope", "-o", "x.iso"}, "want sha256//"},
+	} {
+		err := checkCommandLine(tt.args)
+		if tt.err == "" && err != nil || tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("clonecd %q: %v; want %q", tt.args, err, tt.err)
+		}
+	}
+}
