@@ -16,6 +16,7 @@ import (
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -32,10 +33,25 @@ type Options struct {
 	Append    string // extra kernel arguments for every entry
 	Nodes     string // identity table, copied to /nodes
 	Server    string // network server http(s) URL, into /clonecd.conf and clone-net
-	Clonecd   string // the static clonecd binary for /init (default: this one)
-	NoUEFI    bool   // no UEFI El Torito entry / ESP
-	NoHybrid  bool   // no isohybrid MBR
-	Timeout   int    // boot menu timeout in seconds, 1 to MaxTimeout; 0: 3
+	// TLSPin is the server's TLS pin (trust.ParsePins): tls-pin= in
+	// /clonecd.conf and clonecd.tls-pin= on the clone-net entry.
+	TLSPin string
+	// Trust are the public key files (minisign .pub, or directories of
+	// them) the cloner trusts: trust.TrustDir/ID.pub in the initramfs
+	// built here (refused with a prebuilt Initrd).
+	Trust []string
+	// Credentials are the nodes' tokens the CD carries, as
+	// medium.Credentials (trust.CredentialsInitrd), loaded by every entry
+	// after the initramfs; the initramfs itself, which a clone installs
+	// on the node, carries none.
+	Credentials []trust.Credential
+	// Key signs the CD's MANIFEST (the medium's files, medium names);
+	// nil: MANIFEST unsigned.
+	Key      *trust.SecretKey
+	Clonecd  string // the static clonecd binary for /init (default: this one)
+	NoUEFI   bool   // no UEFI El Torito entry / ESP
+	NoHybrid bool   // no isohybrid MBR
+	Timeout  int    // boot menu timeout in seconds, 1 to MaxTimeout; 0: 3
 	// SecureBoot makes the UEFI loader Debian's signed chain (shim, signed
 	// GRUB; the kernel must be Debian-signed): secureboot.go.
 	SecureBoot bool
@@ -61,6 +77,9 @@ type Summary struct {
 	ImageSHA256   string
 	Files         int
 	UEFI, Hybrid  bool
+	Signed        string   // "signed by key ID" or "unsigned": the CD's MANIFEST
+	Trusted       []string // IDs of the keys the initramfs trusts
+	Credentials   int      // nodes whose tokens the CD carries
 	Boot          []BootEntry
 	Took          time.Duration
 }
@@ -106,6 +125,11 @@ func Build(o Options) (*Summary, error) {
 	if err := checkNodes(o.Nodes); err != nil {
 		return nil, err
 	}
+	trusted, ids, err := trust.InitrdKeys(o.Trust...)
+	if err != nil {
+		return nil, err
+	}
+	s.Trusted, s.Credentials = ids, len(o.Credentials)
 	layout, err := o.layout(func(w string) { fmt.Fprintf(o.Log, "build: warning: %s\n", w) })
 	if err != nil {
 		return nil, err
@@ -151,7 +175,16 @@ func Build(o Options) (*Summary, error) {
 	}
 
 	// boot loaders and menus
-	menu := Menu{Version: o.Version, Append: o.Append, Server: o.Server, Timeout: o.Timeout}
+	if len(o.Credentials) > 0 {
+		img, err := trust.CredentialsInitrd(trust.CredentialsFile, o.Credentials...)
+		if err != nil {
+			return nil, err
+		}
+		if err := st.WriteFile(medium.Credentials, img, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	menu := Menu{Version: o.Version, Append: o.Append, Server: o.Server, TLSPin: o.TLSPin, Timeout: o.Timeout, Credentials: len(o.Credentials) > 0}
 	files["isolinux/isolinux.cfg"] = []byte(menu.Isolinux())
 	files["isolinux/boot.msg"] = []byte(menu.IsolinuxMessage())
 	for _, p := range []string{IsolinuxBin, LdlinuxC32} {
@@ -196,9 +229,14 @@ func Build(o Options) (*Summary, error) {
 	} else {
 		say("initramfs: kernel %s, modules from %s", s.KernelVersion, moduleRoot(o.Root))
 		p := filepath.Join(st.Dir, medium.Initrd)
-		if s.Initrd, err = makeInitrd(o, s.KernelVersion, p); err != nil {
+		if s.Initrd, err = makeInitrd(o, s.KernelVersion, p, trusted); err != nil {
 			return nil, fmt.Errorf("initramfs: %w", err)
 		}
+	}
+
+	// the medium's manifest, signed with o.Key
+	if s.Signed, err = writeManifest(st.Dir, o.Version, s.ImageSHA256, s.Image, o.Key); err != nil {
+		return nil, err
 	}
 
 	// the ISO
@@ -276,6 +314,14 @@ func (o *Options) defaults() error {
 	if err := checkServer(o.Server); err != nil {
 		return err
 	}
+	if o.TLSPin != "" {
+		if _, err := trust.ParsePins(o.TLSPin); err != nil {
+			return fmt.Errorf("--tls-pin: %w", err)
+		}
+	}
+	if len(o.Trust) > 0 && o.Initrd != "" {
+		return fmt.Errorf("--trust with --initrd: a prebuilt initramfs is used as it is; build it with clonecd initramfs --trust")
+	}
 	if o.Timeout < 0 || o.Timeout > MaxTimeout {
 		return fmt.Errorf("--timeout %d: want 1 to %d seconds", o.Timeout, MaxTimeout)
 	}
@@ -339,6 +385,9 @@ func conf(o Options) string {
 	fmt.Fprintf(&b, "# written by clonecd build\nversion=%s\n", o.Version)
 	if o.Server != "" {
 		fmt.Fprintf(&b, "server=%s\n", o.Server)
+	}
+	if o.TLSPin != "" {
+		fmt.Fprintf(&b, "tls-pin=%s\n", o.TLSPin)
 	}
 	return b.String()
 }

@@ -28,8 +28,9 @@ type InitrdSummary struct {
 
 // makeInitrd builds the initramfs at p for kernel kver with the
 // initramfs package: clonecd as /init, the modules of kver (from the golden
-// root when given, else the build host), their firmware, helper programs.
-func makeInitrd(o Options, kver, p string) (InitrdSummary, error) {
+// root when given, else the build host), their firmware, helper programs,
+// and trusted (initramfs.Options.ExtraFiles: the trusted public keys).
+func makeInitrd(o Options, kver, p string, trusted map[string]string) (InitrdSummary, error) {
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return InitrdSummary{}, err
@@ -44,6 +45,7 @@ func makeInitrd(o Options, kver, p string) (InitrdSummary, error) {
 		AddModules:    o.Initramfs.AddModules,
 		OmitModules:   o.Initramfs.OmitModules,
 		NoFirmware:    o.Initramfs.NoFirmware,
+		ExtraFiles:    trusted,
 		Progress:      progress.New(o.Log, "build: initramfs", 0, o.Quiet),
 	}
 	s, err := initramfs.Build(f, io)

@@ -14,7 +14,11 @@ type Menu struct {
 	Version string
 	Append  string // extra kernel arguments for every Linux entry (later keys win)
 	Server  string // clonecd.server= for clone-net
+	TLSPin  string // clonecd.tls-pin= for clone-net: the server's pin
 	Timeout int    // seconds before the default entry boots (0: 3)
+	// Credentials: every Linux entry loads medium.Credentials (the
+	// nodes' tokens) after the initramfs.
+	Credentials bool
 }
 
 // Console is the kernel console setting of every entry: the screen and the
@@ -46,12 +50,24 @@ func (m Menu) Entries() []MenuEntry {
 	if m.Server != "" {
 		net = append(net, "clonecd.server="+m.Server)
 	}
+	if m.TLSPin != "" {
+		net = append(net, "clonecd.tls-pin="+m.TLSPin)
+	}
 	return []MenuEntry{
 		{Label: "clone", Help: "clone this machine from the CD (default)", Args: args("cd")},
 		{Label: "clone-net", Help: "clone this machine from the network server", Args: args("net", net...)},
 		{Label: "shell", Help: "rescue shell", Args: args("shell")},
 		{Label: "local", Help: "boot the first hard disk", Local: true},
 	}
+}
+
+// initrds are the initramfs files every Linux entry loads, in order (the
+// kernel unpacks each over the one before).
+func (m Menu) initrds() []string {
+	if m.Credentials {
+		return []string{initrdPath, "/" + medium.Credentials}
+	}
+	return []string{initrdPath}
 }
 
 func (m Menu) timeout() int {
@@ -87,7 +103,7 @@ func (m Menu) Isolinux() string {
 			fmt.Fprintf(&b, "  localboot 0x80\n")
 			continue
 		}
-		fmt.Fprintf(&b, "  kernel %s\n  append initrd=%s %s\n", kernelPath, initrdPath, e.Args)
+		fmt.Fprintf(&b, "  kernel %s\n  append initrd=%s %s\n", kernelPath, strings.Join(m.initrds(), ","), e.Args)
 	}
 	return b.String()
 }
@@ -112,7 +128,7 @@ func (m Menu) Grub() string {
 			b.WriteString("  exit\n}\n")
 			continue
 		}
-		fmt.Fprintf(&b, "  echo 'Loading %s ...'\n  linux %s %s\n  initrd %s\n}\n", e.Label, kernelPath, e.Args, initrdPath)
+		fmt.Fprintf(&b, "  echo 'Loading %s ...'\n  linux %s %s\n  initrd %s\n}\n", e.Label, kernelPath, e.Args, strings.Join(m.initrds(), " "))
 	}
 	return b.String()
 }

@@ -5,18 +5,26 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/builder"
+	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
 type buildFlags struct {
 	builder.Options
 	addModules, omitModules listFlag
+	trust                   []string
+	tlsPin                  pinFlag
+	dir, key                string
+	noCredentials           bool
 }
 
 func buildCmd(out Output) *cobra.Command {
@@ -32,13 +40,31 @@ CLONE_CD_VERSION, node.cpio.gz(.sha256), node.sfdisk, clonecd.conf and the
 optional nodes and ks.cfg. The ISO is also an MBR disk image: dd it to a
 USB stick and it boots both ways. Files of 4 GiB or more are refused.
 Without --version the CLONE_CD_VERSION file in the current directory
-names the version.`,
+names the version.
+
+Trust: --trust KEY.pub puts the master's public key in the initramfs
+(/etc/clonecd/trust/ID.pub), so the cloner (on the CD, and as the
+ramclone entry a clone installs on the node) uses only what that key
+signed. The CD's own MANIFEST lists its files (the media check verifies
+them); --key signs it. For network cloning, --tls-pin (printed by clonecd
+serve) pins the server's certificate: tls-pin= in clonecd.conf and on the
+clone-net entry. --dir names the served store on this machine instead:
+the pin of its certificate, and the tokens of the nodes in --nodes, which
+the CD then carries as isolinux/credentials.img (0600 inside; loaded by
+every entry after the initramfs, never installed on a node as it is).
+Such a CD is a secret, as the image on it already is; --no-credentials
+leaves the tokens off (a node then boots with
+clonecd.credential=NODE:TOKEN typed at the boot prompt).`,
 		Example: `  # the Medusa workflow (what "make" runs)
   clonecd build --image node.cpio.gz --layout node.sfdisk --version 1.19 -o clonecd.iso
 
   # the golden root's kernel, modules and firmware; a nodes table; network server
   clonecd build --root /srv/golden --image node.cpio.gz --layout node.sfdisk \
-      --nodes nodes --server http://10.0.0.1:8080 -o clonecd.iso
+      --nodes nodes --server https://10.0.0.1:8443 --dir /root/clone_image -o clonecd.iso
+
+  # signed: the cloner trusts the master's key, the CD's MANIFEST is signed
+  clonecd build --image node.cpio.gz --layout node.sfdisk --trust /root/.clonecd/clonecd.key.pub \
+      --key /root/.clonecd/clonecd.key --server https://10.0.0.1:8443 --tls-pin sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= -o clonecd.iso
 
   # boot straight into a media check (prints "clonecd: media OK" and powers off)
   clonecd build --image node.cpio.gz --layout node.sfdisk --append clonecd.mode=probe -o probe.iso
@@ -70,6 +96,11 @@ names the version.`,
 	fl.BoolVar(&o.NoHybrid, "no-hybrid", false, "no isohybrid MBR (CD only)")
 	intVarP(fl, &o.Timeout, "timeout", "", 3, 1, builder.MaxTimeout, fmt.Sprintf("boot menu timeout in `SECONDS`, 1-%d", builder.MaxTimeout))
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the summary")
+	fl.StringArrayVar(&f.trust, "trust", nil, "trust the public key `FILE.pub` (or every *.pub of a DIR) in the cloner (repeatable)")
+	fl.Var(&f.tlsPin, "tls-pin", "the server's TLS `PIN` (sha256//BASE64, printed by clonecd serve) for clonecd.conf and clone-net")
+	fl.StringVar(&f.dir, "dir", "", "the served image store `DIR` on this machine: its TLS pin and the tokens of the nodes in --nodes")
+	fl.BoolVar(&f.noCredentials, "no-credentials", false, "with --dir: leave the nodes' tokens off the CD")
+	fl.StringVar(&f.key, "key", "", "sign the CD's MANIFEST with this minisign secret key `FILE`")
 	return c
 }
 
@@ -88,6 +119,9 @@ func runBuild(_ context.Context, out Output, f *buildFlags, _ []string) error {
 		}
 	}
 	if err := checkOutput(o.Output); err != nil {
+		return err
+	}
+	if err := buildTrust(out, f, &o); err != nil {
 		return err
 	}
 	s, err := builder.Build(o)
@@ -118,4 +152,69 @@ func printBuildSummary(out Output, s *builder.Summary) {
 		boot += ", isohybrid MBR (USB/HDD)"
 	}
 	fmt.Fprintf(w, "boot          %s; menu: clone (default), clone-net, shell, local\n", boot)
+	trusts := "no key: the cloner clones UNSIGNED versions"
+	if len(s.Trusted) > 0 {
+		trusts = "keys " + strings.Join(s.Trusted, ", ")
+	}
+	fmt.Fprintf(w, "trust         MANIFEST %s; the cloner trusts %s\n", s.Signed, trusts)
+	if s.Credentials > 0 {
+		fmt.Fprintf(w, "credentials   the tokens of %d nodes (%s): keep the CD as secret as the image\n", s.Credentials, medium.Credentials)
+	}
+}
+
+// buildTrust fills in the trust settings of a build: the keys the
+// cloner trusts, the server's pin (--tls-pin, else the store's with
+// --dir), the nodes' tokens (--dir and --nodes) and the signing key.
+func buildTrust(out Output, f *buildFlags, o *builder.Options) error {
+	o.Trust, o.TLSPin = f.trust, string(f.tlsPin)
+	if f.key != "" {
+		k, err := trust.LoadSecretKey(f.key, passphrase(out))
+		if err != nil {
+			return err
+		}
+		o.Key = k
+	}
+	https := strings.HasPrefix(o.Server, "https:")
+	if f.dir == "" {
+		if https && o.TLSPin == "" {
+			return UsageError("--server %s: give the server's --tls-pin (printed by clonecd serve), or --dir, its store on this machine", o.Server)
+		}
+		return nil
+	}
+	store, err := versions.Open(f.dir)
+	if err != nil {
+		return err
+	}
+	if o.TLSPin == "" && (https || o.Server == "") {
+		if o.TLSPin, err = store.ServerPin(); err != nil {
+			return err
+		}
+	}
+	if o.Nodes == "" || f.noCredentials {
+		return nil
+	}
+	nf, err := os.Open(o.Nodes)
+	if err != nil {
+		return fmt.Errorf("nodes table: %w", err)
+	}
+	defer nf.Close()
+	nodes, err := clone.ParseNodes(nf)
+	if err != nil {
+		return fmt.Errorf("nodes table %s: %w", o.Nodes, err)
+	}
+	secret, err := store.Secret()
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if _, dup := trust.FindCredential(o.Credentials, n.Hostname); dup {
+			continue
+		}
+		c, err := secret.Credential(n.Hostname)
+		if err != nil {
+			return fmt.Errorf("nodes table %s:%d: %w", o.Nodes, n.Line, err)
+		}
+		o.Credentials = append(o.Credentials, c)
+	}
+	return nil
 }

@@ -23,6 +23,7 @@ type cloneFlags struct {
 	version                   versionFlag
 	brk                       string
 	dataKeep, noTune, quiet   bool
+	access                    accessFlags
 }
 
 func cloneCmd(out Output) *cobra.Command {
@@ -40,7 +41,9 @@ is kept when the disk's table matches the layout and its filesystem is intact.
 cloner does: the server's current version (or the node's canary pin),
 streamed, resumable and sha256 checked, with the steps, progress, result
 and log reported to the server as the node --hostname (clonecd status).
-Needs root.
+It presents the node's credential (--credential FILE, --token or
+$CLONECD_TOKEN: clonecd token NODE) and checks the server's certificate
+against --tls-pin or $CLONECD_TLS_PIN (or --tls-ca). Needs root.
 
 --target is required, except in the clone CD's rescue shell: there,
 without --media and --target, the mounted media and the one disk that is
@@ -52,7 +55,7 @@ Exit status: 0 cloned, 2 failed (the step is named), 3 stopped before the
   clonecd clone --media /mnt/cdrom --target node.img --hostname node07
   clonecd clone --media build/media --target /dev/sdb --data-keep
   clonecd clone --media build/media --target node.img --break unpack   # stop before unpack
-  clonecd clone --net http://master:8080 --target node.img --hostname node07
+  clonecd clone --net https://10.0.0.1:8443 --credential node07.cred --tls-pin sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= --target node.img --hostname node07
   clonecd clone --hostname node07    # in the clone CD's rescue shell: retry the clone`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runClone(c.Context(), out, f, args) },
@@ -70,6 +73,7 @@ Exit status: 0 cloned, 2 failed (the step is named), 3 stopped before the
 	fl.Var(&f.server, "server", "image server `URL` for the node's ramclone boot entry (default: the media's clonecd.conf)")
 	fl.BoolVar(&f.noTune, "no-tune", false, "do not change the disk's queue settings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors")
+	f.access.define(fl)
 	return c
 }
 
@@ -125,7 +129,11 @@ func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 	if f.net != "" {
-		done, err := netMedia(ctx, &cfg, string(f.net))
+		acc, err := f.access.access(string(f.net), "", "")
+		if err != nil {
+			return err
+		}
+		done, err := netMedia(ctx, &cfg, string(f.net), acc)
 		if err != nil {
 			return err
 		}
@@ -145,13 +153,13 @@ func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error 
 // netclone.Reporter for node cfg.Hostname, as the network cloner does; the
 // run's log is kept in a temporary file that the reporter uploads. done
 // removes it.
-func netMedia(ctx context.Context, cfg *clone.Config, server string) (done func(), err error) {
+func netMedia(ctx context.Context, cfg *clone.Config, server string, acc netclone.Access) (done func(), err error) {
 	logf := func(format string, a ...any) {
 		if cfg.Log != nil {
 			fmt.Fprintf(cfg.Log, format+"\n", a...)
 		}
 	}
-	m, err := netclone.NewMedia(ctx, server, netclone.MediaOptions{Node: cfg.Hostname, Logf: logf})
+	m, err := netclone.NewMedia(ctx, server, netclone.MediaOptions{Access: acc, Node: cfg.Hostname, Logf: logf})
 	if err != nil {
 		return nil, fmt.Errorf("--net %s: %w", server, err)
 	}
@@ -165,7 +173,7 @@ func netMedia(ctx context.Context, cfg *clone.Config, server string) (done func(
 		cfg.Log = f
 	}
 	rep := netclone.NewReporter(server, cfg.Hostname)
-	rep.Version, rep.LogFile, rep.Logf = m.Version, f.Name(), logf
+	rep.Version, rep.LogFile, rep.Logf, rep.Access = m.Version, f.Name(), logf, acc
 	logf("clonecd: server %s serves version %s; reporting as node %s", server, m.Version, cfg.Hostname)
 	if err := rep.Begin(); err != nil {
 		logf("clonecd: report to %s: %v", server, err)

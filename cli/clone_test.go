@@ -26,7 +26,7 @@ func TestCloneNetFlags(t *testing.T) {
 		{[]string{"clone", "--net", empty.URL, "--target", img}, 2, `--net needs --target and --hostname`},
 		{[]string{"clone", "--net", empty.URL, "--hostname", "n1"}, 2, `--net needs --target and --hostname`},
 		{[]string{"clone", "--net", empty.URL, "--target", img, "--hostname", "n1", "-q"}, 2, `--net ` + regexp.QuoteMeta(empty.URL) + `: .*CLONE_CD_VERSION: 404 Not Found, not from a clonecd server`},
-		{[]string{"clone", "--help"}, 0, `--net http://master:8080 --target node.img`},
+		{[]string{"clone", "--help"}, 0, `--net https://10.0.0.1:8443 --credential node07.cred --tls-pin sha256//`},
 	}
 	for _, tt := range tests {
 		code, out, errs := runMain(t, tt.args...)

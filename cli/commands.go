@@ -26,9 +26,9 @@ func commands(out Output) []commandGroup {
 		{"cd", "Build the clone CD and clone:", []*cobra.Command{
 			versionCmd(out), initramfsCmd(out), buildCmd(out), cloneCmd(out)}},
 		{"store", "Keep versions in the image store:", []*cobra.Command{
-			publishCmd(out), imagesCmd(out), promoteCmd(out), rollbackCmd(out), pruneCmd(out)}},
+			keyCmd(out), publishCmd(out), imagesCmd(out), promoteCmd(out), rollbackCmd(out), pruneCmd(out)}},
 		{"net", "Reclone over the network:", []*cobra.Command{
-			serveCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out)}},
+			serveCmd(out), tokenCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out)}},
 		{"shell", "Shell completion and manual:", []*cobra.Command{
 			completionCmd(out), manCmd(out), helpCmd(out)}},
 	}

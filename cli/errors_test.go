@@ -50,7 +50,7 @@ func TestErrorWording(t *testing.T) {
 		{[]string{"initramfs", "--from-dir", nope, "-o", filepath.Join(dir, "i.img")}, `directory ` + regexp.QuoteMeta(nope) + `: .*no such file`, ""},
 		{[]string{"build", "--image", nope, "--layout", good, "--version", "1.0", "--initrd", afile, "-q", "-o", filepath.Join(dir, "c.iso")}, regexp.QuoteMeta(nope), ""},
 		{[]string{"clone", "--media", media, "--target", filepath.Join(dir, "n.img"), "-q"}, `CLONE_CD_VERSION`, ""},
-		{[]string{"publish", "--dir", emptyStore, nope}, `stat ` + regexp.QuoteMeta(nope) + `: no such file`, ""},
+		{[]string{"publish", "--unsigned", "--dir", emptyStore, nope}, `stat ` + regexp.QuoteMeta(nope) + `: no such file`, ""},
 		{[]string{"images", "--dir", afile}, regexp.QuoteMeta(afile) + `: not a directory`, ""},
 		{[]string{"promote", "--dir", emptyStore, "9.9"}, `image store .* has no version 9\.9`, ""},
 		{[]string{"rollback", "--dir", emptyStore}, regexp.QuoteMeta(emptyStore) + ` has no current version`, ""},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -15,16 +16,19 @@ import (
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 )
 
 type fetchFlags struct {
 	server                urlFlag
 	node                  nodeFlag
 	version               versionFlag
-	output, logFile       string
+	output, logFile, dir  string
+	trust                 []string
 	retries, attempts     int
 	limitRate             rateFlag
 	report, quiet, asJSON bool
+	access                accessFlags
 }
 
 func fetchCmd(out Output) *cobra.Command {
@@ -39,11 +43,24 @@ node.cpio.gz.sha256 and a mismatch downloads again (up to --attempts).
 The download is written beside FILE and replaces it only once its sha256
 matched: a failed fetch leaves FILE as it was.
 With --report it reports to the server as node --node would (state,
-progress, result, log), which makes it a stand-in for a node in tests.`,
-		Example: `  clonecd fetch --server http://master:8080 -o /tmp/node.cpio.gz
-  clonecd fetch --server http://master:8080 --version 1.19 -o old.cpio.gz
-  clonecd fetch --server http://master:8080 --node s001 --report -o /dev/null
-  clonecd fetch --server http://master:8080 --limit-rate 10M --json -o node.cpio.gz | jq .sha256`,
+progress, result, log), which makes it a stand-in for a node in tests.
+The file is written mode 0600: the image holds the golden node's secrets.
+
+--trust FILE.pub|DIR checks the version as a cloner that trusts those keys
+does: MANIFEST's signature first, then every other file it lists (layout,
+ks.cfg, nodes, clonecd.conf, kernel, initrd), then the image against the
+signed sha256 as it arrives. A file that differs from what the master
+signed is refused with its name, even when the server's .sha256 matches
+it; the output file is left as it was.
+
+` + accessHelp + ` With --dir, fetch presents the admin's credential (the
+node's with --node).`,
+		Example: `  clonecd fetch --server https://10.0.0.1:8443 -o /tmp/node.cpio.gz
+  clonecd fetch --server https://10.0.0.1:8443 --trust /root/.clonecd/clonecd.key.pub -o node.cpio.gz
+  clonecd fetch --server https://master:8443 --version 1.19 -o old.cpio.gz
+  clonecd fetch --server https://master:8443 --node s001 --report -o /dev/null
+  clonecd fetch --server https://master:8443 --credential s001.cred --tls-pin sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= -o node.cpio.gz
+  clonecd fetch --server https://master:8443 --limit-rate 10M --json -o node.cpio.gz | jq .sha256`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runFetch(c.Context(), out, f, args) },
 	}
@@ -59,6 +76,9 @@ progress, result, log), which makes it a stand-in for a node in tests.`,
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress meter and messages")
 	fl.Var(&f.limitRate, "limit-rate", "at most this many bytes per second, like 500k or 10M (0: no limit)")
 	fl.BoolVar(&f.asJSON, "json", false, "print the result as JSON")
+	fl.StringArrayVar(&f.trust, "trust", nil, "check the version against the public key `FILE.pub`, or every *.pub in a DIR (repeatable)")
+	fl.StringVar(&f.dir, "dir", defaultStore(), "the server's image `DIR` on this machine: its secret and certificate ($CLONECD_STORE)")
+	f.access.define(fl)
 	return c
 }
 
@@ -68,6 +88,7 @@ type fetchResult struct {
 	Version  string  `json:"version"`
 	Bytes    int64   `json:"bytes"`
 	SHA256   string  `json:"sha256"`
+	Trust    string  `json:"trust,omitempty"` // "signed by key ID" or "UNSIGNED", with --trust
 	Attempts int     `json:"attempts"`
 	Resumes  int     `json:"resumes"`
 	Seconds  float64 `json:"seconds"`
@@ -86,6 +107,23 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	}
 	if f.asJSON && f.output == "-" {
 		return UsageError("--json and -o - both want standard output")
+	}
+	user := trust.AdminUser
+	if f.node != "" {
+		user = string(f.node)
+	}
+	acc, err := f.access.access(string(server), f.dir, user)
+	if err != nil {
+		return err
+	}
+	var verifier *trust.Verifier
+	if len(f.trust) > 0 {
+		if verifier, err = trust.LoadVerifier(f.trust...); err != nil {
+			return fmt.Errorf("--trust: %w", err)
+		}
+		if len(verifier.Keys()) == 0 {
+			return fmt.Errorf("--trust %s: no public key (*.pub) in it", strings.Join(f.trust, " "))
+		}
 	}
 	// Standard output and devices (/dev/null) are written as the stream
 	// arrives; a file is replaced only once the whole image matched its
@@ -110,8 +148,8 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	var meter *progress.Meter
 	var counted int64
 	o := netclone.FetchOptions{
-		MediaOptions: netclone.MediaOptions{Node: string(f.node), Version: string(f.version), Retries: f.retries},
-		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, LimitRate: int64(f.limitRate),
+		MediaOptions: netclone.MediaOptions{Access: acc, Node: string(f.node), Version: string(f.version), Retries: f.retries},
+		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, LimitRate: int64(f.limitRate), Trust: verifier,
 	}
 	if !f.quiet {
 		o.Logf = logLine(out.Stderr)
@@ -147,7 +185,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	if err != nil {
 		return err
 	}
-	r := fetchResult{Output: f.output, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256,
+	r := fetchResult{Output: f.output, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256, Trust: res.Trust,
 		Attempts: res.Attempts, Resumes: res.Resumes, Seconds: res.Elapsed.Seconds()}
 	if f.asJSON {
 		return writeJSON(out, r)
@@ -156,6 +194,9 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 		sum := short(res.SHA256)
 		if res.SHA256 == "" {
 			sum = "(none on server)"
+		}
+		if res.Trust != "" {
+			sum += ", " + res.Trust
 		}
 		fmt.Fprintf(out.Stderr, "clonecd fetch: %s version %s, %s in %s (%s/s), sha256 %s, %d resumes, %d attempts\n",
 			f.output, res.Version, progress.Bytes(res.Bytes), res.Elapsed.Round(time.Millisecond),

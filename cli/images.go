@@ -22,7 +22,9 @@ func imagesCmd(out Output) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "images [flags]",
 		Short: "list the image store's versions, which is current and which nodes run each",
-		Long: `Columns: version (* = current), date, size, sha256 prefix, status (good,
+		Long: `Columns: version (* = current), date, size, sha256 prefix, signed (the
+key ID of MANIFEST.minisig, or "unsigned"; as the signature says: build
+--trust and fetch --trust verify it), status (good,
 BAD: reason, or CHANGED when the image was written to after publishing),
 the nodes whose last report names the version (with their state unless
 done: s003(cloning), s004(failed)), note.
@@ -55,7 +57,7 @@ func runImages(_ context.Context, out Output, f *imagesFlags, _ []string) error 
 		return nil
 	}
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "VERSION\tDATE\tSIZE\tSHA256\tSTATUS\tNODES\tNOTE")
+	fmt.Fprintln(tw, "VERSION\tDATE\tSIZE\tSHA256\tSIGNED\tSTATUS\tNODES\tNOTE")
 	for _, e := range list {
 		mark, status := " ", "good"
 		if e.Current {
@@ -82,8 +84,12 @@ func runImages(_ context.Context, out Output, f *imagesFlags, _ []string) error 
 			}
 			nodes = strings.Join(ns, ",")
 		}
-		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, e.Version, e.Date.Local().Format("2006-01-02 15:04"),
-			progress.Bytes(e.Size), short(e.SHA256), printable(status), printable(nodes), printable(e.Note))
+		signed := "unsigned"
+		if e.Signed {
+			signed = e.KeyID
+		}
+		fmt.Fprintf(tw, "%s%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, e.Version, e.Date.Local().Format("2006-01-02 15:04"),
+			progress.Bytes(e.Size), short(e.SHA256), signed, printable(status), printable(nodes), printable(e.Note))
 	}
 	return tw.Flush()
 }

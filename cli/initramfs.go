@@ -12,13 +12,14 @@ import (
 
 	"github.com/clonecd/clonecd/initramfs"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 )
 
 type initramfsFlags struct {
 	initramfs.Options
 	output, fromDir                   string
 	addModules, omitModules, programs listFlag
-	files                             []string
+	files, trust                      []string
 	quiet                             bool
 }
 
@@ -39,8 +40,13 @@ name from the same root's /lib/firmware. Helper programs (mke2fs, e2fsck,
 mkfs.xfs, mkfs.vfat, ...) are copied from --root with the shared libraries
 their ELF headers need. busybox-static gives the rescue shell.
 
+--trust KEY.pub (repeatable; or a DIR of *.pub) puts the public keys the
+cloner trusts in /etc/clonecd/trust/ID.pub: it then clones only versions
+and media whose MANIFEST one of them signed.
+
 --from-dir DIR packs a directory as it is (` + "`make rd`" + ` after ` + "`make rdfs`" + `).`,
 		Example: `  clonecd initramfs -o initrd.img
+  clonecd initramfs --trust /root/.clonecd/clonecd.key.pub -o initrd.img
   clonecd initramfs --golden /var/cache/clonecd/golden-bookworm -o initrd.img
   clonecd initramfs --kernel-version 6.1.0-50-amd64 --add-module btrfs --omit-module 'mlx*' -o initrd.img
   clonecd initramfs --from-dir initrd -o initrd.img`,
@@ -62,6 +68,7 @@ their ELF headers need. busybox-static gives the rescue shell.
 	fl.Var(&f.omitModules, "omit-module", "`MODULES` to leave out, with whatever needs them (repeatable, comma-separated)")
 	fl.Var(&f.programs, "program", "helper `PROGRAMS` instead of the default list (repeatable, comma-separated)")
 	fl.StringArrayVar(&f.files, "file", nil, "extra file or directory `DEST=SRC` (repeatable)")
+	fl.StringArrayVar(&f.trust, "trust", nil, "trust the public key `FILE.pub` (or every *.pub of a DIR) in the cloner (repeatable)")
 	fl.BoolVar(&o.NoFirmware, "no-firmware", false, "leave out firmware")
 	fl.BoolVar(&o.NoModules, "no-modules", false, "leave out kernel modules")
 	intVarP(fl, &o.Level, "level", "", 6, 1, 9, "gzip level 1-9")
@@ -76,8 +83,18 @@ func runInitramfs(_ context.Context, out Output, f *initramfsFlags, _ []string) 
 	if len(f.programs) > 0 {
 		o.Programs = f.programs
 	}
-	if len(f.files) > 0 {
-		o.ExtraFiles = map[string]string{}
+	if len(f.trust) > 0 && f.fromDir != "" {
+		return UsageError("--trust with --from-dir: the directory is packed as it is; put the keys in %s/%s instead", f.fromDir, strings.TrimPrefix(trust.TrustDir, "/"))
+	}
+	keys, ids, err := trust.InitrdKeys(f.trust...)
+	if err != nil {
+		return fmt.Errorf("--trust: %w", err)
+	}
+	if len(f.files) > 0 || len(keys) > 0 {
+		o.ExtraFiles = keys
+		if o.ExtraFiles == nil {
+			o.ExtraFiles = map[string]string{}
+		}
 		for _, e := range f.files {
 			d, s, ok := strings.Cut(e, "=")
 			if !ok || d == "" || s == "" {
@@ -89,7 +106,7 @@ func runInitramfs(_ context.Context, out Output, f *initramfsFlags, _ []string) 
 	quiet := f.quiet || f.output == "-"
 	o.Progress = progress.New(out.Stderr, "initramfs", 0, quiet)
 	var s *initramfs.Summary
-	err := writeOutput(out, f.output, 0o644, func(w io.Writer) error {
+	err = writeOutput(out, f.output, 0o644, func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
 		var err error
 		if f.fromDir != "" {
@@ -106,6 +123,9 @@ func runInitramfs(_ context.Context, out Output, f *initramfsFlags, _ []string) 
 		return err
 	}
 	printInitramfsSummary(out, f, s)
+	if len(ids) > 0 {
+		fmt.Fprintf(out.Stdout, "trusted keys: %s\n", strings.Join(ids, ", "))
+	}
 	return nil
 }
 

@@ -58,11 +58,11 @@ func TestJSON(t *testing.T) {
 	os.WriteFile(lay, []byte(cliLayout), 0o644)
 
 	var pub struct{ Version, SHA256 string }
-	jsonOut(t, 0, &pub, "publish", "--json", "--dir", store, "--layout", lay, img)
+	jsonOut(t, 0, &pub, "publish", "--unsigned", "--json", "--dir", store, "--layout", lay, img)
 	if pub.Version != "1.0" || len(pub.SHA256) != 64 {
 		t.Errorf("publish --json: %+v", pub)
 	}
-	jsonOut(t, 0, &pub, "publish", "--json", "--dir", store, "--version", "1.1", img)
+	jsonOut(t, 0, &pub, "publish", "--unsigned", "--json", "--dir", store, "--version", "1.1", img)
 	var list []struct {
 		Version string
 		Current bool
@@ -96,7 +96,11 @@ func TestJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(netclone.NewServer(st, netclone.ServerOptions{MaxStreams: 2}))
+	secret, err := st.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(netclone.NewServer(st, netclone.ServerOptions{MaxStreams: 2, Secret: secret}))
 	defer srv.Close()
 	var res struct {
 		Version string
@@ -104,7 +108,7 @@ func TestJSON(t *testing.T) {
 		SHA256  string
 	}
 	out := filepath.Join(t.TempDir(), "fetched.cpio.gz")
-	jsonOut(t, 0, &res, "fetch", "--json", "--server", srv.URL, "-o", out)
+	jsonOut(t, 0, &res, "fetch", "--json", "--server", srv.URL, "--dir", store, "-o", out)
 	if fi, err := os.Stat(out); err != nil || res.Version != "1.1" || res.Bytes != fi.Size() || res.SHA256 != pub.SHA256 {
 		t.Errorf("fetch --json: %+v (%v)", res, err)
 	}

@@ -3,18 +3,22 @@ package cli
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
 type publishFlags struct {
 	dir, layout, note, nodes, ks, kernel, initrd string
+	key                                          string
 	version                                      versionFlag
-	noPromote, force, json                       bool
+	noPromote, force, json, unsigned             bool
 }
 
 func publishCmd(out Output) *cobra.Command {
@@ -28,11 +32,18 @@ an empty store) with its sha256, layout, date and note, then makes it
 current. --no-promote publishes a canary: clone chosen nodes with
 clonecd reclone --version V, then clonecd promote V.
 
+Every version gets a MANIFEST: the version and the sha256 and size of each
+of its files. --key FILE (clonecd key generate) signs it: MANIFEST.minisig
+is written inside the version before it appears in the store, and cloners
+built with --trust FILE.pub then use only what it lists. Publishing
+without a key needs --unsigned. A passphrase-protected key (minisign -G)
+asks for its passphrase on the terminal.
+
 ` + storeHelp,
-		Example: `  clonecd publish /data/node.cpio.gz --layout node.sfdisk --note "kernel 6.1.0-50"
-  clonecd publish node.cpio.gz --version 1.20               # keeps current's layout
-  clonecd publish node.cpio.gz --no-promote --ks ks.cfg --nodes nodes
-  clonecd publish --json node.cpio.gz | jq -r .version`,
+		Example: `  clonecd publish /data/node.cpio.gz --layout node.sfdisk --key /root/.clonecd/clonecd.key --note "kernel 6.1.0-50"
+  clonecd publish node.cpio.gz --version 1.20 --key clonecd.key    # keeps current's layout
+  clonecd publish node.cpio.gz --no-promote --ks ks.cfg --nodes nodes --key clonecd.key
+  clonecd publish --unsigned --json node.cpio.gz | jq -r .version`,
 		Args: exactArgs(1, "one image file"),
 		RunE: func(c *cobra.Command, args []string) error { return runPublish(c.Context(), out, f, args) },
 	}
@@ -46,12 +57,28 @@ clonecd reclone --version V, then clonecd promote V.
 	fl.StringVar(&f.ks, "ks", "", "kickstart `FILE` to publish with it (its %post scripts run on the clones)")
 	fl.StringVar(&f.kernel, "kernel", "", "kernel `FILE` (vmlinuz) for network cloning to publish with it")
 	fl.StringVar(&f.initrd, "initrd", "", "clonecd initramfs `FILE` (initrd.img) for network cloning to publish with it")
+	fl.StringVar(&f.key, "key", "", "sign the version's MANIFEST with this minisign secret key `FILE` (clonecd key generate)")
+	fl.BoolVar(&f.unsigned, "unsigned", false, "publish without a signature (cloners that trust a key refuse the version)")
 	fl.BoolVar(&f.force, "force", false, "make a version lower than the current one current")
 	fl.BoolVar(&f.json, "json", false, "print the new version as JSON")
 	return c
 }
 
 func runPublish(_ context.Context, out Output, f *publishFlags, args []string) error {
+	switch {
+	case f.key == "" && !f.unsigned:
+		return UsageError("no --key: sign the version with --key FILE (clonecd key generate), or publish it with --unsigned")
+	case f.key != "" && f.unsigned:
+		return UsageError("--key and --unsigned exclude each other")
+	}
+	var key *trust.SecretKey
+	if f.key != "" {
+		k, err := trust.LoadSecretKey(f.key, passphrase(out))
+		if err != nil {
+			return err
+		}
+		key = k
+	}
 	s, err := versions.Open(f.dir)
 	if err != nil {
 		return err
@@ -64,7 +91,7 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 		}
 	}
 	e, err := s.Publish(args[0], versions.PublishOptions{
-		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files})
+		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files, Key: key})
 	if err != nil {
 		return err
 	}
@@ -75,6 +102,29 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 	if !e.Current {
 		state = "not current (canary; clonecd promote " + e.Version + ")"
 	}
-	fmt.Fprintf(out.Stdout, "published %s (%s, sha256 %s) in %s: %s\n", e.Version, progress.Bytes(e.Size), short(e.SHA256), s.Dir, state)
+	fmt.Fprintf(out.Stdout, "published %s (%s, sha256 %s, %s) in %s: %s\n", e.Version, progress.Bytes(e.Size), short(e.SHA256), signedBy(*e), s.Dir, state)
 	return nil
+}
+
+// signedBy says how a version is signed, as publish and images print it.
+func signedBy(e versions.Entry) string {
+	if !e.Signed {
+		return "unsigned"
+	}
+	return "signed by key " + e.KeyID
+}
+
+// passphrase asks for a secret key's passphrase on the terminal; without
+// one, an encrypted key is refused with what to do.
+func passphrase(out Output) trust.Passphrase {
+	f, ok := out.Stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return nil
+	}
+	return func(file string) (string, error) {
+		fmt.Fprintf(out.Stderr, "passphrase of %s: ", file)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(out.Stderr)
+		return string(b), err
+	}
 }

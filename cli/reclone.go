@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"os/signal"
 	"strings"
@@ -14,6 +16,8 @@ import (
 
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // recloneFlags are the flags reclone and reclone-all share.
@@ -25,7 +29,8 @@ type recloneFlags struct {
 	timeout, grace    time.Duration
 	parallel          int
 	skipCurrent, json bool
-	force             bool
+	force, noCred     bool
+	access            accessFlags
 }
 
 func (f *recloneFlags) define(fs *pflag.FlagSet) {
@@ -42,6 +47,8 @@ func (f *recloneFlags) define(fs *pflag.FlagSet) {
 	fs.Var(&f.version, "version", "clone this version, MAJOR.MINOR, instead of the current one (canary)")
 	fs.BoolVar(&f.force, "force", false, "clone --version even if it is marked bad")
 	fs.BoolVar(&f.json, "json", false, "print the results as JSON instead of a table (messages go to standard error)")
+	fs.BoolVar(&f.noCred, "no-credential", false, "do not send each node its credential (nodes whose clonecd has no ramclone --credential)")
+	f.access.define(fs)
 }
 
 const recloneHelp = `For each node: over ssh (--rsh; batch mode, known hosts respected) run
@@ -56,6 +63,11 @@ current one. On a terminal a line per node in flight and an overall bar
 are redrawn; then a table: node, result, duration, version. What the
 nodes reported is printed with control characters escaped.
 
+` + accessHelp + ` reclone uses the admin's credential. With the store's
+secret (--dir), it also sends each node its own credential on ssh's
+standard input ("clonecd ramclone --reboot --credential -"), which the
+node keeps for its cloner; --no-credential does not.
+
 Exit status: 0 when every node is done (or skipped), 1 when some failed,
 2 on an error before any node was started.`
 
@@ -67,8 +79,8 @@ func recloneCmd(out Output) *cobra.Command {
 		Long: recloneHelp + `
 
 NODE is a name or a nodeset: s001 's[001-064,070]'.`,
-		Example: `  clonecd reclone --server http://master:8080 s001 s002
-  clonecd reclone --version 1.20 --server http://master:8080 s001   # canary
+		Example: `  clonecd reclone --server https://master:8443 s001 s002
+  clonecd reclone --version 1.20 --server https://master:8443 s001   # canary
   clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'
   clonecd reclone --json s001 | jq -r '.[].result'`,
 		Args: func(c *cobra.Command, args []string) error {
@@ -97,7 +109,7 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 	if len(rsh) == 0 {
 		return UsageError("--rsh is empty")
 	}
-	src, err := stateSource(f.server, f.dir)
+	src, err := stateSource(f.server, f.dir, &f.access)
 	if err != nil {
 		return err
 	}
@@ -111,6 +123,11 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 		Source: src, Rsh: rsh, Command: f.command, Delay: time.Duration(f.delay), Parallel: f.parallel,
 		Timeout: f.timeout, Grace: f.grace, SkipCurrent: f.skipCurrent, Version: string(f.version), Force: f.force, Out: msgs,
 		Live: progress.IsTerminal(msgs),
+	}
+	if !f.noCred {
+		if r.Credential, err = nodeCredentials(f.dir); err != nil {
+			return err
+		}
 	}
 	// The server and the version, checked once before any node is touched.
 	vi, err := r.Check(ctx)
@@ -148,4 +165,21 @@ func reclone(ctx context.Context, out Output, f *recloneFlags, nodes []string) e
 		}
 	}
 	return nil
+}
+
+// nodeCredentials gives reclone each node's credential from the store's
+// secret; nil when the store has none (a master that never served).
+func nodeCredentials(dir string) (func(string) (trust.Credential, error), error) {
+	s, err := versions.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := s.ReadSecret()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return secret.Credential, nil
 }

@@ -23,7 +23,7 @@ func recloneAllCmd(out Output) *cobra.Command {
 
 FIRST and LAST are numbers put through --pattern (s%03d: 1 64 means
 s001..s064).`,
-		Example: `  clonecd reclone-all --server http://master:8080 1 64
+		Example: `  clonecd reclone-all --server https://master:8443 1 64
   clonecd reclone-all --pattern node%02d --parallel 4 --delay 10s 1 16
   clonecd reclone-all --skip-current 1 64
   clonecd reclone-all --json 1 64 > results.json`,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -31,10 +33,13 @@ func defaultStore() string {
 }
 
 type serveFlags struct {
-	dir        string
-	listen     listenFlag
-	maxStreams int
-	quiet      bool
+	dir             string
+	listen          listenFlag
+	maxStreams      int
+	quiet           bool
+	tlsCert, tlsKey string
+	tlsHosts        hostsFlag
+	plainHTTP       bool
 }
 
 func serveCmd(out Output) *cobra.Command {
@@ -44,15 +49,27 @@ func serveCmd(out Output) *cobra.Command {
 		Short: "serve the current image to network cloners and collect their reports",
 		Long: `Serves the image directory's current version (DIR/current, or DIR itself
 when it is a flat directory: node.cpio.gz, node.cpio.gz.sha256, node.sfdisk,
-CLONE_CD_VERSION, isolinux/vmlinuz, isolinux/initrd.img) over HTTP with
-Range requests and strong ETags (from node.cpio.gz.sha256), so a dropped
-transfer resumes and any HTTP cache can sit in between. Other versions are
-at /v/VERSION/FILE (canaries: clonecd reclone --version V).
+CLONE_CD_VERSION, MANIFEST, MANIFEST.minisig, isolinux/vmlinuz,
+isolinux/initrd.img) over HTTPS with Range requests and strong ETags (from
+node.cpio.gz.sha256), so a dropped transfer resumes. Other versions are at
+/v/VERSION/FILE (canaries: clonecd reclone --version V).
+
+Every request needs a credential (401 otherwise): a node's token lets it
+read and write its own state and log (403 for another node's), the
+admin's does everything (assign). Tokens derive from DIR/auth.secret
+(0600, made on first start): clonecd token NODE prints one. A node is
+known by its credential, whatever it says.
+
+HTTPS with --tls-cert/--tls-key, else a self-signed certificate kept in
+DIR/tls.pem (0600, made on first start for the listen address and
+--tls-host names). Its pin, printed at start, is what clonecd build
+--tls-pin and the clients' --tls-pin take; the pin is of the key, so a
+certificate re-issued for a new address keeps it. Plain HTTP (the image
+and every credential readable on the wire) only with --plain-http.
 
 Listens on ` + defaultListen + ` (this machine only) unless --listen names the
 address the nodes reach, such as the master's cluster address; every
-interface (0.0.0.0:8080 or [::]:8080) must be asked for explicitly. Node
-reports are not authenticated: listen on the cluster network only.
+interface (0.0.0.0:8443 or [::]:8443) must be asked for explicitly.
 
 Admission control: at most --max-streams GETs of node.cpio.gz are served
 at once; further nodes wait in line (first come, first served) with their
@@ -61,8 +78,9 @@ connection open and show as "waiting" in clonecd status.
 Nodes report their steps, progress, result and /tmp/clone.log; they are
 kept in DIR/nodes/NODE/{state.json,clone.log} (see clonecd status).`,
 		Example: `  clonecd serve                                  # /root/clone_image on 127.0.0.1:8080
-  clonecd serve --dir /srv/clone --listen 10.0.0.1:8080 --max-streams 8
-  curl -r 0-99 http://master:8080/node.cpio.gz | xxd | head`,
+  clonecd serve --dir /srv/clone --listen 10.0.0.1:8443 --max-streams 8
+  clonecd serve --listen 10.0.0.1:8443 --tls-cert /etc/ssl/master.pem --tls-key /etc/ssl/private/master.key
+  curl --pinnedpubkey sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= -k -u "$(clonecd token s001)" -r 0-99 https://10.0.0.1:8443/node.cpio.gz | xxd | head`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runServe(c.Context(), out, f, args) },
 	}
@@ -71,6 +89,10 @@ kept in DIR/nodes/NODE/{state.json,clone.log} (see clonecd status).`,
 	fl.Var(&f.listen, "listen", "address to listen on; 0.0.0.0:PORT for every interface")
 	intVarP(fl, &f.maxStreams, "max-streams", "", 4, 1, 4096, "image streams served at once, 1-4096; more nodes wait their turn")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not log requests")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate `FILE` (PEM; with --tls-key); default: DIR/tls.pem, self-signed")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of --tls-cert")
+	fl.Var(&f.tlsHosts, "tls-host", "more `NAMES` (host names, addresses) for the self-signed certificate (comma-separated, repeatable)")
+	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP: images, tokens and reports unencrypted on the network")
 	return c
 }
 
@@ -83,9 +105,25 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	if err != nil {
 		return err
 	}
-	o := netclone.ServerOptions{MaxStreams: f.maxStreams}
+	switch {
+	case (f.tlsCert == "") != (f.tlsKey == ""):
+		return UsageError("--tls-cert and --tls-key go together")
+	case f.plainHTTP && (f.tlsCert != "" || len(f.tlsHosts) > 0):
+		return UsageError("--plain-http excludes --tls-cert and --tls-host")
+	}
+	secret, err := store.Secret()
+	if err != nil {
+		return err
+	}
+	o := netclone.ServerOptions{MaxStreams: f.maxStreams, Secret: secret}
 	if !f.quiet {
 		o.Logger = log.New(out.Stderr, "clonecd serve: ", log.LstdFlags)
+	}
+	pin, scheme := "", "https"
+	if f.plainHTTP {
+		scheme = "http"
+	} else if o.TLS, pin, err = serverTLS(store, f); err != nil {
+		return err
 	}
 	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", string(f.listen))
@@ -93,9 +131,16 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 		return err
 	}
 	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
-		fmt.Fprintf(out.Stderr, "clonecd serve: listening on every interface (%s); node reports are not authenticated\n", ln.Addr())
+		fmt.Fprintf(out.Stderr, "clonecd serve: listening on every interface (%s)\n", ln.Addr())
 	}
-	fmt.Fprintf(out.Stdout, "clonecd serve: %s (version %s) on http://%s, at most %d image streams\n", store.Dir, cur.Version, ln.Addr(), f.maxStreams)
+	if f.plainHTTP {
+		fmt.Fprintf(out.Stderr, "clonecd serve: WARNING: --plain-http: the image (root's password hash, private keys), every credential and every report cross the network UNENCRYPTED; anyone on the path reads the image and replays a credential\n")
+	}
+	fmt.Fprintf(out.Stdout, "clonecd serve: %s (version %s) on %s://%s, at most %d image streams\n", store.Dir, cur.Version, scheme, ln.Addr(), f.maxStreams)
+	if pin != "" {
+		fmt.Fprintf(out.Stdout, "clonecd serve: TLS pin %s (clonecd build --tls-pin; clients' --tls-pin)\n", pin)
+	}
+	fmt.Fprintf(out.Stdout, "clonecd serve: every request needs a credential: clonecd token NODE, clonecd token admin\n")
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := srv.Serve(ctx, ln); err != nil {
@@ -104,4 +149,27 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	st := srv.Stats()
 	fmt.Fprintf(out.Stdout, "clonecd serve: stopped; %d image streams served, at most %d at once\n", st.Served, st.Peak)
 	return nil
+}
+
+// serverTLS is serve's TLS: --tls-cert/--tls-key, else the store's
+// self-signed certificate for the listen address and --tls-host names.
+func serverTLS(store *versions.Store, f *serveFlags) (*tls.Config, string, error) {
+	var cert tls.Certificate
+	var pin string
+	var err error
+	if f.tlsCert != "" {
+		cert, pin, err = trust.LoadServerCert(f.tlsCert, f.tlsKey)
+	} else {
+		hosts := append([]string(nil), f.tlsHosts...)
+		if host, _, err := net.SplitHostPort(string(f.listen)); err == nil {
+			if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+				hosts = append(hosts, host)
+			}
+		}
+		cert, pin, err = store.ServerCert(hosts)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	return trust.ServerTLSConfig(cert), pin, nil
 }

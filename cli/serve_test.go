@@ -5,11 +5,15 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/clonecd/clonecd/trust"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command that prints while the
@@ -54,42 +58,92 @@ func TestServeListen(t *testing.T) {
 	store := t.TempDir()
 	lay := t.TempDir() + "/node.sfdisk"
 	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--dir", store, "--layout", lay, img); code != 0 {
+	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, img); code != 0 {
 		t.Fatalf("publish: %s", errs)
 	}
-	var out, errb syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 2, quiet: true}
-	go func() { done <- runServe(ctx, Output{Stdout: &out, Stderr: &errb}, f, nil) }()
-	re := regexp.MustCompile(`on (http://127\.0\.0\.1:[0-9]+),`)
-	var url string
-	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if m := re.FindStringSubmatch(out.String()); m != nil {
-			url = m[1]
-		}
-	}
-	if url == "" {
-		cancel()
-		t.Fatalf("serve printed no address: %q %q", out.String(), errb.String())
-	}
-	resp, err := http.Get(url + "/CLONE_CD_VERSION")
+	_, token, _ := runMain(t, "token", "--dir", store, "admin")
+	admin, err := trust.ParseCredential(token)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("clonecd token admin: %q: %v", token, err)
 	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if strings.TrimSpace(string(b)) != "1.0" {
-		t.Errorf("GET /CLONE_CD_VERSION = %q", b)
+	for _, tt := range []struct {
+		name  string
+		plain bool
+	}{{"https", false}, {"plain http", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errb syncBuffer
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			done := make(chan error, 1)
+			f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 2, quiet: true, plainHTTP: tt.plain}
+			go func() { done <- runServe(ctx, Output{Stdout: &out, Stderr: &errb}, f, nil) }()
+			re := regexp.MustCompile(`on (https?://127\.0\.0\.1:[0-9]+),(?s:.*)credential`)
+			var url string
+			for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+				if m := re.FindStringSubmatch(out.String()); m != nil {
+					url = m[1]
+				}
+			}
+			if url == "" {
+				t.Fatalf("serve printed no address: %q %q", out.String(), errb.String())
+			}
+			client := http.DefaultClient
+			if !tt.plain {
+				m := regexp.MustCompile(`TLS pin (sha256//\S+)`).FindStringSubmatch(out.String())
+				if m == nil || !strings.HasPrefix(url, "https://") {
+					t.Fatalf("serve over HTTPS printed %q; want an https URL and its TLS pin", out.String())
+				}
+				if pin, err := trust.ReadServerPin(store); err != nil || pin != m[1] {
+					t.Errorf("serve printed pin %s; the store's certificate has %s (%v)", m[1], pin, err)
+				}
+				cfg, err := trust.ClientTLSConfig(m[1], "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				client = &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+				if resp, err := http.Get("http" + strings.TrimPrefix(url, "https") + "/CLONE_CD_VERSION"); err == nil {
+					if resp.StatusCode == 200 {
+						t.Errorf("plain HTTP to the HTTPS server: %s", resp.Status)
+					}
+					resp.Body.Close()
+				}
+			} else if !strings.HasPrefix(url, "http://") || !strings.Contains(errb.String(), "UNENCRYPTED") {
+				t.Errorf("serve --plain-http: URL %s, stderr %q; want http:// and a loud warning", url, errb.String())
+			}
+			get := func(c *trust.Credential) (int, string, string) {
+				req, _ := http.NewRequest(http.MethodGet, url+"/CLONE_CD_VERSION", nil)
+				if c != nil {
+					req.SetBasicAuth(c.User, c.Token)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer resp.Body.Close()
+				b, _ := io.ReadAll(resp.Body)
+				return resp.StatusCode, string(b), resp.Header.Get("WWW-Authenticate")
+			}
+			if code, _, www := get(nil); code != http.StatusUnauthorized || !strings.Contains(www, "Basic") {
+				t.Errorf("GET without a credential = %d, WWW-Authenticate %q; want 401 asking for Basic", code, www)
+			}
+			if code, body, _ := get(&admin); code != 200 || strings.TrimSpace(body) != "1.0" {
+				t.Errorf("GET /CLONE_CD_VERSION as the admin = %d %q", code, body)
+			}
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			if strings.Contains(errb.String(), "every interface") {
+				t.Errorf("serve on 127.0.0.1 warned: %q", errb.String())
+			}
+			if !strings.Contains(out.String(), "stopped; 0 image streams served") {
+				t.Errorf("serve did not stop cleanly: %q", out.String())
+			}
+		})
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("serve: %v", err)
-	}
-	if strings.Contains(errb.String(), "every interface") {
-		t.Errorf("serve on 127.0.0.1 warned: %q", errb.String())
-	}
-	if !strings.Contains(out.String(), "stopped; 0 image streams served") {
-		t.Errorf("serve did not stop cleanly: %q", out.String())
+	for _, name := range []string{trust.SecretFile, trust.CertFile} {
+		if fi, err := os.Stat(filepath.Join(store, name)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("%s: %v, %v; want mode 0600", name, fi, err)
+		}
 	}
 }

@@ -12,12 +12,14 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 )
 
 type statusFlags struct {
 	server urlFlag
 	dir    string
 	json   bool
+	access accessFlags
 }
 
 func statusCmd(out Output) *cobra.Command {
@@ -32,9 +34,13 @@ the server keeps its uploaded /tmp/clone.log. NODES are names or nodesets
 
 Reads a running server (--server, default $CLONECD_SERVER) or its
 directory (--dir, default $CLONECD_STORE or /root/clone_image). What the
-nodes reported is printed with control characters escaped.`,
+nodes reported is printed with control characters escaped; a version a
+cloner took without checking a signature shows as "1.20 (UNSIGNED)".
+
+` + accessHelp + ` The admin's credential sees every node.`,
 		Example: `  clonecd status
-  clonecd status --server http://master:8080 's[001-016]'
+  clonecd status --server https://10.0.0.1:8443 's[001-016]'
+  clonecd status --server https://master:8443 --credential /root/admin.cred --tls-pin sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q=
   clonecd status --json s001 | jq .`,
 		Args: nodesetArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runStatus(c.Context(), out, f, args) },
@@ -43,6 +49,7 @@ nodes reported is printed with control characters escaped.`,
 	fl.Var(&f.server, "server", "server `URL` (default $CLONECD_SERVER)")
 	fl.StringVar(&f.dir, "dir", defaultStore(), "image `DIR` when no --server ($CLONECD_STORE)")
 	fl.BoolVar(&f.json, "json", false, "print JSON")
+	f.access.define(fl)
 	return c
 }
 
@@ -75,7 +82,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	if err != nil {
 		return err
 	}
-	src, err := stateSource(f.server, f.dir)
+	src, err := stateSource(f.server, f.dir, &f.access)
 	if err != nil {
 		return err
 	}
@@ -118,20 +125,31 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 		if !s.When.IsZero() {
 			when = s.When.Local().Format("2006-01-02 15:04:05")
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(orDash(s.Node)), printable(orDash(s.Version)),
+		version := orDash(s.Version)
+		if s.Trust == trust.Unsigned {
+			version += " (" + trust.Unsigned + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(orDash(s.Node)), printable(version),
 			printable(s.Summary()), when, printable(orDash(s.Log)))
 	}
 	return tw.Flush()
 }
 
 // stateSource is where status and reclone read node states: the server
-// (--server, else $CLONECD_SERVER), else its directory.
-func stateSource(flag urlFlag, dir string) (netclone.StateSource, error) {
+// (--server, else $CLONECD_SERVER) with the admin's credential, else its
+// directory.
+func stateSource(flag urlFlag, dir string, af *accessFlags) (netclone.StateSource, error) {
 	server, err := serverURL(flag)
 	if err != nil {
 		return nil, err
 	}
-	return netclone.NewSource(string(server), dir)
+	var a netclone.Access
+	if server != "" {
+		if a, err = af.access(string(server), dir, trust.AdminUser); err != nil {
+			return nil, err
+		}
+	}
+	return netclone.NewSource(string(server), dir, a)
 }
 
 func orDash(s string) string {

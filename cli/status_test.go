@@ -20,7 +20,7 @@ func TestStatusEscapesReports(t *testing.T) {
 	dir := t.TempDir()
 	lay := filepath.Join(t.TempDir(), "node.sfdisk")
 	os.WriteFile(lay, []byte(cliLayout), 0o644)
-	if code, _, errs := runMain(t, "publish", "--dir", dir, "--layout", lay, testimage.Write(t, t.TempDir(), "a")); code != 0 {
+	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", dir, "--layout", lay, testimage.Write(t, t.TempDir(), "a")); code != 0 {
 		t.Fatalf("publish: %s", errs)
 	}
 	evil := "unpack\x1b[31mRED\x1b]52;c;ZXZpbA==\a"

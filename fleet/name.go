@@ -10,13 +10,21 @@ import (
 // MaxName is the longest node name: one DNS label.
 const MaxName = 63
 
+// AdminName is reserved: it is the user name of the admin's credential
+// (package trust), so no node may have it, in any case.
+const AdminName = "admin"
+
 // ValidName checks a node name with the rules of a host name label
 // (RFC 1123): 1 to 63 letters, digits and hyphens, neither first nor last
-// a hyphen. So a name is never an option to ssh, never a path outside the
-// node store, and prints as it is.
+// a hyphen, and not AdminName. So a name is never an option to ssh, never
+// a path outside the node store, prints as it is, and never passes for
+// the admin's credential.
 func ValidName(name string) error {
 	if name == "" {
 		return fmt.Errorf("empty node name")
+	}
+	if strings.EqualFold(name, AdminName) {
+		return fmt.Errorf("node name %q is reserved for the admin's credential", name)
 	}
 	if len(name) > MaxName {
 		return fmt.Errorf("node name %.20q...: longer than %d characters", name, MaxName)

@@ -25,6 +25,7 @@ const (
 	maxError  = 4096
 	maxDetail = 1024
 	maxAddr   = 64
+	maxTrust  = 64
 )
 
 // State is what the master knows about one node, kept in
@@ -44,6 +45,10 @@ type State struct {
 	Attempt  int       `json:"attempt,omitempty"`
 	Address  string    `json:"address,omitempty"` // the node's address as the server saw it
 	Finished time.Time `json:"finished,omitempty"`
+	// Trust is how the cloner trusted the version it clones (package
+	// trust's Status): "signed by key ID", or "UNSIGNED" when it trusts
+	// no key.
+	Trust string `json:"trust,omitempty"`
 }
 
 // Percent is Done of Total in percent, or -1 if unknown.
@@ -120,6 +125,7 @@ func (s State) Clean() State {
 	s.Error = Clean(s.Error, maxError)
 	s.Detail = Clean(s.Detail, maxDetail)
 	s.Log = Clean(s.Log, maxDetail)
+	s.Trust = Clean(s.Trust, maxTrust)
 	if s.Address != "" && net.ParseIP(s.Address) == nil {
 		s.Address = ""
 	}
@@ -183,6 +189,9 @@ func merge(cur, upd State, now time.Time) State {
 	}
 	if upd.Address != "" {
 		cur.Address = upd.Address
+	}
+	if upd.Trust != "" {
+		cur.Trust = upd.Trust
 	}
 	if !upd.Started.IsZero() {
 		cur.Started = upd.Started

@@ -21,6 +21,7 @@ func TestValidName(t *testing.T) {
 		{"s001", true}, {"r1n16-ib", true}, {"A", true}, {strings.Repeat("a", 63), true},
 		{"", false}, {strings.Repeat("a", 64), false}, {"-oProxyCommand=sh", false}, {"s1-", false},
 		{"s.1", false}, {"s_1", false}, {"..", false}, {"s/1", false}, {"s\x1b[31m", false}, {"s 1", false}, {"sé", false},
+		{"admin", false}, {"Admin", false}, {"admin1", true},
 	} {
 		if err := ValidName(tt.name); (err == nil) != tt.ok {
 			t.Errorf("ValidName(%q) = %v; want ok=%v", tt.name, err, tt.ok)

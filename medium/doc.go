@@ -10,9 +10,10 @@
 //	node.sfdisk             the layout
 //	ks.cfg                  kickstart %post scripts (optional)
 //	nodes                   the identity table, MAC HOSTNAME [ADDR/PREFIX [GW]] (optional)
-//	clonecd.conf            KEY=VALUE settings for the cloner, e.g. server= (optional)
+//	clonecd.conf            KEY=VALUE settings for the cloner: server=URL, tls-pin=PIN (optional)
 //	isolinux/vmlinuz        the cloner's kernel (optional in a store)
 //	isolinux/initrd.img     the cloner's initramfs (optional in a store)
+//	isolinux/credentials.img  a CD's node tokens, an extra initramfs (never in a store, never served)
 //	node.files              every entry of the image, for clonecd sync (optional)
 //	node.torrent            the image's BitTorrent metainfo, for the swarm (optional)
 //	MANIFEST                the version and the sha256 of every file above

@@ -23,6 +23,11 @@ const (
 	ManifestFile  = "MANIFEST"
 	SignatureFile = "MANIFEST.minisig"
 
+	// Credentials is a clone CD's extra initramfs with the tokens of the
+	// nodes in its nodes table (package trust: CredentialsInitrd). It is
+	// never a file of a version: IsFile refuses it, so no server serves it.
+	Credentials = "isolinux/credentials.img"
+
 	// SumSuffix names an image's sha256 file: node.cpio.gz.sha256.
 	SumSuffix = ".sha256"
 )

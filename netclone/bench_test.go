@@ -1,50 +1,74 @@
 package netclone
 
 import (
+	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // BenchmarkNetRestore: one node's image stream as the network cloner
-// reads it (resumable stream, sha256 checked) against curl of the same
-// file from the same server over the same link (loopback).
+// reads it (resumable stream, sha256 checked, HTTPS with a pin and a
+// credential, as `clonecd serve` serves it) against curl of the same file
+// from the same server over the same link (loopback), and against the
+// same stream over plain HTTP (serve --plain-http).
 func BenchmarkNetRestore(b *testing.B) {
 	testenv.NeedTools(b, "curl")
 	const size = 256 << 20
 	dir := b.TempDir()
 	imageDir(b, dir, "1.0", size, 5)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	tlsCert, pin, err := trust.LoadOrCreateServerCert(b.TempDir(), []string{"127.0.0.1"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	hs := &http.Server{Handler: newServer(b, dir, 4)}
-	go hs.Serve(ln)
-	defer hs.Close()
-	url := "http://" + ln.Addr().String()
-	var ours, curl time.Duration
+	srvTLS := trust.ServerTLSConfig(tlsCert)
+	cliTLS, _ := trust.ClientTLSConfig(pin, "")
+	serve := func(tlsCfg *tls.Config) string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		b.Cleanup(cancel)
+		go serverWith(b, dir, ServerOptions{MaxStreams: 4, TLS: tlsCfg}).Serve(ctx, ln)
+		if tlsCfg != nil {
+			return "https://" + ln.Addr().String()
+		}
+		return "http://" + ln.Addr().String()
+	}
+	url, plain := serve(srvTLS), serve(nil)
+	a := admin()
+	a.TLS = cliTLS
+	var ours, curl, plainT time.Duration
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		res, err := Fetch(b.Context(), url, FetchOptions{Open: func() (io.Writer, error) { return io.Discard, nil }})
+		res, err := Fetch(b.Context(), url, FetchOptions{MediaOptions: MediaOptions{Access: a}, Open: func() (io.Writer, error) { return io.Discard, nil }})
 		if err != nil || res.Bytes != size {
 			b.Fatalf("fetch: %v (%d bytes)", err, res.Bytes)
 		}
 		ours += time.Since(t0)
 		t0 = time.Now()
-		testenv.Run(b, "curl", "-sS", "-f", "-o", "/dev/null", url+"/node.cpio.gz")
+		testenv.Run(b, "curl", "-sS", "-f", "-k", "--pinnedpubkey", pin, "-u", a.Credential.String(), "-o", "/dev/null", url+"/node.cpio.gz")
 		curl += time.Since(t0)
+		t0 = time.Now()
+		if _, err := Fetch(b.Context(), plain, FetchOptions{MediaOptions: MediaOptions{Access: admin()}, Open: func() (io.Writer, error) { return io.Discard, nil }}); err != nil {
+			b.Fatalf("fetch over plain HTTP: %v", err)
+		}
+		plainT += time.Since(t0)
 	}
 	mbs := func(d time.Duration) float64 { return float64(size) * float64(b.N) / 1e6 / d.Seconds() }
 	b.ReportMetric(mbs(ours), "netclone-MB/s")
 	b.ReportMetric(mbs(curl), "curl-MB/s")
 	b.ReportMetric(mbs(ours)/mbs(curl), "rate-ratio")
+	b.ReportMetric(mbs(plainT), "plain-http-MB/s")
 }
 
 // BenchmarkRecloneAll: wall time of reclone-all for 16 simulated nodes

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -34,44 +35,61 @@ func serveReal(t *testing.T, s *Server) string {
 	done := make(chan struct{})
 	go func() { s.Serve(ctx, ln); close(done) }()
 	t.Cleanup(func() { cancel(); <-done })
+	if s.o.TLS != nil {
+		return "https://" + ln.Addr().String()
+	}
 	return "http://" + ln.Addr().String()
 }
 
-// hog opens a real connection with a 4 KiB receive buffer, asks for the
-// image as node and never reads the answer.
-func hog(t *testing.T, url, node string) net.Conn {
+// hog opens a real connection with a 4 KiB receive buffer (TLS for an
+// https URL, checked with tlsCfg), asks for the image as node and never
+// reads the answer.
+func hog(t *testing.T, url, node string, tlsCfg *tls.Config) net.Conn {
 	t.Helper()
-	d := net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
+	d := &net.Dialer{Control: func(_, _ string, c syscall.RawConn) error {
 		var serr error
 		c.Control(func(fd uintptr) { serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
 		return serr
 	}}
-	c, err := d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	var c net.Conn
+	var err error
+	if host, ok := strings.CutPrefix(url, "https://"); ok {
+		c, err = tls.DialWithDialer(d, "tcp", host, tlsCfg)
+	} else {
+		c, err = d.Dial("tcp", strings.TrimPrefix(url, "http://"))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\n%s: %s\r\n\r\n", medium.ImageGzip, NodeHeader, node)
+	req, _ := http.NewRequest(http.MethodGet, "/"+medium.ImageGzip, nil)
+	as(node).authorize(req)
+	fmt.Fprintf(c, "GET /%s HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\n\r\n", medium.ImageGzip, req.Header.Get("Authorization"))
 	return c
 }
 
-// TestStalledClientsLoseTheirSlots is issue 11's acceptance test: with
-// --max-streams 2, two clients that never read (small receive buffers,
-// real sockets) do not stop a third node from fetching the whole image.
+// TestStalledClientsLoseTheirSlots is issue 11's acceptance test, as
+// `clonecd serve` runs: over HTTPS, every client with its node's
+// credential. With --max-streams 2, two clients that never read (small
+// receive buffers, real sockets) do not stop a third node from fetching
+// the whole image.
 func TestStalledClientsLoseTheirSlots(t *testing.T) {
 	dir := t.TempDir()
 	data := imageDir(t, dir, "1.0", 64<<20, 11)
-	srv := NewServer(openStore(t, dir), ServerOptions{MaxStreams: 2, StallTimeout: 2 * time.Second})
+	srvTLS, cliTLS := testTLS(t)
+	srv := serverWith(t, dir, ServerOptions{MaxStreams: 2, StallTimeout: 2 * time.Second, TLS: srvTLS})
 	url := serveReal(t, srv)
-	hog(t, url, "hog1")
-	hog(t, url, "hog2")
+	hog(t, url, "hog1", cliTLS)
+	hog(t, url, "hog2", cliTLS)
 	waitFor(t, 10*time.Second, func() bool { return srv.Stats().Active == 2 })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
 	h := sha256.New()
-	res, err := Fetch(ctx, url, FetchOptions{MediaOptions: MediaOptions{Node: "s003"}, Open: func() (io.Writer, error) { return h, nil }})
+	a := as("s003")
+	a.TLS = cliTLS
+	res, err := Fetch(ctx, url, FetchOptions{MediaOptions: MediaOptions{Access: a, Node: "s003"}, Open: func() (io.Writer, error) { return h, nil }})
 	if err != nil {
 		t.Fatalf("the third node's fetch with two stalled streams holding both slots: %v", err)
 	}
@@ -90,9 +108,9 @@ func TestStalledClientsLoseTheirSlots(t *testing.T) {
 func TestQueueBounded(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 16<<20, 12)
-	srv := NewServer(openStore(t, dir), ServerOptions{MaxStreams: 1, MaxQueue: 1, QueueWait: time.Second, StallTimeout: time.Minute})
+	srv := serverWith(t, dir, ServerOptions{MaxStreams: 1, MaxQueue: 1, QueueWait: time.Second, StallTimeout: time.Minute})
 	url := serveReal(t, srv)
-	hog(t, url, "hog1")
+	hog(t, url, "hog1", nil)
 	waitFor(t, 10*time.Second, func() bool { return srv.Stats().Active == 1 })
 	type answer struct {
 		code  int
@@ -103,7 +121,8 @@ func TestQueueBounded(t *testing.T) {
 		ch := make(chan answer, 1)
 		go func() {
 			t0 := time.Now()
-			resp, err := http.Get(url + "/" + medium.ImageGzip)
+			req, _ := http.NewRequest(http.MethodGet, url+"/"+medium.ImageGzip, nil)
+			resp, err := http.DefaultClient.Do(authed(req, admin()))
 			if err != nil {
 				ch <- answer{code: -1}
 				return
@@ -189,7 +208,7 @@ func fetchAll(m *Media) ([]byte, error) {
 func do(t *testing.T, method, url string, body io.Reader) (int, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, body)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(authed(req, admin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +221,7 @@ func do(t *testing.T, method, url string, body io.Reader) (int, string) {
 func TestWriteAPIBounds(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1000, 14)
-	srv := NewServer(openStore(t, dir), ServerOptions{Nodes: fleet.Limits{MaxNodes: 3, MaxLog: 1000, MaxLogTotal: 1500}})
+	srv := serverWith(t, dir, ServerOptions{Nodes: fleet.Limits{MaxNodes: 3, MaxLog: 1000, MaxLogTotal: 1500}})
 	url := serveReal(t, srv)
 	state := func(s string) io.Reader { return strings.NewReader(s) }
 	for _, tt := range []struct {
@@ -241,13 +260,15 @@ func TestWriteAPIBounds(t *testing.T) {
 func TestSlowBody(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1000, 15)
-	url := serveReal(t, NewServer(openStore(t, dir), ServerOptions{BodyTimeout: time.Second}))
+	url := serveReal(t, serverWith(t, dir, ServerOptions{BodyTimeout: time.Second}))
 	c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "PUT /api/nodes/s001/log HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n")
+	req, _ := http.NewRequest(http.MethodPut, "/", nil)
+	as("s001").authorize(req)
+	fmt.Fprintf(c, "PUT /api/nodes/s001/log HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Length: 1000\r\n\r\n", req.Header.Get("Authorization"))
 	start := time.Now()
 	closed := make(chan struct{})
 	go func() {
@@ -272,7 +293,7 @@ func TestSlowBody(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1000, 16)
-	url := serveReal(t, NewServer(openStore(t, dir), ServerOptions{MaxConns: 2}))
+	url := serveReal(t, serverWith(t, dir, ServerOptions{MaxConns: 2}))
 	var held []net.Conn
 	for range 2 {
 		c, err := net.Dial("tcp", strings.TrimPrefix(url, "http://"))
@@ -307,7 +328,7 @@ func TestCorruptStateListed(t *testing.T) {
 		writeState(dir, fleet.State{Node: n, State: fleet.Done, Version: "1.0"})
 	}
 	os.WriteFile(filepath.Join(dir, "nodes", "s002", "state.json"), nil, 0o644)
-	src, _ := NewSource(url, "")
+	src, _ := NewSource(url, "", admin())
 	all, err := src.All(t.Context())
 	if err != nil || len(all) != 3 || all[1].Summary() != "unknown (corrupt state.json)" || all[2].Summary() != "done" {
 		t.Fatalf("All() with one empty state.json = %+v, %v", all, err)
@@ -351,8 +372,8 @@ func TestAssignRefusesBad(t *testing.T) {
 	if code, body := do(t, "POST", url+"/api/nodes/s001/assign", strings.NewReader("1.19")); code != http.StatusConflict || !strings.Contains(body, "marked bad (nfs hangs)") {
 		t.Errorf("assign of a bad version = %d %q; want 409 saying it is marked bad", code, body)
 	}
-	hs, _ := NewSource(url, "")
-	ds, _ := NewSource("", dir)
+	hs, _ := NewSource(url, "", admin())
+	ds, _ := NewSource("", dir, Access{})
 	for _, src := range []StateSource{hs, ds} {
 		if err := src.Assign(t.Context(), "s001", "1.19", false); !errors.Is(err, ErrBadVersion) {
 			t.Errorf("%s: Assign(bad 1.19) = %v; want ErrBadVersion", src.Where(), err)
@@ -395,16 +416,16 @@ func TestNotAClonecdServer(t *testing.T) {
 		{"no such version", ours, "9.9", nil, "has no version 9.9"},
 		{"down", down, "", nil, "connection refused"},
 	} {
-		_, err := NewMedia(t.Context(), tt.url, MediaOptions{Version: tt.version, Retries: 2, Backoff: time.Millisecond})
+		_, err := NewMedia(t.Context(), tt.url, MediaOptions{Access: admin(), Version: tt.version, Retries: 2, Backoff: time.Millisecond})
 		check := func(what string, err error) {
 			if err == nil || !strings.Contains(err.Error(), tt.msg) || (tt.is != nil && !errors.Is(err, tt.is)) || strings.Contains(err.Error(), "file does not exist") {
 				t.Errorf("%s: %s = %v; want an error saying %q", tt.name, what, err, tt.msg)
 			}
 		}
 		check("NewMedia", err)
-		_, err = Fetch(t.Context(), tt.url, FetchOptions{MediaOptions: MediaOptions{Version: tt.version, Retries: 2, Backoff: time.Millisecond}, Open: func() (io.Writer, error) { return io.Discard, nil }})
+		_, err = Fetch(t.Context(), tt.url, FetchOptions{MediaOptions: MediaOptions{Access: admin(), Version: tt.version, Retries: 2, Backoff: time.Millisecond}, Open: func() (io.Writer, error) { return io.Discard, nil }})
 		check("Fetch", err)
-		src, _ := NewSource(tt.url, "")
+		src, _ := NewSource(tt.url, "", admin())
 		_, err = src.Version(t.Context(), tt.version)
 		check("Version", err)
 		if tt.version == "" {
@@ -481,7 +502,7 @@ func TestStatWithoutStream(t *testing.T) {
 func TestRshArgs(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1000, 22)
-	src, _ := NewSource("", dir)
+	src, _ := NewSource("", dir, Access{})
 	argv := filepath.Join(t.TempDir(), "argv")
 	r := &Recloner{Source: src, Rsh: []string{"/bin/sh", "-c", `printf '%s\n' "$@" > ` + argv + `; echo "` + RamcloneMarker + `"`, "rsh"},
 		Timeout: 300 * time.Millisecond, Poll: 50 * time.Millisecond}
@@ -505,7 +526,7 @@ func TestRshArgs(t *testing.T) {
 func TestRecloneOutputClean(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1000, 23)
-	src, _ := NewSource("", dir)
+	src, _ := NewSource("", dir, Access{})
 	var out bytes.Buffer
 	r := &Recloner{Source: src, Rsh: []string{"/bin/sh", "-c", `printf 'ssh: \033]0;owned\007\033[2J nope\n' >&2; exit 255`, "rsh"}, Out: &out}
 	res, err := r.Run(t.Context(), []string{"s001"})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/trust"
 )
 
 func freePort(t *testing.T) string {
@@ -54,12 +55,12 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 	bin := testenv.Clonecd(t)
 	dir, _, v20 := store(t, 24<<20)
 	addr := freePort(t)
-	url := "http://" + addr
+	url := "https://" + addr
 	serve := startServe(t, bin, dir, addr)
 
 	out := filepath.Join(t.TempDir(), "node.cpio.gz")
 	logFile := filepath.Join(t.TempDir(), "clone.log")
-	fetch := exec.Command(bin, "fetch", "--server", url, "--node", "s001", "--report", "--log", logFile,
+	fetch := exec.Command(bin, "fetch", "--server", url, "--dir", dir, "--node", "s001", "--report", "--log", logFile,
 		"-o", out, "--limit-rate", "6000000", "--retries", "30", "-q")
 	var fout bytes.Buffer
 	fetch.Stdout, fetch.Stderr = &fout, &fout
@@ -99,7 +100,7 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 		want []string
 	}{
 		{"dir", []string{"status", "--dir", dir}, []string{"NODE", "s001", "1.20", "done", st.Log}},
-		{"server nodes", []string{"status", "--server", url, "s001", "s[998-999]"}, []string{"s001", "done", "s998", "unknown", "s999"}},
+		{"server nodes", []string{"status", "--server", url, "--dir", dir, "s001", "s[998-999]"}, []string{"s001", "done", "s998", "unknown", "s999"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +113,7 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 		})
 	}
 	t.Run("json", func(t *testing.T) {
-		got := testenv.Run(t, bin, "status", "--json", "--server", url, "s001")
+		got := testenv.Run(t, bin, "status", "--json", "--server", url, "--dir", dir, "s001")
 		var rows []struct {
 			Node, Version, State, Summary, Log string
 		}
@@ -126,28 +127,34 @@ func TestCLIServeKilledDuringFetch(t *testing.T) {
 }
 
 // TestCLIReclone: `clonecd reclone` with an --rsh standing in for ssh
-// that "reboots" the node into a fetch: the delay default is computed
-// and printed, the table and exit status are right, and a node whose
-// rsh fails (exit 255, like ssh) is unreachable and makes the exit
-// status 1.
+// that "reboots" the node into a fetch with the credential reclone sent
+// it on standard input: the delay default is computed and printed, the
+// table and exit status are right, and a node whose rsh fails (exit 255,
+// like ssh) is unreachable and makes the exit status 1.
 func TestCLIReclone(t *testing.T) {
 	bin := testenv.Clonecd(t)
 	dir, _, _ := store(t, 1<<20)
 	addr := freePort(t)
 	startServe(t, bin, dir, addr)
+	pin, err := trust.ReadServerPin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
 	work := t.TempDir()
 	rsh := filepath.Join(work, "rsh")
 	os.WriteFile(rsh, []byte(fmt.Sprintf(`#!/bin/sh
 [ "$1" = -- ] || { echo "no -- before the node: $*" >&2; exit 1; }
 node=$2; shift 2
 [ "$node" = s003 ] && { echo "ssh: connect to host $node port 22: No route to host" >&2; exit 255; }
-[ "$*" = "clonecd ramclone --reboot" ] || { echo "bad command $*" >&2; exit 1; }
+[ "$*" = "clonecd ramclone --reboot --credential -" ] || { echo "bad command $*" >&2; exit 1; }
+read -r cred
+case "$cred" in "$node":*) ;; *) echo "not $node's credential: $cred" >&2; exit 1 ;; esac
 echo "%s"
-setsid %s fetch --server http://%s --node "$node" --report -q -o %s/$node.img </dev/null >/dev/null 2>&1 &
+CLONECD_TOKEN="$cred" CLONECD_TLS_PIN='%s' setsid %s fetch --server https://%s --dir %s --node "$node" --report -q -o %s/$node.img </dev/null >/dev/null 2>&1 &
 exit 0
-`, RamcloneMarker, bin, addr, work)), 0o755)
+`, RamcloneMarker, pin, bin, addr, t.TempDir(), work)), 0o755)
 
-	cmd := exec.Command(bin, "reclone-all", "--server", "http://"+addr, "--rsh", rsh, "--parallel", "2", "1", "4")
+	cmd := exec.Command(bin, "reclone-all", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--parallel", "2", "1", "4")
 	outb, err := cmd.CombinedOutput()
 	out := string(outb)
 	t.Log(out)
@@ -171,12 +178,12 @@ exit 0
 		}
 	}
 	// --skip-current: nothing left to do, exit 0 for the reachable ones.
-	cmd = exec.Command(bin, "reclone", "--server", "http://"+addr, "--rsh", rsh, "--skip-current", "--delay", "0s", "s[001-002]", "s004")
+	cmd = exec.Command(bin, "reclone", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--skip-current", "--delay", "0s", "s[001-002]", "s004")
 	if outb, err := cmd.CombinedOutput(); err != nil || strings.Count(string(outb), "skipped, already on 1.20") != 3 {
 		t.Fatalf("--skip-current: %v\n%s", err, outb)
 	}
 	// --version: a canary to a version that is not current.
-	cmd = exec.Command(bin, "reclone", "--server", "http://"+addr, "--rsh", rsh, "--version", "1.19", "--delay", "0s", "s001")
+	cmd = exec.Command(bin, "reclone", "--server", "https://"+addr, "--dir", dir, "--rsh", rsh, "--version", "1.19", "--delay", "0s", "s001")
 	if outb, err := cmd.CombinedOutput(); err != nil || !strings.Contains(string(outb), "done") || !strings.Contains(string(outb), "1.19") {
 		t.Fatalf("--version 1.19: %v\n%s", err, outb)
 	}
@@ -215,5 +222,32 @@ func TestCLIRamclone(t *testing.T) {
 	}
 	if o, err := testenv.Output(bin, "ramclone", "--boot-dir", t.TempDir()); err == nil || !strings.Contains(o, "no boot loader configuration") {
 		t.Fatalf("no boot loader: %v %s", err, o)
+	}
+
+	// --credential -: what reclone sends, kept 0600 for the cloner.
+	c := exec.Command(bin, "ramclone", "--boot-dir", boot, "--credential", "-")
+	c.Stdin = strings.NewReader(cred("s001").String() + "\n")
+	if o, err := c.CombinedOutput(); err != nil {
+		t.Fatalf("ramclone --credential -: %v\n%s", err, o)
+	}
+	p := filepath.Join(boot, CredentialInitrd)
+	fi, err := os.Stat(p)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("%s: %v, %v; want mode 0600", p, fi, err)
+	}
+	x := t.TempDir()
+	img, _ := os.ReadFile(p)
+	unpack := exec.Command("cpio", "-id", "--quiet")
+	unpack.Dir, unpack.Stdin = x, bytes.NewReader(img)
+	if o, err := unpack.CombinedOutput(); err != nil {
+		t.Fatalf("cpio -id %s: %v\n%s", p, err, o)
+	}
+	if got, err := trust.LoadCredential(filepath.Join(x, trust.CredentialFile)); err != nil || got != cred("s001") {
+		t.Errorf("%s holds %v, %v; want s001's credential", trust.CredentialFile, got, err)
+	}
+	c = exec.Command(bin, "ramclone", "--boot-dir", boot, "--credential", "-")
+	c.Stdin = strings.NewReader("-oProxyCommand=x:y\n")
+	if o, err := c.CombinedOutput(); err == nil {
+		t.Errorf("ramclone --credential with a bad name: %s", o)
 	}
 }

@@ -11,6 +11,23 @@
 // only through the node store (package fleet); the medium's file names
 // come from package medium.
 //
+// Every request needs a credential (package trust: a node's token or the
+// admin's, HTTP Basic or Bearer), checked in one place, Server.guard, by
+// the route's access class: reader (any node or the admin), ownNode (the
+// node the path names, or the admin: its state and log; 403 for another
+// node), adminOnly (assign). No credential, or a wrong one, is 401 with
+// WWW-Authenticate; a server given no Secret refuses everything. The
+// server knows a node by its credential: NodeHeader counts only from the
+// admin. With ServerOptions.TLS, Serve speaks HTTPS, HTTP/1.1 only (one
+// stream a connection, so the stall and connection bounds below hold).
+// Clients (Media, Reporter, Fetch, the master's StateSource) take an
+// Access: the credential and the TLS settings (trust.ClientTLSConfig, the
+// server's pin). FetchOptions.Trust checks a version against the signed
+// manifest as the cloner does; netboot finds the cloner's pin and
+// credential (clonecd.tls-pin=, clonecd.credential=, or the credential
+// initramfs files of package trust); reclone sends each node its
+// credential over ssh, which ramclone keeps as CredentialInitrd.
+//
 // Admission control queues image streams first in, first out: at most
 // MaxStreams GETs of the image are served at once, the others wait in
 // line with their connection open (the waiting node shows as "waiting").
@@ -42,17 +59,16 @@
 // name, else node-<mac> (ramclone also records clonecd_hostname in
 // grubenv for the entry).
 //
-// HTTP API (access classes in server.go: the authentication round checks
-// them in one place, Server.guard):
+// HTTP API (access classes in server.go, checked by Server.guard):
 //
-//	GET  /FILE, /v/VERSION/FILE     files of the current (or pinned) version, or of VERSION
-//	GET  /api/versions              []VersionInfo
-//	GET  /api/versions/VERSION      VersionInfo ("current" for the current one)
-//	GET  /api/nodes                 []fleet.State
-//	GET  /api/nodes/NODE            fleet.State
-//	POST /api/nodes/NODE            merge a fleet.State (the node's reports; 64 KiB)
-//	PUT  /api/nodes/NODE/log        the node's clone.log (fleet.Limits.MaxLog)
-//	GET  /api/nodes/NODE/log        the node's clone.log, as text
-//	POST /api/nodes/NODE/assign     body "VERSION" (empty clears); a bad version needs ?force=1 (409)
-//	GET  /api/stats                 Stats (streams active, peak, queued, served, refused)
+//	GET  /FILE, /v/VERSION/FILE     reader    files of the current (or the node's pinned) version, or of VERSION
+//	GET  /api/versions              reader    []VersionInfo
+//	GET  /api/versions/VERSION      reader    VersionInfo ("current" for the current one)
+//	GET  /api/nodes                 reader    []fleet.State
+//	GET  /api/nodes/NODE            reader    fleet.State
+//	POST /api/nodes/NODE            ownNode   merge a fleet.State (the node's reports; 64 KiB)
+//	PUT  /api/nodes/NODE/log        ownNode   the node's clone.log (fleet.Limits.MaxLog)
+//	GET  /api/nodes/NODE/log        ownNode   the node's clone.log, as text
+//	POST /api/nodes/NODE/assign     adminOnly body "VERSION" (empty clears); a bad version needs ?force=1 (409)
+//	GET  /api/stats                 reader    Stats (streams active, peak, queued, served, refused)
 package netclone

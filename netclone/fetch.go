@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // FetchOptions tunes Fetch and FetchFile. The zero value downloads the
@@ -24,13 +26,25 @@ type FetchOptions struct {
 	Progress  func(done, total int64)   // called as bytes arrive
 	Logf      func(string, ...any)      // messages (nil: none)
 	Open      func() (io.Writer, error) // Fetch: where each attempt writes (required); FetchFile sets it
+	// Trust, when not nil, checks the version as the cloner does before
+	// the image is accepted: MANIFEST's signature by one of its keys
+	// (with no key: UNSIGNED, the manifest still checked for damage),
+	// every other file the manifest lists (layout, ks.cfg, nodes,
+	// clonecd.conf, kernel, initrd, ...) before the stream starts, and the
+	// image against the manifest's sha256 at its end: a changed image is
+	// refused (*medium.MismatchError naming it) even when the server's
+	// .sha256 matches it.
+	Trust *trust.Verifier
 }
 
 // FetchResult describes a finished download.
 type FetchResult struct {
-	Version  string
-	Bytes    int64
-	SHA256   string // "": the server has no sha256 file, nothing was checked
+	Version string
+	Bytes   int64
+	SHA256  string // "": the server has no sha256 file, nothing was checked
+	// Trust says how the version was trusted with FetchOptions.Trust:
+	// "signed by key ID" or "UNSIGNED" ("" without Trust).
+	Trust    string
 	Attempts int
 	Resumes  int
 	Elapsed  time.Duration
@@ -107,8 +121,7 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 	var rep *Reporter
 	if o.Report && o.Node != "" {
 		rep = NewReporter(serverURL, o.Node)
-		rep.LogFile = o.LogFile
-		rep.Logf = logf
+		rep.LogFile, rep.Logf, rep.Access = o.LogFile, logf, o.Access
 	}
 	m, err := NewMedia(ctx, serverURL, o.MediaOptions)
 	if err != nil {
@@ -118,19 +131,42 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 		}
 		return nil, err
 	}
+	res := &FetchResult{Version: m.Version}
+	var man *medium.Manifest
+	if o.Trust != nil {
+		if rep != nil {
+			rep.Version = m.Version
+			rep.Begin()
+			rep.Step("setup")
+		}
+		var st trust.Status
+		if man, st, err = verifyMedia(m, o.Trust); err != nil {
+			logf("netclone: %v", err)
+			if rep != nil {
+				rep.Done(stepError{"setup", err})
+			}
+			return nil, err
+		}
+		res.Trust = st.String()
+		if rep != nil {
+			rep.Trust = res.Trust
+		}
+		logf("netclone: version %s: %s", m.Version, st)
+	}
 	logf("netclone: fetching %s version %s from %s", medium.ImageGzip, m.Version, serverURL)
 	if rep != nil {
-		rep.Version = m.Version
-		rep.Begin()
+		if o.Trust == nil {
+			rep.Version = m.Version
+			rep.Begin()
+		}
 		rep.Step("unpack")
 	}
-	res := &FetchResult{Version: m.Version}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
 		if rep != nil {
 			rep.Attempt = attempt
 		}
-		n, sum, resumes, err := fetchOnce(m, o, open, rep)
+		n, sum, resumes, err := fetchOnce(m, man, o, open, rep)
 		res.Bytes, res.SHA256, res.Resumes = n, sum, res.Resumes+resumes
 		if err == nil {
 			res.Elapsed = time.Since(start)
@@ -154,14 +190,41 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 	}
 }
 
+// verifyMedia reads and checks the version's MANIFEST with v, then every
+// file it lists, as the cloner does before it partitions, but the image
+// and its .sha256 (the image is checked against the manifest itself, as
+// it arrives).
+func verifyMedia(m *Media, v *trust.Verifier) (*medium.Manifest, trust.Status, error) {
+	man, st, err := v.ReadManifest(m)
+	if err != nil || man == nil {
+		return man, st, err
+	}
+	for _, f := range man.Files {
+		if medium.IsImage(f.Name) || medium.IsImage(strings.TrimSuffix(f.Name, medium.SumSuffix)) {
+			continue
+		}
+		if _, err := trust.ReadFile(m, man, f.Name); err != nil {
+			return nil, st, err
+		}
+	}
+	return man, st, nil
+}
+
 // fetchOnce streams the image once into a new sink, which it commits
-// only after the stream ended with its sha256 matched.
-func fetchOnce(m *Media, o FetchOptions, open func() (sink, error), rep *Reporter) (int64, string, int, error) {
+// only after the stream ended with its sha256 matched (the server's, and
+// man's when not nil).
+func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink, error), rep *Reporter) (int64, string, int, error) {
 	s, err := m.OpenImage()
 	if err != nil {
 		return 0, "", 0, err
 	}
 	defer s.Close()
+	var in io.Reader = s
+	if man != nil {
+		if in, err = man.NewReader(medium.ImageGzip, s); err != nil {
+			return 0, "", 0, err
+		}
+	}
 	out, err := open()
 	if err != nil {
 		return 0, "", 0, err
@@ -176,7 +239,7 @@ func fetchOnce(m *Media, o FetchOptions, open func() (sink, error), rep *Reporte
 	var n int64
 	start := time.Now()
 	for {
-		k, rerr := s.Read(buf)
+		k, rerr := in.Read(buf)
 		if k > 0 {
 			if _, err := out.Write(buf[:k]); err != nil {
 				return n, "", s.Resumes, err
@@ -199,7 +262,12 @@ func fetchOnce(m *Media, o FetchOptions, open func() (sink, error), rep *Reporte
 			if err := out.commit(); err != nil {
 				return n, "", s.Resumes, err
 			}
-			return n, s.SHA256(), s.Resumes, nil
+			sum := s.SHA256()
+			if man != nil {
+				f, _ := man.Lookup(medium.ImageGzip)
+				sum = f.SHA256
+			}
+			return n, sum, s.Resumes, nil
 		}
 		if rerr != nil {
 			return n, "", s.Resumes, rerr

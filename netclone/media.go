@@ -70,7 +70,10 @@ func statusError(method, u string, resp *http.Response, body []byte) *StatusErro
 
 // MediaOptions tunes the network media.
 type MediaOptions struct {
-	Node        string        // sent as X-Clonecd-Node (state, canary version)
+	// Access is the credential and the TLS settings (the server's pin).
+	// The server knows the node by its credential.
+	Access      Access
+	Node        string        // the node (the admin's credential sends it as X-Clonecd-Node)
 	Version     string        // fetch this version ("" = what the server says)
 	Retries     int           // consecutive failed attempts before giving up (0: 10)
 	Backoff     time.Duration // first wait after a failure, doubling (0: 500ms)
@@ -80,7 +83,7 @@ type MediaOptions struct {
 	// answers busy (503 with Retry-After: its stream queue is full); such
 	// answers do not count as failures until then (0: 2 hours).
 	BusyTimeout time.Duration
-	Client      *http.Client // nil: a client that waits up to 15 minutes for an answer (a queued stream)
+	Client      *http.Client // nil: a client with Access's TLS that waits up to 15 minutes for an answer (a queued stream)
 	Logf        func(format string, a ...any)
 }
 
@@ -101,11 +104,8 @@ func (o *MediaOptions) defaults() {
 		o.BusyTimeout = 2 * time.Hour
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Transport: &http.Transport{
-			Proxy:                 http.ProxyFromEnvironment,
-			ResponseHeaderTimeout: 15 * time.Minute, // beyond the server's longest queue wait
-			DisableCompression:    true,
-		}}
+		// 15 minutes: beyond the server's longest queue wait.
+		o.Client = &http.Client{Transport: o.Access.transport(15 * time.Minute)}
 	}
 	if o.Logf == nil {
 		o.Logf = func(string, ...any) {}
@@ -152,7 +152,7 @@ func NewMedia(ctx context.Context, serverURL string, opts MediaOptions) (*Media,
 	opts.defaults()
 	u, err := url.Parse(strings.TrimRight(serverURL, "/") + "/")
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("bad server URL %q (want http://HOST:PORT)", serverURL)
+		return nil, fmt.Errorf("bad server URL %q (want https://HOST:PORT)", serverURL)
 	}
 	m := &Media{Base: u, opts: opts, ctx: ctx}
 	p := medium.Version
@@ -196,6 +196,7 @@ func (m *Media) request(ctx context.Context, method, name string) (*http.Request
 	if m.opts.Node != "" {
 		req.Header.Set(NodeHeader, m.opts.Node)
 	}
+	m.opts.Access.authorize(req)
 	return req, nil
 }
 

@@ -20,7 +20,7 @@ import (
 )
 
 func fastOpts() MediaOptions {
-	return MediaOptions{Backoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Retries: 40, IdleTimeout: 5 * time.Second}
+	return MediaOptions{Access: admin(), Backoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Retries: 40, IdleTimeout: 5 * time.Second}
 }
 
 // TestStreamSurvivesServerRestart kills the server (listener and open
@@ -151,7 +151,7 @@ func TestStreamRejectsCorruptByte(t *testing.T) {
 	c.left.Store(1)
 	out := filepath.Join(t.TempDir(), "img")
 	logFile := filepath.Join(t.TempDir(), "clone.log")
-	res, err := Fetch(t.Context(), ts.URL, FetchOptions{MediaOptions: MediaOptions{Node: "s001"}, Report: true, LogFile: logFile,
+	res, err := Fetch(t.Context(), ts.URL, FetchOptions{MediaOptions: MediaOptions{Access: as("s001"), Node: "s001"}, Report: true, LogFile: logFile,
 		Open: func() (io.Writer, error) { return os.Create(out) }})
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +179,7 @@ func TestStreamRejectsCorruptByte(t *testing.T) {
 
 	// Corrupt every time: Fetch gives up after Attempts and reports failure.
 	c.left.Store(100)
-	_, err = Fetch(t.Context(), ts.URL, FetchOptions{MediaOptions: MediaOptions{Node: "s002"}, Report: true, Attempts: 2, LogFile: logFile,
+	_, err = Fetch(t.Context(), ts.URL, FetchOptions{MediaOptions: MediaOptions{Access: as("s002"), Node: "s002"}, Report: true, Attempts: 2, LogFile: logFile,
 		Open: func() (io.Writer, error) { return io.Discard, nil }})
 	if !errors.Is(err, ErrChecksum) {
 		t.Fatalf("err %v, want ErrChecksum", err)
@@ -255,7 +255,7 @@ func TestStreamGivesUp(t *testing.T) {
 	dir := t.TempDir()
 	imageDir(t, dir, "1.0", 1<<20, 1)
 	ts := httptest.NewServer(newServer(t, dir, 1))
-	m, err := NewMedia(t.Context(), ts.URL, MediaOptions{Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Retries: 3})
+	m, err := NewMedia(t.Context(), ts.URL, MediaOptions{Access: admin(), Backoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Retries: 3})
 	if err != nil {
 		t.Fatal(err)
 	}

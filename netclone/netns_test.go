@@ -17,6 +17,7 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // The test binary doubles as a simulated node's network cloner: the fake
@@ -33,8 +34,13 @@ func TestMain(m *testing.M) {
 // result and log, and write the image to a file (its "disk").
 func fakeNode() int {
 	out, logFile := os.Getenv("NODE_DISK"), os.Getenv("NODE_LOG")
-	_, err := FetchFile(context.Background(), os.Getenv("NODE_SERVER"), out, FetchOptions{
-		MediaOptions: MediaOptions{Node: os.Getenv("NODE_NAME")},
+	c, err := trust.ParseCredential(os.Getenv("NODE_CREDENTIAL"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "NODE_CREDENTIAL:", err)
+		return 1
+	}
+	_, err = FetchFile(context.Background(), os.Getenv("NODE_SERVER"), out, FetchOptions{
+		MediaOptions: MediaOptions{Access: Access{Credential: c}, Node: os.Getenv("NODE_NAME")},
 		Report:       true, LogFile: logFile,
 	})
 	if err != nil {
@@ -146,8 +152,8 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 ForceCommand %s/node.sh
-SetEnv NODE_NAME=%s NODE_DIR=%s NODE_DISK=%s/disk.img NODE_LOG=%s/clone.log NODE_CLONER=%s NODE_SERVER=http://%s.1:%%PORT%%
-`, addr, work, work, work, name, nodeDir, nodeDir, nodeDir, self, subnet)), 0o644)
+SetEnv NODE_NAME=%s NODE_CREDENTIAL=%s NODE_DIR=%s NODE_DISK=%s/disk.img NODE_LOG=%s/clone.log NODE_CLONER=%s NODE_SERVER=http://%s.1:%%PORT%%
+`, addr, work, work, work, name, cred(name), nodeDir, nodeDir, nodeDir, self, subnet)), 0o644)
 		fmt.Fprintf(&known, "%s %s", addr, hostPub)
 		fmt.Fprintf(&cfg, "Host %s\n  HostName %s\n", name, addr)
 	}
@@ -227,7 +233,7 @@ func (p *paceWriter) Write(b []byte) (int, error) {
 }
 
 func (c *simCluster) recloner(delay time.Duration, parallel int, out io.Writer) *Recloner {
-	src, _ := NewSource(c.url, "")
+	src, _ := NewSource(c.url, "", admin())
 	return &Recloner{
 		Source: src, Rsh: []string{"ssh", "-F", c.sshCfg}, Delay: delay, Parallel: parallel,
 		Timeout: 3 * time.Minute, RshTimeout: 90 * time.Second, Poll: 100 * time.Millisecond, Out: out, // ssh logins take up to 30 s on a loaded 2-core machine

@@ -14,6 +14,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/progress"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // RamcloneMarker is what `clonecd ramclone --reboot` prints before it
@@ -56,8 +57,13 @@ type Recloner struct {
 	SkipCurrent bool          // leave nodes already on the served version
 	Version     string        // clone this version instead of current (canary)
 	Force       bool          // clone Version even if it is marked bad
-	Out         io.Writer     // progress and events
-	Live        bool          // redraw a live block (terminal) instead of event lines
+	// Credential, when set, gives each node its credential: the remote
+	// command gets " --credential -" and the node's "NAME:TOKEN" on its
+	// standard input (ssh has checked the node's host key), which
+	// `clonecd ramclone` keeps for the cloner (CredentialInitrd).
+	Credential func(node string) (trust.Credential, error)
+	Out        io.Writer // progress and events
+	Live       bool      // redraw a live block (terminal) instead of event lines
 
 	outMu    sync.Mutex // serialises writes to Out
 	mu       sync.Mutex
@@ -304,8 +310,19 @@ func (r *Recloner) one(ctx context.Context, node string) Result {
 func (r *Recloner) rsh(ctx context.Context, node string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.RshTimeout)
 	defer cancel()
-	args := append(append([]string{}, r.Rsh[1:]...), "--", node, r.Command)
+	command := r.Command
+	var stdin io.Reader
+	if r.Credential != nil {
+		c, err := r.Credential(node)
+		if err != nil {
+			return "", err
+		}
+		command += " --credential -"
+		stdin = strings.NewReader(c.String() + "\n")
+	}
+	args := append(append([]string{}, r.Rsh[1:]...), "--", node, command)
 	cmd := exec.CommandContext(ctx, r.Rsh[0], args...)
+	cmd.Stdin = stdin
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
 	err := cmd.Run()

@@ -23,18 +23,19 @@ func TestReporter(t *testing.T) {
 	os.WriteFile(logFile, []byte("setup ok\nunpack failed: disk full\n"), 0o644)
 
 	r := NewReporter(ts.URL, "s007")
+	r.Access = as("s007")
 	r.Version, r.LogFile = "1.20", logFile
 	r.Begin()
 	r.Step("partition")
 	r.Step("unpack")
 	r.Progress(50, 200)
-	src, _ := NewSource(ts.URL, "")
+	src, _ := NewSource(ts.URL, "", admin())
 	st, err := src.Get(t.Context(), "s007")
 	if err != nil || st.Summary() != "cloning 25%" || st.Version != "1.20" {
 		t.Fatalf("mid-clone %q %+v %v", st.Summary(), st, err)
 	}
 	r.Done(stepError{"unpack", errors.New("disk full")})
-	dsrc, err := NewSource("", dir)
+	dsrc, err := NewSource("", dir, Access{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestRecloneGrace(t *testing.T) {
 	}{{10 * time.Second, "done"}, {0, "failed at unpack"}} {
 		dir := t.TempDir()
 		imageDir(t, dir, "2.1", 1000, 1)
-		src, _ := NewSource("", dir)
+		src, _ := NewSource("", dir, Access{})
 		node := func(states ...fleet.State) {
 			waitFor(t, 10*time.Second, func() bool { st, _ := readState(dir, "s1"); return st.State == fleet.Waiting })
 			for _, st := range states {

@@ -25,9 +25,11 @@ type Reporter struct {
 	Server  string // server URL
 	Node    string
 	Version string // the version being cloned
+	Trust   string // how the cloner trusted it (trust.Status: "signed by key ID", "UNSIGNED"); sent with every report
 	LogFile string // uploaded by Done ("" = /tmp/clone.log)
 	Attempt int
-	Client  *http.Client
+	Access  Access       // the node's credential and the server's pin
+	Client  *http.Client // nil: one with Access's TLS settings
 	Logf    func(format string, a ...any)
 
 	mu       sync.Mutex
@@ -44,7 +46,7 @@ func (r *Reporter) client() *http.Client {
 	if r.Client != nil {
 		return r.Client
 	}
-	return &http.Client{Timeout: 10 * time.Second}
+	return r.Access.client(10 * time.Second)
 }
 
 func (r *Reporter) logf(format string, a ...any) {
@@ -57,7 +59,7 @@ func (r *Reporter) send(st fleet.State) error {
 	if r == nil || r.Server == "" || r.Node == "" {
 		return nil
 	}
-	st.Node, st.Version, st.Attempt = r.Node, r.Version, r.Attempt
+	st.Node, st.Version, st.Attempt, st.Trust = r.Node, r.Version, r.Attempt, r.Trust
 	b, _ := json.Marshal(st)
 	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -67,6 +69,7 @@ func (r *Reporter) send(st fleet.State) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	r.Access.authorize(req)
 	resp, err := r.client().Do(req)
 	if err != nil {
 		return fmt.Errorf("report to %s: %w", u, err)
@@ -169,6 +172,7 @@ func (r *Reporter) UploadLog() error {
 	if err != nil {
 		return err
 	}
+	r.Access.authorize(req)
 	resp, err := r.client().Do(req)
 	if err != nil {
 		r.logf("netclone: log upload to %s: %v", u, err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -23,11 +24,14 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
 // NodeHeader names the node on the requests its cloner makes, so that a
-// queued node shows as waiting and a canary assignment is honoured.
+// queued node shows as waiting and a canary assignment is honoured. The
+// server believes it from the admin only: a node is the node its
+// credential names.
 const NodeHeader = "X-Clonecd-Node"
 
 // VersionHeader carries the version the server resolved for a request.
@@ -58,7 +62,14 @@ type ServerOptions struct {
 	// more wait to be accepted.
 	MaxConns int
 	// Nodes bounds the node store: node directories, log bytes.
-	Nodes  fleet.Limits
+	Nodes fleet.Limits
+	// Secret checks every request's credential (package trust: a node's
+	// token, or the admin's). Nil: no credential is valid, every request
+	// is answered 401.
+	Secret *trust.Secret
+	// TLS makes Serve speak HTTPS (trust.ServerTLSConfig); nil: plain
+	// HTTP.
+	TLS    *tls.Config
 	Logger *log.Logger // requests, admission, reports; nil: silent
 }
 
@@ -103,6 +114,7 @@ type Server struct {
 	nodes   *fleet.Store
 	o       ServerOptions
 	adm     *admission
+	auth    *trust.Auth
 	handler http.Handler
 
 	etagsMu sync.Mutex
@@ -118,20 +130,27 @@ type etagKey struct {
 // NewServer returns a server of store.
 func NewServer(store *versions.Store, o ServerOptions) *Server {
 	o.defaults()
-	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o,
+	secret := o.Secret
+	if secret == nil {
+		var err error
+		if secret, err = trust.NewSecret(); err != nil {
+			panic(err) // crypto/rand does not fail on Linux
+		}
+	}
+	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o, auth: trust.NewAuth(secret),
 		adm: &admission{max: o.MaxStreams, maxQueue: o.MaxQueue, wait: o.QueueWait}}
 	s.handler = s.routes()
 	return s
 }
 
-// access says who may call a route. Every route goes through guard,
-// which is where the authentication round checks credentials per access.
+// access says who may call a route; guard checks it, for every route.
+// There is no route without a credential.
 type access int
 
 const (
-	public    access = iota // image files, versions, states, stats
-	nodeWrite               // a node writing its own state and log
-	admin                   // pins (assign)
+	reader    access = iota // any node or the admin: files, versions, states, stats
+	ownNode                 // the node the path names, or the admin: its state and log
+	adminOnly               // the admin only: pins (assign), anything that changes a version
 )
 
 func (s *Server) routes() http.Handler {
@@ -142,32 +161,31 @@ func (s *Server) routes() http.Handler {
 		maxBody int64
 		h       http.HandlerFunc
 	}{
-		{"GET /api/stats", public, 0, s.handleStats},
-		{"GET /api/versions", public, 0, s.handleVersions},
-		{"GET /api/versions/{version}", public, 0, s.handleVersion},
-		{"GET /api/nodes", public, 0, s.handleNodes},
-		{"GET /api/nodes/{node}", public, 0, s.handleNodeGet},
-		{"POST /api/nodes/{node}", nodeWrite, maxStateBody, s.handleNodePost},
-		{"PUT /api/nodes/{node}/log", nodeWrite, s.nodes.Limits().MaxLog, s.handleLogPut},
-		{"POST /api/nodes/{node}/log", nodeWrite, s.nodes.Limits().MaxLog, s.handleLogPut},
-		{"GET /api/nodes/{node}/log", public, 0, s.handleLogGet},
-		{"POST /api/nodes/{node}/assign", admin, maxAssignBody, s.handleAssign},
-		{"GET /v/{version}/{file...}", public, 0, s.handleVersionFile},
-		{"GET /{file...}", public, 0, s.handleFile},
+		{"GET /api/stats", reader, 0, s.handleStats},
+		{"GET /api/versions", reader, 0, s.handleVersions},
+		{"GET /api/versions/{version}", reader, 0, s.handleVersion},
+		{"GET /api/nodes", reader, 0, s.handleNodes},
+		{"GET /api/nodes/{node}", reader, 0, s.handleNodeGet},
+		{"POST /api/nodes/{node}", ownNode, maxStateBody, s.handleNodePost},
+		{"PUT /api/nodes/{node}/log", ownNode, s.nodes.Limits().MaxLog, s.handleLogPut},
+		{"POST /api/nodes/{node}/log", ownNode, s.nodes.Limits().MaxLog, s.handleLogPut},
+		{"GET /api/nodes/{node}/log", ownNode, 0, s.handleLogGet},
+		{"POST /api/nodes/{node}/assign", adminOnly, maxAssignBody, s.handleAssign},
+		{"GET /v/{version}/{file...}", reader, 0, s.handleVersionFile},
+		{"GET /{file...}", reader, 0, s.handleFile},
 	} {
 		m.Handle(r.pattern, s.guard(r.acc, r.maxBody, r.h))
 	}
 	return m
 }
 
-// guard wraps every route: it marks the answer as clonecd's, caps the
-// request body (413 past maxBody), bounds the time to read it, and bounds
-// an API answer's write (files renew theirs per chunk instead). The
-// authentication round adds its check here, by acc.
+// guard wraps every route: it marks the answer as clonecd's, checks the
+// credential for acc (401 with WWW-Authenticate without a valid one, 403
+// for a node acting for another node or as the admin), caps the request
+// body (413 past maxBody), bounds the time to read it, and bounds an API
+// answer's write (files renew theirs per chunk instead).
 func (s *Server) guard(acc access, maxBody int64, h http.HandlerFunc) http.Handler {
-	_ = acc // every access is open until the authentication round
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set(ServerHeader, "clonecd")
+	limited := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
 		r.Body = http.MaxBytesReader(w, r.Body, max(maxBody, 0))
 		if maxBody > 0 {
@@ -178,25 +196,64 @@ func (s *Server) guard(acc access, maxBody int64, h http.HandlerFunc) http.Handl
 		}
 		h(w, r)
 	})
+	var checked http.Handler
+	switch acc {
+	case ownNode:
+		checked = s.auth.RequireNode(func(r *http.Request) string { return r.PathValue("node") }, limited)
+	case adminOnly:
+		checked = s.auth.RequireAdmin(limited)
+	default:
+		checked = s.auth.RequireReader(limited)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ServerHeader, "clonecd")
+		checked.ServeHTTP(w, r)
+	})
+}
+
+// nodeOf is the node a request comes from: the node its credential
+// names; for the admin, NodeHeader (fetch --node, reclone's tests); "" for
+// none.
+func nodeOf(r *http.Request) string {
+	p := trust.PrincipalOf(r.Context())
+	switch p.Role {
+	case trust.NodeRole:
+		return p.Node
+	case trust.AdminRole:
+		if n := r.Header.Get(NodeHeader); fleet.ValidName(n) == nil {
+			return n
+		}
+	}
+	return ""
 }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // HTTPServer returns an http.Server for s with its timeouts: headers
-// within 10 s, idle connections closed after 2 min, headers of at most
-// 16 KiB. (No overall read or write timeout: streams take minutes; guard
-// and the per-chunk deadlines bound each request instead.)
+// (and a TLS handshake) within 10 s, idle connections closed after 2 min,
+// headers of at most 16 KiB. (No overall read or write timeout: streams
+// take minutes; guard and the per-chunk deadlines bound each request
+// instead.) With ServerOptions.TLS it has that TLS configuration, HTTP/1.1
+// only: one stream a connection, so a client that stops reading stalls
+// its own connection and loses its slot, and MaxConns counts streams.
 func (s *Server) HTTPServer() *http.Server {
 	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
+	hs.ErrorLog = log.New(io.Discard, "", 0) // silent, as ServerOptions.Logger nil says
 	if s.o.Logger != nil {
 		hs.ErrorLog = s.o.Logger
+	}
+	if s.o.TLS != nil {
+		hs.TLSConfig = s.o.TLS.Clone()
+		hs.TLSConfig.NextProtos = []string{"http/1.1"}
+		hs.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){} // no HTTP/2
 	}
 	return hs
 }
 
-// Serve serves on ln, at most MaxConns connections at once, until ctx is
-// done; then it stops accepting and gives open requests 5 seconds.
+// Serve serves on ln (HTTPS with ServerOptions.TLS), at most MaxConns
+// connections at once, until ctx is done; then it stops accepting and
+// gives open requests 5 seconds.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
 	stopped := make(chan struct{})
@@ -211,7 +268,13 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		defer cancel()
 		hs.Shutdown(sctx)
 	}()
-	err := hs.Serve(netutil.LimitListener(ln, s.o.MaxConns))
+	ln = netutil.LimitListener(ln, s.o.MaxConns)
+	var err error
+	if hs.TLSConfig != nil {
+		err = hs.ServeTLS(ln, "", "")
+	} else {
+		err = hs.Serve(ln)
+	}
 	if errors.Is(err, http.ErrServerClosed) {
 		<-stopped
 		return nil
@@ -272,7 +335,7 @@ func (s *Server) handleFile(w http.ResponseWriter, r *http.Request) {
 	file := r.PathValue("file")
 	var e *versions.Entry
 	var err error
-	if node := r.Header.Get(NodeHeader); fleet.ValidName(node) == nil {
+	if node := nodeOf(r); node != "" {
 		if v := s.nodes.Assigned(node); v != "" {
 			if e, err = s.store.Get(v); err != nil {
 				s.fail(w, r, http.StatusNotFound, fmt.Errorf("node %s is pinned to version %s, which this server does not have", node, v))
@@ -354,10 +417,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e *versions.Entry
 // admit waits for an image stream slot; false means the request was
 // answered (503) or went away.
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry) bool {
-	node := r.Header.Get(NodeHeader)
-	if fleet.ValidName(node) != nil {
-		node = ""
-	}
+	node := nodeOf(r)
 	queued := func(ahead int) {
 		s.logf("%s %s: queued for an image stream (%d ahead)", r.RemoteAddr, node, ahead)
 		if node != "" {

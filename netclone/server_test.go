@@ -65,7 +65,7 @@ func get(t *testing.T, url string, hdr map[string]string) (*http.Response, []byt
 	for k, v := range hdr {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(authed(req, admin()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +146,7 @@ func TestServeRangeETag(t *testing.T) {
 		testenv.NeedTools(t, "curl")
 		out := filepath.Join(t.TempDir(), "part")
 		os.WriteFile(out, v20[:300000], 0o644)
-		testenv.Run(t, "curl", "-sS", "-f", "-C", "-", "-o", out, ts.URL+"/node.cpio.gz")
+		testenv.Run(t, "curl", "-sS", "-f", "-u", cred("s001").String(), "-C", "-", "-o", out, ts.URL+"/node.cpio.gz")
 		got, _ := os.ReadFile(out)
 		if !bytes.Equal(got, v20) {
 			t.Fatalf("curl -C - gave %d bytes, different from the image", len(got))
@@ -158,7 +158,7 @@ func TestServeCanaryAssignment(t *testing.T) {
 	dir, v19, v20 := store(t, 4096)
 	ts := httptest.NewServer(newServer(t, dir, 2))
 	defer ts.Close()
-	src, err := NewSource("", dir)
+	src, err := NewSource("", dir, Access{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestServeCanaryAssignment(t *testing.T) {
 			t.Errorf("node %q got the wrong version", tc.node)
 		}
 	}
-	m, err := NewMedia(t.Context(), ts.URL, MediaOptions{Node: "s001"})
+	m, err := NewMedia(t.Context(), ts.URL, MediaOptions{Access: as("s001"), Node: "s001"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,8 +209,7 @@ func TestAdmission(t *testing.T) {
 		go func(i int) {
 			defer wg.Done()
 			req, _ := http.NewRequest(http.MethodGet, ts.URL+"/node.cpio.gz", nil)
-			req.Header.Set(NodeHeader, fmt.Sprintf("n%d", i))
-			resp, err := http.DefaultClient.Do(req)
+			resp, err := http.DefaultClient.Do(authed(req, as(fmt.Sprintf("n%d", i))))
 			if err != nil {
 				errs <- err
 				return

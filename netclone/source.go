@@ -35,15 +35,16 @@ type StateSource interface {
 	Where() string
 }
 
-// NewSource returns the HTTP source for a server URL, else the store
+// NewSource returns the HTTP source for a server URL, reached with a
+// (the master's commands use the admin's credential), else the store
 // source for dir.
-func NewSource(serverURL, dir string) (StateSource, error) {
+func NewSource(serverURL, dir string, a Access) (StateSource, error) {
 	if serverURL != "" {
 		u, err := url.Parse(serverURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("bad server URL %q (want http://HOST:PORT)", serverURL)
+			return nil, fmt.Errorf("bad server URL %q (want https://HOST:PORT)", serverURL)
 		}
-		return &httpSource{base: strings.TrimRight(serverURL, "/"), c: &http.Client{Timeout: 15 * time.Second}}, nil
+		return &httpSource{base: strings.TrimRight(serverURL, "/"), a: a, c: a.client(15 * time.Second)}, nil
 	}
 	if dir == "" {
 		return nil, errors.New("no server: give --server URL or --dir DIR")
@@ -93,6 +94,7 @@ func (d *storeSource) Version(_ context.Context, v string) (*VersionInfo, error)
 
 type httpSource struct {
 	base string
+	a    Access
 	c    *http.Client
 }
 
@@ -110,6 +112,7 @@ func (h *httpSource) do(ctx context.Context, method, p string, body []byte, out 
 	if err != nil {
 		return err
 	}
+	h.a.authorize(req)
 	resp, err := h.c.Do(req)
 	if err != nil {
 		return err

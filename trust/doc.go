@@ -57,4 +57,15 @@
 // certificate and every cloner built with the old pin still connects.
 // ClientTLSConfig accepts exactly the pinned key (and ignores names and
 // dates: a cloner's clock is often wrong), or verifies against a CA file.
+//
+// # What the cloner carries
+//
+// Public: the trusted keys (TrustDir/ID.pub, InitrdKeys) in its
+// initramfs, the server's pin on the kernel command line and in
+// clonecd.conf. Secret: its credential, never in the initramfs a clone
+// installs on every node, but in an extra initramfs loaded after it
+// (CredentialsInitrd): the node's own CredentialFile in its ramclone
+// entry, or a CD's CredentialsFile with a line per node of its nodes
+// table. VerifiedFS checks every file a cloner reads against the signed
+// manifest.
 package trust

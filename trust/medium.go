@@ -142,6 +142,65 @@ func Open(fsys fs.FS, m *medium.Manifest, name string) (io.ReadCloser, error) {
 	}{r, f}, nil
 }
 
+// VerifiedFS is fsys as a cloner reads it once ReadManifest returned m:
+// a file m lists is checked against m as it is read (read to its end, it
+// is what m says, or the read fails with a *medium.MismatchError naming
+// it, never io.EOF; fs.ReadFile reads to the end), a file m does not list
+// is missing (fs.ErrNotExist, so optional files stay optional), and a
+// listed file that is missing is an error that is not fs.ErrNotExist.
+// Stat answers for listed files only. With m nil it is fsys.
+//
+// A check at the end of a read is a check before use only for a step that
+// reads a file whole before it acts (the layout, ks.cfg, the nodes table,
+// the kernel and initrd); the image's stream is trusted once it ended
+// without an error.
+func VerifiedFS(fsys fs.FS, m *medium.Manifest) fs.FS {
+	if m == nil {
+		return fsys
+	}
+	return verifiedFS{fsys, m}
+}
+
+type verifiedFS struct {
+	fsys fs.FS
+	m    *medium.Manifest
+}
+
+func (v verifiedFS) Open(name string) (fs.File, error) {
+	if _, ok := v.m.Lookup(name); !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: errNotListed}
+	}
+	f, err := v.fsys.Open(name)
+	if err != nil {
+		return nil, listedMissing(name, err)
+	}
+	r, err := v.m.NewReader(name, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return verifiedFile{f, r}, nil
+}
+
+func (v verifiedFS) Stat(name string) (fs.FileInfo, error) {
+	if _, ok := v.m.Lookup(name); !ok {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: errNotListed}
+	}
+	fi, err := fs.Stat(v.fsys, name)
+	if err != nil {
+		return nil, listedMissing(name, err)
+	}
+	return fi, nil
+}
+
+// verifiedFile reads through the manifest's checking reader.
+type verifiedFile struct {
+	fs.File
+	r io.Reader
+}
+
+func (f verifiedFile) Read(p []byte) (int, error) { return f.r.Read(p) }
+
 // errNotListed wraps both medium.ErrNotListed and fs.ErrNotExist.
 var errNotListed = fmt.Errorf("%w, so treated as missing: %w", medium.ErrNotListed, fs.ErrNotExist)
 

@@ -129,5 +129,15 @@ func TestReadFile(t *testing.T) {
 		if (err == nil) != (c.err == "") || err != nil && errors.Is(err, fs.ErrNotExist) != c.notExist {
 			t.Errorf("Open+ReadAll(%s) = %v; want error %v", c.name, err, c.err != "")
 		}
+
+		// And so does the medium seen through VerifiedFS, Stat included.
+		vfs := VerifiedFS(c.fsys, c.m)
+		_, err = fs.ReadFile(vfs, c.file)
+		if (err == nil) != (c.err == "") || err != nil && (errors.Is(err, fs.ErrNotExist) != c.notExist || !strings.Contains(err.Error(), c.file)) {
+			t.Errorf("fs.ReadFile(VerifiedFS, %s) = %v; want error %v naming %s", c.name, err, c.err != "", c.file)
+		}
+		if _, err := fs.Stat(vfs, c.file); err != nil && errors.Is(err, fs.ErrNotExist) != c.notExist {
+			t.Errorf("fs.Stat(VerifiedFS, %s) = %v; want fs.ErrNotExist %v", c.name, err, c.notExist)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/atomicfile"
 )
 
@@ -20,8 +21,9 @@ import (
 // (its store): 64 hex digits and a newline, 0600.
 const SecretFile = "auth.secret"
 
-// AdminUser is the user name of the admin credential; no node may have it.
-const AdminUser = "admin"
+// AdminUser is the user name of the admin credential; no node may have
+// it (fleet.ValidName refuses it).
+const AdminUser = fleet.AdminName
 
 // Secret is the server's secret: every token is derived from it.
 type Secret struct {
@@ -39,6 +41,16 @@ func LoadSecret(dir string) (*Secret, error) {
 	h := strings.TrimSuffix(string(b), "\n")
 	if n, err := hex.Decode(s.b[:], []byte(h)); err != nil || n != len(s.b) || len(h) != 2*len(s.b) {
 		return nil, fmt.Errorf("%s: not a clonecd secret (want %d hex digits); remove it to make a new one, which changes every token", file, 2*len(s.b))
+	}
+	return s, nil
+}
+
+// NewSecret returns a random secret that is kept nowhere: a server given
+// no secret checks credentials against one, so every request is refused.
+func NewSecret() (*Secret, error) {
+	s := &Secret{}
+	if _, err := rand.Read(s.b[:]); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -74,7 +86,7 @@ func Token(dir, name string) (Credential, error) {
 // NodeToken is node's token: HMAC-SHA256(secret, "node\x00"+node),
 // base64url without padding.
 func (s *Secret) NodeToken(node string) (string, error) {
-	if err := ValidNodeName(node); err != nil {
+	if err := fleet.ValidName(node); err != nil {
 		return "", err
 	}
 	return s.token("node\x00" + node), nil
@@ -101,27 +113,6 @@ func (s *Secret) token(msg string) string {
 	return base64.RawURLEncoding.EncodeToString(h.Sum(nil))
 }
 
-// ValidNodeName accepts a node name a token can be made for: a host name
-// (letters, digits, '-', '.', '_'; not starting with '-' or '.'; at most
-// 128 bytes), not AdminUser.
-func ValidNodeName(n string) error {
-	if n == "" || len(n) > 128 {
-		return fmt.Errorf("node name %.40q: want 1 to 128 characters", n)
-	}
-	if n == AdminUser {
-		return fmt.Errorf("node name %q is the admin's user name", n)
-	}
-	if n[0] == '-' || n[0] == '.' {
-		return fmt.Errorf("node name %q starts with %q", n, n[0])
-	}
-	for _, c := range n {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
-			return fmt.Errorf("node name %q: character %q not allowed", n, c)
-		}
-	}
-	return nil
-}
-
 // Credential is what a client presents: a node's name (or AdminUser) and
 // its token. Its text form is "NAME:TOKEN", as curl -u and URLs take it.
 type Credential struct {
@@ -140,7 +131,7 @@ func ParseCredential(s string) (Credential, error) {
 		return Credential{}, errors.New("credential: want NAME:TOKEN")
 	}
 	if u != AdminUser {
-		if err := ValidNodeName(u); err != nil {
+		if err := fleet.ValidName(u); err != nil {
 			return Credential{}, fmt.Errorf("credential: %w", err)
 		}
 	}

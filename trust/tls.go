@@ -137,6 +137,22 @@ func ServerPin(dir string) (string, error) {
 	return pin, err
 }
 
+// ReadServerPin is the pin of the server certificate in dir/CertFile,
+// read only (an error wrapping fs.ErrNotExist when the server never
+// started): what the master's own clients pin.
+func ReadServerPin(dir string) (string, error) {
+	file := filepath.Join(dir, CertFile)
+	b, err := readPrivate(file, 64<<10)
+	if err != nil {
+		return "", err
+	}
+	c, err := tls.X509KeyPair(b, b)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", file, err)
+	}
+	return Fingerprint(c.Leaf), nil
+}
+
 // selfSigned returns the PEM of key and of a self-signed server
 // certificate for hosts.
 func selfSigned(key *ecdsa.PrivateKey, hosts []string) ([]byte, error) {

@@ -3,7 +3,9 @@ package trust
 import (
 	"bytes"
 	"encoding/pem"
+	"errors"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -208,5 +210,24 @@ func TestParsePins(t *testing.T) {
 	}
 	if _, err := ClientTLSConfig("", filepath.Join(t.TempDir(), "none.pem")); err == nil {
 		t.Errorf("ClientTLSConfig(missing CA file) succeeded")
+	}
+}
+
+// TestReadServerPin: the master's clients read the pin without making a
+// certificate; once the server made one, they read its pin.
+func TestReadServerPin(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := ReadServerPin(dir); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("ReadServerPin(no certificate) = %v; want fs.ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, CertFile)); err == nil {
+		t.Fatalf("ReadServerPin made %s", CertFile)
+	}
+	pin, err := ServerPin(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ReadServerPin(dir); err != nil || got != pin {
+		t.Errorf("ReadServerPin = %q, %v; want %q", got, err, pin)
 	}
 }

@@ -119,6 +119,20 @@ func verifySignature(msg, sig []byte, keys []PublicKey) (PublicKey, string, erro
 	return k, s.TrustedComment, nil
 }
 
+// SignatureKeyID returns the ID of the key that made a minisign
+// signature (MANIFEST.minisig), without verifying it: what `clonecd
+// images` shows. Verify says whether the signature holds.
+func SignatureKeyID(sig []byte) (string, error) {
+	if len(sig) > maxSignature {
+		return "", &Error{medium.SignatureFile, ErrBadSignature, fmt.Sprintf("larger than %d bytes: not a minisign signature", maxSignature)}
+	}
+	var s minisign.Signature
+	if err := s.UnmarshalText(sig); err != nil {
+		return "", &Error{medium.SignatureFile, ErrBadSignature, "not a minisign signature (truncated or damaged): " + strings.TrimPrefix(err.Error(), "minisign: ")}
+	}
+	return formatID(s.KeyID), nil
+}
+
 // commentNames returns the file and version a trusted comment names:
 // Sign's "clonecd NAME version V", or minisign's
 // "timestamp:T\tfile:NAME\thashed" (no version). Other comments (minisign
@@ -235,4 +249,29 @@ func (v *Verifier) Keys() []PublicKey {
 // Verify is Verify with v's keys.
 func (v *Verifier) Verify(manifest, sig []byte) (PublicKey, error) {
 	return Verify(manifest, sig, v.Keys())
+}
+
+// InitrdKeys is what `clonecd build --trust` and `initramfs --trust` put
+// in the cloner's initramfs: the keys of paths (LoadVerifier: key files,
+// or directories of *.pub) as files of TrustDir named ID.pub, mapped to
+// the file each comes from (initramfs.Options.ExtraFiles), and their
+// IDs. No paths: nothing. Paths that hold no key are an error.
+func InitrdKeys(paths ...string) (map[string]string, []string, error) {
+	if len(paths) == 0 {
+		return nil, nil, nil
+	}
+	v, err := LoadVerifier(paths...)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(v.keys) == 0 {
+		return nil, nil, fmt.Errorf("%s: no public key (*%s) in it", strings.Join(paths, ", "), PubSuffix)
+	}
+	files := map[string]string{}
+	var ids []string
+	for _, k := range v.keys {
+		files[TrustDir+"/"+k.FileName()] = k.file
+		ids = append(ids, k.ID())
+	}
+	return files, ids, nil
 }

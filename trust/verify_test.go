@@ -151,3 +151,17 @@ func TestLoadVerifier(t *testing.T) {
 		t.Errorf("LoadTrustDir(malformed key) succeeded")
 	}
 }
+
+func TestSignatureKeyID(t *testing.T) {
+	k := newKey(t)
+	sig, err := Sign(testManifest(t, "1.20", mediumFiles), k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if id, err := SignatureKeyID(sig); err != nil || id != k.ID() {
+		t.Errorf("SignatureKeyID = %q, %v; want %s", id, err, k.ID())
+	}
+	if _, err := SignatureKeyID([]byte("untrusted comment: x\nnot base64\n")); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("SignatureKeyID(garbage) = %v; want ErrBadSignature", err)
+	}
+}

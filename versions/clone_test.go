@@ -1,6 +1,7 @@
 package versions_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/partition"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -31,8 +34,11 @@ unit: sectors
 `
 
 // TestCloneEachVersion is the versions acceptance test end to end with the
-// real commands: three images of the golden root are published into a
-// store that the real `clonecd serve` serves; after the publishes, a
+// real commands, as the README has them run: three images of the golden
+// root are published, signed (key generate, publish --key), into a store
+// that the real `clonecd serve` serves over HTTPS with credentials; the
+// clone presents the node's token (clonecd token) and pins the server's
+// certificate (the pin serve printed); after the publishes, a
 // promote, a rollback and a prune, one disk image is recloned from the
 // server (`clonecd clone --net`, the network cloner's media and reports)
 // and the clone's /etc/clonecd-version, the store's current version and the
@@ -57,11 +63,13 @@ func TestCloneEachVersion(t *testing.T) {
 		return out
 	}
 
-	// One pack of the golden root, published as three versions.
+	// One pack of the golden root, published as three signed versions.
 	img := filepath.Join(dir, "node.cpio.gz")
+	key := filepath.Join(dir, "clonecd.key")
+	cmd("key", "generate", "-o", key)
 	cmd("pack", "-q", "-o", img, golden)
 	for _, v := range []string{"1.0", "1.1", "1.2"} {
-		cmd("publish", "--dir", store, "--layout", layout, "--version", v, "--note", "golden "+v, img)
+		cmd("publish", "--dir", store, "--key", key, "--layout", layout, "--version", v, "--note", "golden "+v, img)
 	}
 
 	// The real server on a free loopback port.
@@ -88,21 +96,32 @@ func TestCloneEachVersion(t *testing.T) {
 			t.Logf("clonecd serve's log:\n%s", b)
 		}
 	})
-	url := "http://" + addr
+	url := "https://" + addr
+	var pin string
 	for i := 0; ; i++ {
-		resp, err := http.Get(url + "/CLONE_CD_VERSION")
-		if err == nil {
-			resp.Body.Close()
+		b, _ := os.ReadFile(srvLog.Name())
+		if m := regexp.MustCompile(`TLS pin (sha256//\S+)`).FindSubmatch(b); m != nil && bytes.Contains(b, []byte("credential")) {
+			pin = string(m[1])
 			break
 		}
 		if i == 100 {
-			t.Fatalf("clonecd serve on %s does not answer: %v", addr, err)
+			t.Fatalf("clonecd serve on %s printed no pin:\n%s", addr, b)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	tlsCfg, err := trust.ClientTLSConfig(pin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: tlsCfg}}
+	admin, err := trust.ParseCredential(cmd("token", "--dir", store, "admin"))
+	if err != nil {
+		t.Fatal(err)
 	}
 
 	disk := testenv.Sparse(t, "node.img", 4<<30)
 	const node = "vnode01"
+	nodeCred := strings.TrimSpace(cmd("token", "--dir", store, node))
 	var lastUUID string
 	var lastFinished time.Time
 	steps := []struct {
@@ -132,7 +151,7 @@ func TestCloneEachVersion(t *testing.T) {
 		}
 
 		start := time.Now()
-		out, err := testenv.Output(bin, "clone", "--net", url, "--target", disk, "--hostname", node, "--no-tune")
+		out, err := testenv.Output(bin, "clone", "--net", url, "--token", nodeCred, "--tls-pin", pin, "--target", disk, "--hostname", node, "--no-tune")
 		if err != nil {
 			t.Fatalf("after %s: clonecd clone --net: %v\n%s", st.name, err, out)
 		}
@@ -148,7 +167,7 @@ func TestCloneEachVersion(t *testing.T) {
 		lastUUID = uuid
 
 		var rows []fleet.State
-		js := testenv.Run(t, bin, "status", "--json", "--server", url, node)
+		js := testenv.Run(t, bin, "status", "--json", "--server", url, "--dir", store, node)
 		if err := json.Unmarshal([]byte(js), &rows); err != nil || len(rows) != 1 {
 			t.Fatalf("after %s: clonecd status --json: %v\n%s", st.name, err, js)
 		}
@@ -159,7 +178,9 @@ func TestCloneEachVersion(t *testing.T) {
 		lastFinished = r.Finished
 		if st.name == "prune" {
 			for _, v := range []string{"1.0", "1.1"} {
-				resp, err := http.Get(url + "/v/" + v + "/CLONE_CD_VERSION")
+				req, _ := http.NewRequest(http.MethodGet, url+"/v/"+v+"/CLONE_CD_VERSION", nil)
+				req.SetBasicAuth(admin.User, admin.Token)
+				resp, err := client.Do(req)
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -11,18 +11,22 @@
 //	    CLONE_CD_VERSION, node.cpio.gz, node.cpio.gz.sha256, node.sfdisk,
 //	    [ks.cfg, nodes, clonecd.conf, isolinux/vmlinuz, isolinux/initrd.img],
 //	    MANIFEST                 every file above with its sha256 and size
+//	    MANIFEST.minisig         its signature (publish --key; absent: unsigned)
 //	    meta.json                the store's record: date, note, bad mark
 //	DIR/current -> versions/V  switched by rename
 //	DIR/{node.cpio.gz,node.cpio.gz.sha256,node.sfdisk,CLONE_CD_VERSION} -> current/...
 //	DIR/history                one line per promotion, bad mark, prune
 //	DIR/nodes/                 the node store (package fleet): state, logs, canary pins
 //	DIR/.lock                  flock held by every change
+//	DIR/auth.secret            the server's secret: every token derives from it (0600)
+//	DIR/tls.pem                the server's self-signed certificate and key (0600)
 //
 // The flat aliases keep the Medusa path /root/clone_image/node.cpio.gz
 // working. A version directory is built under a temporary name
 // (versions/.publish-*), synced, and renamed into place, so it is
 // complete or absent; every file and rename is fsynced with its directory
-// (internal/atomicfile). Versions are never overwritten; only Prune
+// (internal/atomicfile); a signed version's MANIFEST.minisig is written
+// there too, so a version is never visible half signed. Versions are never overwritten; only Prune
 // deletes, and it keeps the current version, versions pinned for a node
 // and versions a node is cloning. A store written by older clonecd (no
 // MANIFEST or meta.json, the cloner's kernel and initrd as flat vmlinuz

@@ -18,6 +18,7 @@ import (
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // File modes in the store: the image holds the golden node's secrets.
@@ -49,6 +50,11 @@ type PublishOptions struct {
 	Force bool
 	// Date is the publication date; zero means now (tests, imports).
 	Date time.Time
+	// Key signs the version's MANIFEST (MANIFEST.minisig beside it,
+	// package trust) inside the temporary directory, before the version
+	// is renamed into place: a version is never visible half signed. Nil
+	// publishes it unsigned (`clonecd publish` asks for --unsigned).
+	Key *trust.SecretKey
 }
 
 // Publish adds image (a gzip'd cpio, e.g. from `clonecd pack`) with its
@@ -135,7 +141,7 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	if promote && cur != nil && !o.Force && CompareStrings(e.Version, cur.Version) < 0 {
 		return nil, errLower(e.Version, cur.Version)
 	}
-	if err := s.finishDir(tmp, e, m); err != nil {
+	if err := s.finishDir(tmp, e, m, o.Key); err != nil {
 		return nil, err
 	}
 	if err := atomicfile.Rename(tmp, s.versionDir(e.Version)); err != nil {
@@ -143,6 +149,9 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	}
 	done = true
 	e.Dir = s.versionDir(e.Version)
+	if o.Key != nil {
+		e.Signed, e.KeyID = true, o.Key.ID()
+	}
 	if promote {
 		if err := s.setCurrent(e.Version, "publish"); err != nil {
 			return nil, err
@@ -310,9 +319,9 @@ func writeInto(dir, name string, data []byte, m *medium.Manifest) error {
 }
 
 // finishDir completes the version directory dir for e: the image's sha256
-// file, CLONE_CD_VERSION, meta.json, and MANIFEST listing every file of
-// the version (m, the files written so far).
-func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest) error {
+// file, CLONE_CD_VERSION, meta.json, MANIFEST listing every file of the
+// version (m, the files written so far) and, with key, its signature.
+func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest, key *trust.SecretKey) error {
 	if err := writeInto(dir, medium.SumName(medium.ImageGzip), medium.FormatSum(e.SHA256, medium.ImageGzip), m); err != nil {
 		return err
 	}
@@ -326,6 +335,11 @@ func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest) error {
 	}
 	if err := atomicfile.WriteFile(filepath.Join(dir, medium.ManifestFile), b, fileMode); err != nil {
 		return err
+	}
+	if key != nil {
+		if _, err := trust.SignDir(dir, key); err != nil {
+			return fmt.Errorf("signing version %s: %w", e.Version, err)
+		}
 	}
 	if err := writeMeta(dir, e); err != nil {
 		return err
@@ -406,7 +420,7 @@ func (s *Store) adoptLocked() error {
 	}
 	e := &Entry{Record: Record{Version: flat.Version, Date: flat.Date, Size: chk.Size, SHA256: chk.SHA256,
 		Note: "adopted from " + img, ImageMTime: flat.ImageMTime}}
-	if err := s.finishDir(tmp, e, m); err != nil {
+	if err := s.finishDir(tmp, e, m, nil); err != nil {
 		return err
 	}
 	if err := atomicfile.Rename(tmp, s.versionDir(e.Version)); err != nil {

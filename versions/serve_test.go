@@ -11,6 +11,7 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -23,11 +24,18 @@ func TestServedVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(netclone.NewServer(s, netclone.ServerOptions{MaxStreams: 2}))
+	secret, err := s.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin, _ := secret.Credential(trust.AdminUser)
+	srv := httptest.NewServer(netclone.NewServer(s, netclone.ServerOptions{MaxStreams: 2, Secret: secret}))
 	defer srv.Close()
 	get := func(path string) (string, string) {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+path, nil)
+		req.SetBasicAuth(admin.User, admin.Token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // The store's own names (the medium's come from package medium).
@@ -68,6 +69,11 @@ type Entry struct {
 	Current bool `json:"-"`
 	// Flat is a Medusa-style directory read in place (not adopted).
 	Flat bool `json:"-"`
+	// Signed says the version has MANIFEST.minisig, made by key KeyID
+	// (read from the signature, not verified: the cloner and fetch
+	// --trust verify it against the keys they trust).
+	Signed bool   `json:"-"`
+	KeyID  string `json:"-"`
 	// Dir holds the version's files (see Path).
 	Dir string `json:"-"`
 	// Nodes names the nodes whose last reported state names this version
@@ -323,6 +329,12 @@ func (s *Store) read(v string) (*Entry, error) {
 		return nil, err
 	}
 	e.Version, e.Dir = v, dir
+	if sig, err := os.ReadFile(filepath.Join(dir, medium.SignatureFile)); err == nil {
+		e.Signed = true
+		if e.KeyID, err = trust.SignatureKeyID(sig); err != nil {
+			e.KeyID = "damaged"
+		}
+	}
 	if st, err := os.Stat(filepath.Join(dir, medium.ImageGzip)); err != nil {
 		e.Changed = true
 	} else if st.Size() != e.Size || (!e.ImageMTime.IsZero() && !st.ModTime().Equal(e.ImageMTime)) {

@@ -57,9 +57,21 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSo
 	if err != nil {
 		return nil, err
 	}
+	acc, creds, err := FindAccess(env.Cmdline, "/")
+	if err != nil {
+		return nil, err
+	}
+	if acc.TLS == nil && strings.HasPrefix(serverURL, "https:") {
+		logf("clonecd: no %s=: the server's certificate is checked against system roots", PinArg)
+	}
+	if creds.From != "" {
+		logf("clonecd: credentials from %s", creds.From)
+	}
 	// The nodes table may name this node; then the media are opened for
 	// the node, so that the server can pin a canary version for it.
-	m0, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Logf: logf})
+	a0 := acc
+	a0.Credential = creds.reader()
+	m0, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Access: a0, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
@@ -67,13 +79,20 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSo
 	if err != nil {
 		return nil, err
 	}
-	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Node: node, Logf: logf})
+	if acc.Credential, err = creds.For(node); err != nil {
+		return nil, err
+	}
+	if c := acc.Credential.User; c != "" && c != node {
+		logf("clonecd: the credential is node %s's, so the server knows this node as %s", c, c)
+		node, why = c, "its credential"
+	}
+	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Access: acc, Node: node, Logf: logf})
 	if err != nil {
 		return nil, err
 	}
 	logf("clonecd: network: %s %s via %s; node %s (%s); server %s serves version %s", l.Name, l.Addr, l.How, node, why, serverURL, m.Version)
 	rep := netclone.NewReporter(serverURL, node)
-	rep.Version, rep.LogFile, rep.Logf = m.Version, bootenv.LogPath, logf
+	rep.Version, rep.LogFile, rep.Logf, rep.Access = m.Version, bootenv.LogPath, logf, acc
 	if env.LogFile != nil {
 		rep.LogFile = env.LogFile.Name()
 	}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"io/fs"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +22,7 @@ import (
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -66,7 +66,8 @@ func helper() int {
 // TestNetbootDHCP: in a fresh network namespace with one link, the
 // cloner's start gets a DHCP lease (from a real DHCPv4 server on the
 // other end of the veth), takes its node name from the lease, streams the
-// image from the server and reports done.
+// image from the server (HTTPS, pinned with clonecd.tls-pin=, the node's
+// credential from clonecd.credential=) and reports done.
 func TestNetbootDHCP(t *testing.T) {
 	testenv.NeedRoot(t)
 	testenv.NeedTools(t, "ip")
@@ -124,9 +125,17 @@ func TestNetbootDHCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hs := &http.Server{Handler: netclone.NewServer(store, netclone.ServerOptions{MaxStreams: 1})}
-	go hs.Serve(ln)
-	defer hs.Close()
+	secret, err := store.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, pin, err := store.ServerCert([]string{subnet + ".1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := stdctx.WithCancel(stdctx.Background())
+	defer cancel()
+	go netclone.NewServer(store, netclone.ServerOptions{MaxStreams: 1, Secret: secret, TLS: trust.ServerTLSConfig(cert)}).Serve(ctx, ln)
 
 	self, _ := os.Executable()
 	mac := strings.Fields(testenv.Run(t, "ip", "-n", ns, "-o", "link", "show", "eth0"))
@@ -154,7 +163,9 @@ func TestNetbootDHCP(t *testing.T) {
 				os.WriteFile(filepath.Join(dir, "nodes.table"), []byte(tc.nodes), 0o644)
 			}
 			cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^$")
-			cmd.Env = append(os.Environ(), "NETBOOT_HELPER=1", "SERVER=http://"+ln.Addr().String(), "CMDLINE="+tc.cmdline)
+			c, _ := secret.Credential(tc.node)
+			cmdline := tc.cmdline + " " + PinArg + "=" + pin + " " + CredentialArg + "=" + c.String()
+			cmd.Env = append(os.Environ(), "NETBOOT_HELPER=1", "SERVER=https://"+ln.Addr().String(), "CMDLINE="+cmdline)
 			out, err := cmd.CombinedOutput()
 			if err != nil {
 				t.Fatalf("cloner start in the namespace: %v\n%s", err, out)
@@ -171,5 +182,66 @@ func TestNetbootDHCP(t *testing.T) {
 				t.Fatalf("state of %s: %+v %v\n%s", tc.node, st, err, out)
 			}
 		})
+	}
+}
+
+// TestFindAccess: where the cloner finds the server's pin and its
+// credential: clonecd.credential= first, then its one credential (the
+// ramclone entry's), then a CD's table, where it takes its own line.
+func TestFindAccess(t *testing.T) {
+	secret, _ := trust.NewSecret()
+	s001, _ := secret.Credential("s001")
+	s002, _ := secret.Credential("s002")
+	_, pin, err := trust.LoadOrCreateServerCert(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(root, file string, creds ...trust.Credential) {
+		p := filepath.Join(root, file)
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		var b strings.Builder
+		for _, c := range creds {
+			b.WriteString(c.String() + "\n")
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	empty, one, table, both := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir()
+	write(one, trust.CredentialFile, s002)
+	write(table, trust.CredentialsFile, s001, s002)
+	write(both, trust.CredentialFile, s002)
+	write(both, trust.CredentialsFile, s001)
+	for _, tt := range []struct {
+		name, root, cmdline, node string
+		want                      trust.Credential
+		err                       string
+	}{
+		{"nothing", empty, "", "s001", trust.Credential{}, ""},
+		{"the command line first", both, CredentialArg + "=" + s001.String(), "s001", s001, ""},
+		{"its own credential, whatever its name", one, "", "s001", s002, ""},
+		{"its own before a table", both, "", "s001", s002, ""},
+		{"its line of a table", table, "", "s002", s002, ""},
+		{"not in the table", table, "", "s003", trust.Credential{}, "node s003 has no credential in /etc/clonecd/credentials"},
+		{"a bad command line", empty, CredentialArg + "=-o:x", "s001", trust.Credential{}, CredentialArg},
+	} {
+		cmdline := bootenv.ParseCmdline(tt.cmdline + " " + PinArg + "=" + pin)
+		a, creds, err := FindAccess(cmdline, tt.root)
+		var c trust.Credential
+		if err == nil {
+			c, err = creds.For(tt.node)
+		}
+		if tt.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("%s: %v; want an error saying %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || c != tt.want || a.TLS == nil {
+			t.Errorf("%s: credential %v, TLS %v, %v; want %v and the pin", tt.name, c, a.TLS != nil, err, tt.want)
+		}
+	}
+	if _, _, err := FindAccess(map[string]string{PinArg: "sha256//nope"}, empty); err == nil {
+		t.Errorf("FindAccess(a bad pin) succeeded")
 	}
 }
