@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/cobra"
 
@@ -14,7 +15,7 @@ import (
 type publishFlags struct {
 	dir, layout, note, nodes, ks, kernel, initrd string
 	version                                      versionFlag
-	noPromote, force, json                       bool
+	noPromote, force, json, quiet                bool
 }
 
 func publishCmd(out Output) *cobra.Command {
@@ -48,6 +49,7 @@ clonecd reclone --version V, then clonecd promote V.
 	fl.StringVar(&f.initrd, "initrd", "", "clonecd initramfs `FILE` (initrd.img) for network cloning to publish with it")
 	fl.BoolVar(&f.force, "force", false, "make a version lower than the current one current")
 	fl.BoolVar(&f.json, "json", false, "print the new version as JSON")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress meter (there is none unless standard error is a terminal)")
 	return c
 }
 
@@ -63,8 +65,11 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 			files[name] = path
 		}
 	}
+	meter := &stageMeter{w: out.Stderr, label: "publish", quiet: f.quiet}
 	e, err := s.Publish(args[0], versions.PublishOptions{
-		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files})
+		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files,
+		Progress: meter.progress})
+	meter.done()
 	if err != nil {
 		return err
 	}
@@ -77,4 +82,30 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 	}
 	fmt.Fprintf(out.Stdout, "published %s (%s, sha256 %s) in %s: %s\n", e.Version, progress.Bytes(e.Size), short(e.SHA256), s.Dir, state)
 	return nil
+}
+
+// stageMeter draws a progress meter per stage of a long operation (on a
+// terminal only: package progress): "publish: checking", then "publish:
+// copying".
+type stageMeter struct {
+	w     io.Writer
+	label string
+	quiet bool
+	stage string
+	m     *progress.Meter
+}
+
+func (s *stageMeter) progress(stage string, done, total int64) {
+	if stage != s.stage {
+		s.done()
+		s.stage, s.m = stage, progress.New(s.w, s.label+": "+stage, total, s.quiet)
+	}
+	s.m.Set(done)
+}
+
+func (s *stageMeter) done() {
+	if s.m != nil {
+		s.m.Done()
+		s.m = nil
+	}
 }
