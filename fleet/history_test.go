@@ -19,7 +19,7 @@ func TestHistory(t *testing.T) {
 		{State: Cloning, Step: "unpack", Done: 5, Total: 10},
 		{State: Failed, Step: "unpack", Error: "disk full"},
 		{State: Failed, Step: "unpack", Error: "disk full"}, // the reporter's retry
-		{State: Cloning, Step: "setup"},                      // the cloner tries again
+		{State: Cloning, Step: "setup"},                     // the cloner tries again
 		{State: Done, Step: "finish"},
 		{State: Cloning, Step: "plan", Op: OpSync, Version: "1.3"},
 		{State: Done, Op: OpSync},
