@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -58,8 +58,21 @@ type ServerOptions struct {
 	// more wait to be accepted.
 	MaxConns int
 	// Nodes bounds the node store: node directories, log bytes.
-	Nodes  fleet.Limits
-	Logger *log.Logger // requests, admission, reports; nil: silent
+	Nodes fleet.Limits
+	// Logger gets one line per request and per event (node state
+	// changes, version changes, admission decisions, the page's
+	// actions); nil: silent.
+	Logger       *slog.Logger
+	NoRequestLog bool // log events only (serve --quiet)
+	// Rsh is the remote shell the fleet page's reclone runs (serve
+	// --rsh; reclone's --rsh); nil: the page shows the command instead.
+	Rsh []string
+	// Newcomers lists machines that asked to boot and are no node yet,
+	// for the fleet page (the PXE server's); nil: this server has none.
+	Newcomers func() []Newcomer
+	// PeerBytes is how many image bytes the nodes served each other (the
+	// swarm), for the page and /metrics; nil: this server has no swarm.
+	PeerBytes func() int64
 }
 
 func (o *ServerOptions) defaults() {
@@ -104,6 +117,7 @@ type Server struct {
 	o       ServerOptions
 	adm     *admission
 	handler http.Handler
+	ops     *ops // the fleet page, /metrics, the log (ops.go)
 
 	etagsMu sync.Mutex
 	etags   map[etagKey]string
@@ -120,7 +134,9 @@ func NewServer(store *versions.Store, o ServerOptions) *Server {
 	o.defaults()
 	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o,
 		adm: &admission{max: o.MaxStreams, maxQueue: o.MaxQueue, wait: o.QueueWait}}
-	s.handler = s.routes()
+	s.ops = newOps(s)
+	s.nodes.OnChange(s.ops.nodeChanged)
+	s.handler = s.ops.observe(s.routes())
 	return s
 }
 
@@ -129,9 +145,9 @@ func NewServer(store *versions.Store, o ServerOptions) *Server {
 type access int
 
 const (
-	public    access = iota // image files, versions, states, stats
+	public    access = iota // image files, versions, states, stats, the fleet page, /metrics
 	nodeWrite               // a node writing its own state and log
-	admin                   // pins (assign)
+	admin                   // pins (assign), the fleet page's actions (/admin/)
 )
 
 func (s *Server) routes() http.Handler {
@@ -154,6 +170,24 @@ func (s *Server) routes() http.Handler {
 		{"POST /api/nodes/{node}/assign", admin, maxAssignBody, s.handleAssign},
 		{"GET /v/{version}/{file...}", public, 0, s.handleVersionFile},
 		{"GET /{file...}", public, 0, s.handleFile},
+		// The fleet page and its data (page.go, events.go, metrics.go):
+		// read-only; its actions are under /admin/ (actions.go).
+		{"GET /{$}", public, 0, s.handleIndex},
+		{"GET /node/{node}", public, 0, s.handleNodePage},
+		{"GET /ui/{asset}", public, 0, s.handleAsset},
+		{"GET /api/fleet", public, 0, s.handleFleet},
+		{"GET /api/events", public, 0, s.handleEvents},
+		{"GET /api/nodeset", public, 0, s.handleNodeset},
+		{"GET /api/nodes/{node}/history", public, 0, s.handleHistory},
+		{"GET /metrics", public, 0, s.ops.metrics.handler().ServeHTTP},
+		{"GET /admin/{$}", admin, 0, s.handleAdminIndex},
+		{"GET /admin/node/{node}", admin, 0, s.handleAdminNodePage},
+		{"POST /admin/api/promote", admin, maxActionBody, s.handlePromote},
+		{"POST /admin/api/rollback", admin, maxActionBody, s.handleRollback},
+		{"POST /admin/api/bad", admin, maxActionBody, s.handleMark(true)},
+		{"POST /admin/api/good", admin, maxActionBody, s.handleMark(false)},
+		{"POST /admin/api/assign", admin, maxActionBody, s.handleAssignAction},
+		{"POST /admin/api/reclone", admin, maxActionBody, s.handleReclone},
 	} {
 		m.Handle(r.pattern, s.guard(r.acc, r.maxBody, r.h))
 	}
@@ -188,10 +222,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // 16 KiB. (No overall read or write timeout: streams take minutes; guard
 // and the per-chunk deadlines bound each request instead.)
 func (s *Server) HTTPServer() *http.Server {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
-	if s.o.Logger != nil {
-		hs.ErrorLog = s.o.Logger
-	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.ops.log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(s.ops.shutdown) // ends the event streams
 	return hs
 }
 
@@ -199,6 +232,7 @@ func (s *Server) HTTPServer() *http.Server {
 // done; then it stops accepting and gives open requests 5 seconds.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
+	go s.ops.watch(ctx) // logs version changes other processes make
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -222,18 +256,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Stats reports the image streams now and so far.
 func (s *Server) Stats() Stats { return s.adm.stats() }
 
-func (s *Server) logf(format string, a ...any) {
-	if s.o.Logger != nil {
-		s.o.Logger.Printf(format, a...)
-	}
-}
-
 // fail answers an error: its text for the client errors, a generic text
 // for a 500 (the detail, with paths, goes to the server's log).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
-		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		s.ops.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error (see the server's log)"
 	}
 	http.Error(w, msg, code)
@@ -359,14 +387,14 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry
 		node = ""
 	}
 	queued := func(ahead int) {
-		s.logf("%s %s: queued for an image stream (%d ahead)", r.RemoteAddr, node, ahead)
+		s.ops.log.Info("admission", "decision", "queued", "node", node, "version", e.Version, "ahead", ahead, "remote", r.RemoteAddr)
 		if node != "" {
 			s.report(fleet.State{Node: node, State: fleet.Waiting, Version: e.Version, Detail: fmt.Sprintf("queued for an image stream, %d ahead", ahead)})
 		}
 	}
 	err := s.adm.acquire(r.Context(), queued)
 	if errors.Is(err, errQueueFull) || errors.Is(err, errQueueWait) {
-		s.logf("%s %s: %v: 503", r.RemoteAddr, node, err)
+		s.ops.log.Warn("admission", "decision", "refused", "node", node, "version", e.Version, "reason", err.Error(), "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		http.Error(w, err.Error()+"; try again later", http.StatusServiceUnavailable)
 		return false
@@ -380,10 +408,10 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry
 				cur.State == fleet.Waiting && strings.HasPrefix(cur.Detail, "queued")
 		})
 		if err != nil {
-			s.logf("state of %s: %v", node, err)
+			s.ops.log.Warn("node state", "node", node, "err", err)
 		}
 	}
-	s.logf("%s %s: image stream of %s (%s)", r.RemoteAddr, node, e.Version, r.Header.Get("Range"))
+	s.ops.log.Info("admission", "decision", "admitted", "node", node, "version", e.Version, "remote", r.RemoteAddr)
 	return true
 }
 
@@ -393,7 +421,7 @@ const retryAfter = 10
 // report records a state the server itself observed (best effort).
 func (s *Server) report(st fleet.State) {
 	if _, err := s.nodes.Update(st); err != nil {
-		s.logf("state of %s: %v", st.Node, err)
+		s.ops.log.Warn("node state", "node", st.Node, "err", err)
 	}
 }
 
