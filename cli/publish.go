@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"io"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -18,7 +19,7 @@ type publishFlags struct {
 	dir, layout, note, nodes, ks, kernel, initrd string
 	key                                          string
 	version                                      versionFlag
-	noPromote, force, json, unsigned             bool
+	noPromote, force, json, unsigned, quiet      bool
 }
 
 func publishCmd(out Output) *cobra.Command {
@@ -61,6 +62,7 @@ asks for its passphrase on the terminal.
 	fl.BoolVar(&f.unsigned, "unsigned", false, "publish without a signature (cloners that trust a key refuse the version)")
 	fl.BoolVar(&f.force, "force", false, "make a version lower than the current one current")
 	fl.BoolVar(&f.json, "json", false, "print the new version as JSON")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress meter (there is none unless standard error is a terminal)")
 	return c
 }
 
@@ -90,8 +92,11 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 			files[name] = path
 		}
 	}
+	meter := &stageMeter{w: out.Stderr, label: "publish", quiet: f.quiet}
 	e, err := s.Publish(args[0], versions.PublishOptions{
-		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files, Key: key})
+		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files, Key: key,
+		Progress: meter.progress})
+	meter.done()
 	if err != nil {
 		return err
 	}
@@ -126,5 +131,31 @@ func passphrase(out Output) trust.Passphrase {
 		b, err := term.ReadPassword(int(f.Fd()))
 		fmt.Fprintln(out.Stderr)
 		return string(b), err
+	}
+}
+
+// stageMeter draws a progress meter per stage of a long operation (on a
+// terminal only: package progress): "publish: checking", then "publish:
+// copying".
+type stageMeter struct {
+	w     io.Writer
+	label string
+	quiet bool
+	stage string
+	m     *progress.Meter
+}
+
+func (s *stageMeter) progress(stage string, done, total int64) {
+	if stage != s.stage {
+		s.done()
+		s.stage, s.m = stage, progress.New(s.w, s.label+": "+stage, total, s.quiet)
+	}
+	s.m.Set(done)
+}
+
+func (s *stageMeter) done() {
+	if s.m != nil {
+		s.m.Done()
+		s.m = nil
 	}
 }

@@ -4,10 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"fmt"
-	"log"
+	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -37,6 +39,8 @@ type serveFlags struct {
 	listen          listenFlag
 	maxStreams      int
 	quiet           bool
+	logFormat       string
+	rsh             string
 	tlsCert, tlsKey string
 	tlsHosts        hostsFlag
 	plainHTTP       bool
@@ -76,10 +80,23 @@ at once; further nodes wait in line (first come, first served) with their
 connection open and show as "waiting" in clonecd status.
 
 Nodes report their steps, progress, result and /tmp/clone.log; they are
-kept in DIR/nodes/NODE/{state.json,clone.log} (see clonecd status).`,
+kept in DIR/nodes/NODE/{state.json,clone.log,history} (see clonecd status).
+
+The fleet page is at / (open http://ADDRESS/ in a browser): every node
+with its state, step, progress, version, rate, last error and log, the
+versions and the image streams, live. It is read-only; /admin/ adds the
+actions (promote, rollback, mark bad or good, assign, and reclone when
+--rsh is given: the server then runs the remote shell itself, as
+clonecd reclone does). Prometheus metrics are at /metrics.
+
+One line is logged on standard error per request and per event (node
+state changes, version changes, admission decisions, the page's
+actions): key=value text, or JSON with --log-format json; --quiet logs
+the events only.`,
 		Example: `  clonecd serve                                  # /root/clone_image on 127.0.0.1:8080
   clonecd serve --dir /srv/clone --listen 10.0.0.1:8443 --max-streams 8
   clonecd serve --listen 10.0.0.1:8443 --tls-cert /etc/ssl/master.pem --tls-key /etc/ssl/private/master.key
+  clonecd serve --listen 10.0.0.1:8443 --log-format json --rsh "ssh -o BatchMode=yes"
   curl --pinnedpubkey sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= -k -u "$(clonecd token s001)" -r 0-99 https://10.0.0.1:8443/node.cpio.gz | xxd | head`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runServe(c.Context(), out, f, args) },
@@ -88,7 +105,9 @@ kept in DIR/nodes/NODE/{state.json,clone.log} (see clonecd status).`,
 	fl.StringVar(&f.dir, "dir", defaultStore(), "image `DIR` ($CLONECD_STORE)")
 	fl.Var(&f.listen, "listen", "address to listen on; 0.0.0.0:PORT for every interface")
 	intVarP(fl, &f.maxStreams, "max-streams", "", 4, 1, 4096, "image streams served at once, 1-4096; more nodes wait their turn")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not log requests")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "do not log requests (events still are)")
+	oneOfVar(fl, &f.logFormat, "log-format", "text", []string{"text", "json"}, "log lines as key=value text or as JSON")
+	fl.StringVar(&f.rsh, "rsh", "", "remote shell the fleet page's reclone runs, e.g. \"ssh -o BatchMode=yes\" (default: none; the page shows the command)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "TLS certificate `FILE` (PEM; with --tls-key); default: DIR/tls.pem, self-signed")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of --tls-cert")
 	fl.Var(&f.tlsHosts, "tls-host", "more `NAMES` (host names, addresses) for the self-signed certificate (comma-separated, repeatable)")
@@ -115,10 +134,8 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	if err != nil {
 		return err
 	}
-	o := netclone.ServerOptions{MaxStreams: f.maxStreams, Secret: secret}
-	if !f.quiet {
-		o.Logger = log.New(out.Stderr, "clonecd serve: ", log.LstdFlags)
-	}
+	o := netclone.ServerOptions{MaxStreams: f.maxStreams, Secret: secret, NoRequestLog: f.quiet,
+		Logger: serveLogger(out.Stderr, f.logFormat), Rsh: strings.Fields(f.rsh)}
 	pin, scheme := "", "https"
 	if f.plainHTTP {
 		scheme = "http"
@@ -172,4 +189,12 @@ func serverTLS(store *versions.Store, f *serveFlags) (*tls.Config, string, error
 		return nil, "", err
 	}
 	return trust.ServerTLSConfig(cert), pin, nil
+}
+
+// serveLogger writes serve's log lines: key=value text or JSON.
+func serveLogger(w io.Writer, format string) *slog.Logger {
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, nil))
+	}
+	return slog.New(slog.NewTextHandler(w, nil))
 }

@@ -8,6 +8,8 @@
 //	NODE/state.json   the node's State (JSON), replaced atomically
 //	NODE/clone.log    the node's last /tmp/clone.log, at most Limits.MaxLog bytes
 //	NODE/assign       a version pinned for the node's next clone (canary)
+//	NODE/history      the node's finished clones and syncs (Run), one JSON
+//	                  line each, appended; the newest MaxHistory are kept
 //
 // NODE is always a ValidName. Every write is write-temp, fsync, rename,
 // fsync-dir (internal/atomicfile) under an flock on NODE's directory, so
@@ -22,4 +24,9 @@
 // log and MaxLogTotal bytes over all logs; strings in a State are capped
 // and stripped of control characters (Clean) before they are stored, so a
 // node cannot put terminal escapes into `clonecd status`.
+//
+// A State says which operation it is about (Op: a clone, or a sync) and
+// when its step began by the master's clock (StepStarted), so the server
+// times steps without trusting node clocks. A Store's OnChange hook sees
+// every change it writes (the server's metrics, events and log).
 package fleet

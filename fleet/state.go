@@ -19,6 +19,12 @@ const (
 	Unknown = "unknown"
 )
 
+// The operations a node reports a State for (State.Op).
+const (
+	OpClone = "clone" // a clone (the empty Op means this too)
+	OpSync  = "sync"  // a sync of a running node to a version
+)
+
 // Caps on the strings of a State (bytes, after Clean).
 const (
 	maxStep   = 32
@@ -49,6 +55,20 @@ type State struct {
 	// trust's Status): "signed by key ID", or "UNSIGNED" when it trusts
 	// no key.
 	Trust string `json:"trust,omitempty"`
+	// Op is what the node is doing: OpClone ("" means a clone too) or
+	// OpSync.
+	Op string `json:"op,omitempty"`
+	// StepStarted is when Step began, by the master's clock (set by the
+	// store when a report names a new step).
+	StepStarted time.Time `json:"step_started,omitzero"`
+}
+
+// Operation is s.Op with "" read as OpClone.
+func (s State) Operation() string {
+	if s.Op == "" {
+		return OpClone
+	}
+	return s.Op
 }
 
 // Percent is Done of Total in percent, or -1 if unknown.
@@ -106,6 +126,11 @@ func (s State) Check() error {
 	default:
 		return fmt.Errorf("%w: state %.20q is not waiting, cloning, done or failed", ErrBadState, s.State)
 	}
+	switch s.Op {
+	case "", OpClone, OpSync:
+	default:
+		return fmt.Errorf("%w: op %.20q is not clone or sync", ErrBadState, s.Op)
+	}
 	if s.Version != "" {
 		if err := medium.ValidVersion(s.Version); err != nil {
 			return fmt.Errorf("%w: %v", ErrBadState, err)
@@ -142,6 +167,10 @@ func merge(cur, upd State, now time.Time) State {
 			// A new clone begins: forget the last one's details.
 			cur = State{Node: cur.Node, Version: cur.Version, Log: cur.Log, Started: now}
 		}
+		if cur.State == Done || cur.State == "" || cur.State == Unknown {
+			// A new operation: a clone unless it says otherwise.
+			cur.Op, cur.StepStarted = upd.Op, time.Time{}
+		}
 		if upd.State != Failed {
 			cur.Error = ""
 		}
@@ -150,7 +179,7 @@ func merge(cur, upd State, now time.Time) State {
 		}
 		if upd.State == Cloning && cur.State == Failed {
 			// The cloner tries again: a new attempt, from the start.
-			cur.Done, cur.Total, cur.Step = 0, 0, ""
+			cur.Done, cur.Total, cur.Step, cur.StepStarted = 0, 0, "", time.Time{}
 			if upd.Attempt == 0 {
 				cur.Attempt = max(cur.Attempt, 1) + 1
 			}
@@ -166,8 +195,14 @@ func merge(cur, upd State, now time.Time) State {
 	if upd.Version != "" {
 		cur.Version = upd.Version
 	}
+	if upd.Step != "" && (upd.Step != cur.Step || cur.StepStarted.IsZero()) {
+		cur.StepStarted = now
+	}
 	if upd.Step != "" {
 		cur.Step = upd.Step
+	}
+	if upd.Op != "" {
+		cur.Op = upd.Op
 	}
 	if upd.Total != 0 {
 		cur.Total = upd.Total

@@ -19,9 +19,10 @@ import (
 
 // The files of a node's directory.
 const (
-	stateFile  = "state.json"
-	logFile    = "clone.log"
-	assignFile = "assign"
+	stateFile   = "state.json"
+	logFile     = "clone.log"
+	assignFile  = "assign"
+	historyFile = "history"
 )
 
 // Defaults of Limits.
@@ -61,9 +62,10 @@ var (
 
 // Store is the node store in one directory (see the package comment).
 type Store struct {
-	dir string
-	lim Limits
-	now func() time.Time
+	dir      string
+	lim      Limits
+	now      func() time.Time
+	onChange func(old, cur State)
 }
 
 // Open returns the node store in dir. Nothing is created before the
@@ -71,6 +73,13 @@ type Store struct {
 func Open(dir string, lim Limits) *Store {
 	return &Store{dir: dir, lim: lim.withDefaults(), now: time.Now}
 }
+
+// OnChange makes fn be called after every change of a node's state this
+// Store writes, with the state before and after, under the node's lock
+// (so one node's changes come in order). fn must be quick and must not
+// write the same node. Set it before the Store is shared; another
+// process's writes (a Store of its own) are not seen.
+func (s *Store) OnChange(fn func(old, cur State)) { s.onChange = fn }
 
 // Dir is the store's directory.
 func (s *Store) Dir() string { return s.dir }
@@ -206,6 +215,14 @@ func (s *Store) Change(node string, fn func(cur State) (upd State, ok bool)) (St
 	}
 	if err := atomicfile.WriteFile(s.path(node, stateFile), append(b, '\n'), 0o644); err != nil {
 		return cur, err
+	}
+	if st.State != cur.State && (st.State == Done || st.State == Failed) {
+		// A record for the admin, like the image store's history: failing
+		// to write it does not undo the change it records.
+		s.appendRun(node, runOf(st))
+	}
+	if s.onChange != nil {
+		s.onChange(cur, st)
 	}
 	if st.State == Done && upd.State == Done && st.Version != "" && s.Assigned(node) == st.Version {
 		if err := s.removeFile(node, assignFile); err != nil {

@@ -132,13 +132,13 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &mbe):
 		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("request body over %d bytes", mbe.Limit))
 	case errors.Is(err, fleet.ErrLogTooLarge):
-		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		s.ops.log.Warn("refused", "method", r.Method, "path", r.URL.Path, "err", err)
 		lim := s.nodes.Limits()
 		s.fail(w, r, http.StatusRequestEntityTooLarge, fmt.Errorf("log over the server's limit (%d bytes a node, %d in all)", lim.MaxLog, lim.MaxLogTotal))
 	case errors.Is(err, fleet.ErrBadState):
 		s.fail(w, r, http.StatusBadRequest, errors.New(strings.TrimPrefix(err.Error(), "fleet: ")))
 	case errors.Is(err, fleet.ErrTooManyNodes):
-		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		s.ops.log.Warn("refused", "method", r.Method, "path", r.URL.Path, "err", err)
 		s.fail(w, r, http.StatusInsufficientStorage, errors.New("the server keeps no more nodes"))
 	case errors.Is(err, ErrBadVersion):
 		s.fail(w, r, http.StatusConflict, err)
@@ -169,13 +169,10 @@ func (s *Server) handleNodePost(w http.ResponseWriter, r *http.Request) {
 	if net.ParseIP(upd.Address) == nil {
 		upd.Address = hostOf(r.RemoteAddr)
 	}
-	st, err := s.nodes.Update(upd)
+	st, err := s.nodes.Update(upd) // the node store's OnChange logs the change (ops.go)
 	if err != nil {
 		s.writeError(w, r, err)
 		return
-	}
-	if upd.State == fleet.Done || upd.State == fleet.Failed {
-		s.logf("node %s: %s (version %s)", node, st.Summary(), st.Version)
 	}
 	writeJSON(w, st)
 }

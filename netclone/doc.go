@@ -71,4 +71,23 @@
 //	GET  /api/nodes/NODE/log        ownNode   the node's clone.log, as text
 //	POST /api/nodes/NODE/assign     adminOnly body "VERSION" (empty clears); a bad version needs ?force=1 (409)
 //	GET  /api/stats                 reader    Stats (streams active, peak, queued, served, refused)
+//	GET  /api/nodes/NODE/history    reader    []fleet.Run, the node's finished clones and syncs
+//	GET  /api/fleet                 reader    Overview: the fleet page's model
+//	GET  /api/events                reader    the same, live: server-sent events (events.go)
+//	GET  /api/nodeset?set=NODESET   reader    the nodes a nodeset names (the page's filter)
+//	GET  /metrics                   reader    Prometheus text format (metrics.go)
+//	GET  /, /node/NODE, /ui/FILE    reader    the fleet page, read-only (page.go, web/)
+//	GET  /admin/, /admin/node/NODE  adminOnly the same with the actions
+//	POST /admin/api/ACTION          adminOnly promote, rollback, bad, good, assign, reclone (actions.go)
+//
+// The operators' side (ops.go): the fleet page (plain HTML, CSS and
+// JavaScript embedded from web/, no build step, nothing from elsewhere),
+// its event stream, /metrics and the log. Node changes reach it through
+// the node store's OnChange hook and, for other processes' writes, a
+// refresh every 2 seconds; version changes through the store's Mark.
+// ServerOptions.Logger (log/slog) gets one line per request (method,
+// path, node, status, bytes, duration, remote address) and per event:
+// node state and step changes, version changes, admission decisions,
+// the page's actions and reclones. A curl of / still gets the plain
+// "clonecd image server" text; a browser (Accept: text/html) the page.
 package netclone

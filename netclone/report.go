@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
@@ -87,7 +88,8 @@ func (r *Reporter) Begin() error {
 	return r.send(fleet.State{State: fleet.Cloning, Step: "setup", Started: time.Now().UTC()})
 }
 
-// Step reports the step starting.
+// Step reports the step starting and uploads the log so far, so that
+// the fleet page shows it as it grows.
 func (r *Reporter) Step(name string) {
 	r.mu.Lock()
 	r.step = name
@@ -95,6 +97,7 @@ func (r *Reporter) Step(name string) {
 	if err := r.send(fleet.State{State: fleet.Cloning, Step: name}); err != nil {
 		r.logf("netclone: %v", err)
 	}
+	r.uploadLog(true)
 }
 
 // progressEvery is the least time between two progress reports: each is a
@@ -153,7 +156,11 @@ func failedStep(err error) string {
 }
 
 // UploadLog sends the log file to the server.
-func (r *Reporter) UploadLog() error {
+func (r *Reporter) UploadLog() error { return r.uploadLog(false) }
+
+// uploadLog sends the log file; during a clone (quiet) a log that does
+// not exist yet is no news.
+func (r *Reporter) uploadLog(quiet bool) error {
 	if r == nil || r.Server == "" || r.Node == "" {
 		return nil
 	}
@@ -163,7 +170,9 @@ func (r *Reporter) UploadLog() error {
 	}
 	b, err := os.ReadFile(p)
 	if err != nil {
-		r.logf("netclone: log not uploaded: %v", err)
+		if !quiet || !errors.Is(err, fs.ErrNotExist) {
+			r.logf("netclone: log not uploaded: %v", err)
+		}
 		return err
 	}
 	b = logTail(b, fleet.DefaultMaxLog)

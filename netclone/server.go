@@ -11,7 +11,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -69,8 +69,21 @@ type ServerOptions struct {
 	Secret *trust.Secret
 	// TLS makes Serve speak HTTPS (trust.ServerTLSConfig); nil: plain
 	// HTTP.
-	TLS    *tls.Config
-	Logger *log.Logger // requests, admission, reports; nil: silent
+	TLS *tls.Config
+	// Logger gets one line per request and per event (node state
+	// changes, version changes, admission decisions, the page's
+	// actions); nil: silent.
+	Logger       *slog.Logger
+	NoRequestLog bool // log events only (serve --quiet)
+	// Rsh is the remote shell the fleet page's reclone runs (serve
+	// --rsh; reclone's --rsh); nil: the page shows the command instead.
+	Rsh []string
+	// Newcomers lists machines that asked to boot and are no node yet,
+	// for the fleet page (the PXE server's); nil: this server has none.
+	Newcomers func() []Newcomer
+	// PeerBytes is how many image bytes the nodes served each other (the
+	// swarm), for the page and /metrics; nil: this server has no swarm.
+	PeerBytes func() int64
 }
 
 func (o *ServerOptions) defaults() {
@@ -116,6 +129,7 @@ type Server struct {
 	adm     *admission
 	auth    *trust.Auth
 	handler http.Handler
+	ops     *ops // the fleet page, /metrics, the log (ops.go)
 
 	etagsMu sync.Mutex
 	etags   map[etagKey]string
@@ -139,7 +153,9 @@ func NewServer(store *versions.Store, o ServerOptions) *Server {
 	}
 	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o, auth: trust.NewAuth(secret),
 		adm: &admission{max: o.MaxStreams, maxQueue: o.MaxQueue, wait: o.QueueWait}}
-	s.handler = s.routes()
+	s.ops = newOps(s)
+	s.nodes.OnChange(s.ops.nodeChanged)
+	s.handler = s.ops.observe(s.routes())
 	return s
 }
 
@@ -173,6 +189,24 @@ func (s *Server) routes() http.Handler {
 		{"POST /api/nodes/{node}/assign", adminOnly, maxAssignBody, s.handleAssign},
 		{"GET /v/{version}/{file...}", reader, 0, s.handleVersionFile},
 		{"GET /{file...}", reader, 0, s.handleFile},
+		// The fleet page and its data (page.go, events.go, metrics.go):
+		// read-only; its actions are under /admin/ (actions.go).
+		{"GET /{$}", reader, 0, s.handleIndex},
+		{"GET /node/{node}", reader, 0, s.handleNodePage},
+		{"GET /ui/{asset}", reader, 0, s.handleAsset},
+		{"GET /api/fleet", reader, 0, s.handleFleet},
+		{"GET /api/events", reader, 0, s.handleEvents},
+		{"GET /api/nodeset", reader, 0, s.handleNodeset},
+		{"GET /api/nodes/{node}/history", reader, 0, s.handleHistory},
+		{"GET /metrics", reader, 0, s.ops.metrics.handler().ServeHTTP},
+		{"GET /admin/{$}", adminOnly, 0, s.handleAdminIndex},
+		{"GET /admin/node/{node}", adminOnly, 0, s.handleAdminNodePage},
+		{"POST /admin/api/promote", adminOnly, maxActionBody, s.handlePromote},
+		{"POST /admin/api/rollback", adminOnly, maxActionBody, s.handleRollback},
+		{"POST /admin/api/bad", adminOnly, maxActionBody, s.handleMark(true)},
+		{"POST /admin/api/good", adminOnly, maxActionBody, s.handleMark(false)},
+		{"POST /admin/api/assign", adminOnly, maxActionBody, s.handleAssignAction},
+		{"POST /admin/api/reclone", adminOnly, maxActionBody, s.handleReclone},
 	} {
 		m.Handle(r.pattern, s.guard(r.acc, r.maxBody, r.h))
 	}
@@ -238,11 +272,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // only: one stream a connection, so a client that stops reading stalls
 // its own connection and loses its slot, and MaxConns counts streams.
 func (s *Server) HTTPServer() *http.Server {
-	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes}
-	hs.ErrorLog = log.New(io.Discard, "", 0) // silent, as ServerOptions.Logger nil says
-	if s.o.Logger != nil {
-		hs.ErrorLog = s.o.Logger
-	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: readHeaderTimeout, IdleTimeout: idleTimeout, MaxHeaderBytes: maxHeaderBytes,
+		ErrorLog: slog.NewLogLogger(s.ops.log.Handler(), slog.LevelWarn)}
+	hs.RegisterOnShutdown(s.ops.shutdown) // ends the event streams
 	if s.o.TLS != nil {
 		hs.TLSConfig = s.o.TLS.Clone()
 		hs.TLSConfig.NextProtos = []string{"http/1.1"}
@@ -256,6 +288,7 @@ func (s *Server) HTTPServer() *http.Server {
 // gives open requests 5 seconds.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := s.HTTPServer()
+	go s.ops.watch(ctx) // logs version changes other processes make
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -285,18 +318,12 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // Stats reports the image streams now and so far.
 func (s *Server) Stats() Stats { return s.adm.stats() }
 
-func (s *Server) logf(format string, a ...any) {
-	if s.o.Logger != nil {
-		s.o.Logger.Printf(format, a...)
-	}
-}
-
 // fail answers an error: its text for the client errors, a generic text
 // for a 500 (the detail, with paths, goes to the server's log).
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, code int, err error) {
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
-		s.logf("%s %s: %v", r.Method, r.URL.Path, err)
+		s.ops.log.Error("internal error", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error (see the server's log)"
 	}
 	http.Error(w, msg, code)
@@ -419,14 +446,14 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e *versions.Entry
 func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry) bool {
 	node := nodeOf(r)
 	queued := func(ahead int) {
-		s.logf("%s %s: queued for an image stream (%d ahead)", r.RemoteAddr, node, ahead)
+		s.ops.log.Info("admission", "decision", "queued", "node", node, "version", e.Version, "ahead", ahead, "remote", r.RemoteAddr)
 		if node != "" {
 			s.report(fleet.State{Node: node, State: fleet.Waiting, Version: e.Version, Detail: fmt.Sprintf("queued for an image stream, %d ahead", ahead)})
 		}
 	}
 	err := s.adm.acquire(r.Context(), queued)
 	if errors.Is(err, errQueueFull) || errors.Is(err, errQueueWait) {
-		s.logf("%s %s: %v: 503", r.RemoteAddr, node, err)
+		s.ops.log.Warn("admission", "decision", "refused", "node", node, "version", e.Version, "reason", err.Error(), "remote", r.RemoteAddr)
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfter))
 		http.Error(w, err.Error()+"; try again later", http.StatusServiceUnavailable)
 		return false
@@ -440,10 +467,10 @@ func (s *Server) admit(w http.ResponseWriter, r *http.Request, e *versions.Entry
 				cur.State == fleet.Waiting && strings.HasPrefix(cur.Detail, "queued")
 		})
 		if err != nil {
-			s.logf("state of %s: %v", node, err)
+			s.ops.log.Warn("node state", "node", node, "err", err)
 		}
 	}
-	s.logf("%s %s: image stream of %s (%s)", r.RemoteAddr, node, e.Version, r.Header.Get("Range"))
+	s.ops.log.Info("admission", "decision", "admitted", "node", node, "version", e.Version, "remote", r.RemoteAddr)
 	return true
 }
 
@@ -453,7 +480,7 @@ const retryAfter = 10
 // report records a state the server itself observed (best effort).
 func (s *Server) report(st fleet.State) {
 	if _, err := s.nodes.Update(st); err != nil {
-		s.logf("state of %s: %v", st.Node, err)
+		s.ops.log.Warn("node state", "node", st.Node, "err", err)
 	}
 }
 

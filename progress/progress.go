@@ -53,6 +53,20 @@ func (m *Meter) Add(n int64, items int64) {
 	}
 }
 
+// Set counts bytes up to n in all (a callback that reports totals, not
+// increments); a smaller n is ignored.
+func (m *Meter) Set(n int64) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	d := n - m.bytes
+	m.mu.Unlock()
+	if d > 0 {
+		m.Add(d, 0)
+	}
+}
+
 // Line is the current state as text.
 func (m *Meter) Line() string {
 	m.mu.Lock()
@@ -66,7 +80,10 @@ func (m *Meter) lineLocked() string {
 	if el > 0 {
 		rate = float64(m.bytes) / el
 	}
-	s := fmt.Sprintf("%s: %s, %d files, %s/s", m.label, Bytes(m.bytes), m.items, Bytes(int64(rate)))
+	s := fmt.Sprintf("%s: %s, %s/s", m.label, Bytes(m.bytes), Bytes(int64(rate)))
+	if m.items > 0 { // a meter of bytes only (fetch, publish) says nothing of files
+		s = fmt.Sprintf("%s: %s, %d files, %s/s", m.label, Bytes(m.bytes), m.items, Bytes(int64(rate)))
+	}
 	if m.total > 0 && rate > 0 {
 		left := float64(m.total-m.bytes) / rate
 		if left < 0 {

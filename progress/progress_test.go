@@ -29,3 +29,27 @@ func TestQuietOffTerminal(t *testing.T) {
 		t.Fatalf("line %q lacks counts", l)
 	}
 }
+
+// TestLine: a meter of bytes only says nothing of files; Set counts up to
+// a total and ignores one that goes back.
+func TestLine(t *testing.T) {
+	for _, tt := range []struct {
+		items int64
+		set   []int64
+		want  string
+		not   string
+	}{
+		{0, []int64{10, 60, 40}, "60 B", "files"},
+		{2, []int64{100}, "2 files", ""},
+	} {
+		m := New(&bytes.Buffer{}, "fetch", 100, false)
+		m.Add(0, tt.items)
+		for _, n := range tt.set {
+			m.Set(n)
+		}
+		l := m.Line()
+		if !strings.Contains(l, tt.want) || tt.not != "" && strings.Contains(l, tt.not) {
+			t.Errorf("Line() after %d items, Set %v = %q; want %q and no %q", tt.items, tt.set, l, tt.want, tt.not)
+		}
+	}
+}

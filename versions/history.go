@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // logHistory appends a line to DIR/history: time, what, version, why. It
@@ -164,4 +165,19 @@ func (s *Store) Rollback(reason string) (*Entry, error) {
 	}
 	prev.Current = true
 	return prev, nil
+}
+
+// Mark is a value that changes whenever the store's versions do: every
+// publish, promotion, bad mark and prune appends to DIR/history and a
+// promotion moves DIR/current (a Medusa-style directory: its image's
+// size and time). A watcher (the server's) re-reads List only when it
+// changes. It reads three inodes and writes nothing.
+func (s *Store) Mark() string {
+	mark := s.currentName()
+	for _, name := range []string{historyFile, medium.ImageGzip} {
+		if st, err := os.Stat(filepath.Join(s.Dir, name)); err == nil {
+			mark += fmt.Sprintf(" %d.%d", st.Size(), st.ModTime().UnixNano())
+		}
+	}
+	return mark
 }

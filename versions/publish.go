@@ -55,7 +55,19 @@ type PublishOptions struct {
 	// is renamed into place: a version is never visible half signed. Nil
 	// publishes it unsigned (`clonecd publish` asks for --unsigned).
 	Key *trust.SecretKey
+	// Progress, if not nil, is told how far Publish has read the image:
+	// first while it checks it whole (stage "checking"), then while it
+	// copies it into the store ("copying"), with the bytes read so far
+	// of total. A terminal's progress meter hangs off it (package
+	// progress); it is called from Publish's goroutine.
+	Progress func(stage string, done, total int64)
 }
+
+// The stages PublishOptions.Progress is told about.
+const (
+	StageCheck = "checking"
+	StageCopy  = "copying"
+)
 
 // Publish adds image (a gzip'd cpio, e.g. from `clonecd pack`) with its
 // layout and optional files as a new version. Everything that can be
@@ -83,7 +95,7 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 		}
 	}()
 	m := &medium.Manifest{}
-	sum, size, mtime, err := copyInto(tmp, medium.ImageGzip, img, m)
+	sum, size, mtime, err := copyInto(tmp, medium.ImageGzip, img, m, stage(o.Progress, StageCopy))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +103,7 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 		return nil, fmt.Errorf("%s changed while it was published (sha256 %s, then %s); publish it again", img, p.check.SHA256, sum)
 	}
 	for _, name := range p.files {
-		if _, _, _, err := copyInto(tmp, name, o.Files[name], m); err != nil {
+		if _, _, _, err := copyInto(tmp, name, o.Files[name], m, nil); err != nil {
 			return nil, err
 		}
 	}
@@ -229,7 +241,7 @@ func (s *Store) preparePublish(img string, o *PublishOptions) (*published, error
 	if err := regular(img); err != nil {
 		return nil, err
 	}
-	if p.check, err = image.CheckFile(img); err != nil {
+	if p.check, err = checkImage(img, stage(o.Progress, StageCheck)); err != nil {
 		return nil, err
 	}
 	want, err := medium.ReadSum(os.DirFS(filepath.Dir(img)), filepath.Base(img))
@@ -265,14 +277,77 @@ func checkLayout(name string, b []byte) error {
 	return fmt.Errorf("%s does not look like an sfdisk layout (no label: or partition lines)", name)
 }
 
+// stage binds a Progress function to a stage ("": none).
+func stage(fn func(stage string, done, total int64), name string) func(done, total int64) {
+	if fn == nil {
+		return nil
+	}
+	return func(done, total int64) { fn(name, done, total) }
+}
+
+// progressReader tells fn how many bytes were read so far of total.
+type progressReader struct {
+	r           io.Reader
+	done, total int64
+	fn          func(done, total int64)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.done += int64(n)
+		p.fn(p.done, p.total)
+	}
+	return n, err
+}
+
+// reader returns f, or f telling fn about its progress (fn nil: none).
+func reader(f *os.File, fn func(done, total int64)) (io.Reader, error) {
+	if fn == nil {
+		return f, nil
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	fn(0, st.Size())
+	return &progressReader{r: f, total: st.Size(), fn: fn}, nil
+}
+
+// checkImage is image.CheckFile with progress told to fn (nil: none).
+func checkImage(img string, fn func(done, total int64)) (*image.CheckResult, error) {
+	if fn == nil {
+		return image.CheckFile(img)
+	}
+	f, err := os.Open(img)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r, err := reader(f, fn)
+	if err != nil {
+		return nil, err
+	}
+	res, err := image.Check(r)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", img, err)
+	}
+	return res, nil
+}
+
 // copyInto copies the file from into dir as the medium file name (synced,
 // mode 0600), records it in m and returns its sha256, size and mtime.
-func copyInto(dir, name, from string, m *medium.Manifest) (string, int64, time.Time, error) {
-	src, err := os.Open(from)
+// fn, if not nil, is told the bytes copied so far.
+func copyInto(dir, name, from string, m *medium.Manifest, fn func(done, total int64)) (string, int64, time.Time, error) {
+	in, err := os.Open(from)
 	if err != nil {
 		return "", 0, time.Time{}, err
 	}
-	defer src.Close()
+	defer in.Close()
+	src, err := reader(in, fn)
+	if err != nil {
+		return "", 0, time.Time{}, err
+	}
 	dst := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(dst), dirMode); err != nil {
 		return "", 0, time.Time{}, err
@@ -414,7 +489,7 @@ func (s *Store) adoptLocked() error {
 			m.Add(medium.File{Name: name, Size: chk.Size, SHA256: chk.SHA256})
 			continue
 		}
-		if _, _, _, err := copyInto(tmp, name, from, m); err != nil {
+		if _, _, _, err := copyInto(tmp, name, from, m, nil); err != nil {
 			return err
 		}
 	}
