@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
