@@ -18,7 +18,11 @@ func (s *Store) Secret() (*trust.Secret, error) {
 	if err := os.MkdirAll(s.Dir, dirMode); err != nil {
 		return nil, err
 	}
-	return trust.LoadOrCreateSecret(s.Dir)
+	sec, err := trust.LoadOrCreateSecret(s.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return sec, s.shareOwner()
 }
 
 // ReadSecret returns the server's secret without making one (an error
@@ -32,7 +36,11 @@ func (s *Store) ServerCert(hosts []string) (tls.Certificate, string, error) {
 	if err := os.MkdirAll(s.Dir, dirMode); err != nil {
 		return tls.Certificate{}, "", err
 	}
-	return trust.LoadOrCreateServerCert(s.Dir, hosts)
+	cert, pin, err := trust.LoadOrCreateServerCert(s.Dir, hosts)
+	if err != nil {
+		return cert, pin, err
+	}
+	return cert, pin, s.shareOwner()
 }
 
 // ServerPin is the pin of the server's certificate, making the

@@ -185,7 +185,12 @@ func (s *Store) lock() (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("%s: lock: %w", f.Name(), err)
 	}
-	return func() { f.Close() }, nil
+	return func() {
+		if err := s.shareOwner(); err != nil {
+			fmt.Fprintf(os.Stderr, "clonecd: %v\n", err)
+		}
+		f.Close()
+	}, nil
 }
 
 // lockChange takes the lock for a change other than Publish and Adopt;
