@@ -123,7 +123,12 @@ func Copyright(bin, goroot, modCache string) ([]byte, error) {
 			return nil, fmt.Errorf("license of %s %s: %w", m.path, m.version, err)
 		}
 		for _, file := range files {
+			// one block per text, and one per common license (Apache-2.0
+			// texts differ in white space only)
 			k := sha256.Sum256(bytes.TrimSpace(texts[file]))
+			if name := commonLicense(texts[file]); name != "" {
+				k = sha256.Sum256([]byte("common-licenses/" + name))
+			}
 			g, ok := groups[k]
 			if !ok {
 				g = &group{text: texts[file]}
