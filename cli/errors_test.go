@@ -35,12 +35,12 @@ func TestErrorWording(t *testing.T) {
 		names  string // regexp: the thing at fault
 		callee string // the package whose error repeats the command's name
 	}{
-		{[]string{"pack", "-o", filepath.Join(dir, "p.cpio.gz"), nope}, regexp.QuoteMeta(nope) + `: no such file`, "image"},
+		{[]string{"pack", "-o", filepath.Join(dir, "p.cpio.gz"), nope}, `packing ` + regexp.QuoteMeta(nope) + ` into .*: no such file`, ""},
 		{[]string{"pack", "-o", dir, media}, `output ` + regexp.QuoteMeta(dir) + ` is a directory`, ""},
 		{[]string{"pack", "-o", filepath.Join(nope, "p.cpio.gz"), media}, `directory ` + regexp.QuoteMeta(nope) + ` does not exist`, ""},
 		{[]string{"unpack", nope, filepath.Join(dir, "u")}, `open ` + regexp.QuoteMeta(nope) + `: no such file`, ""},
-		{[]string{"unpack", garbage, filepath.Join(dir, "u2")}, regexp.QuoteMeta(garbage), "image"},
-		{[]string{"verify", garbage, media}, `gzip|cpio`, "image"},
+		{[]string{"unpack", garbage, filepath.Join(dir, "u2")}, regexp.QuoteMeta(garbage), ""},
+		{[]string{"verify", garbage, media}, `gzip|cpio`, ""},
 		{[]string{"layout", "dump", nope}, `open ` + regexp.QuoteMeta(nope), ""},
 		{[]string{"layout", "capture", nope}, `open ` + regexp.QuoteMeta(nope), ""},
 		{[]string{"layout", "check", nope, afile}, `open ` + regexp.QuoteMeta(nope), ""},

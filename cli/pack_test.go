@@ -99,7 +99,7 @@ func TestPackUnpackVerifyCLI(t *testing.T) {
 	raw, _ := os.ReadFile(filepath.Join(dir, "img.cpio.gz"))
 	os.WriteFile(filepath.Join(dir, "cut.cpio.gz"), raw[:len(raw)/2], 0o644)
 	_, errOut, code = clonecd(t, dir, "unpack", "cut.cpio.gz", "out3")
-	if code != 2 || !strings.Contains(errOut, "cut.cpio.gz: unpack: cpio: ") || !strings.Contains(errOut, "at offset") {
+	if code != 2 || !strings.Contains(errOut, "cut.cpio.gz: cpio: ") || !strings.Contains(errOut, "at offset") {
 		t.Errorf("truncated image: code %d: %s", code, errOut)
 	}
 }

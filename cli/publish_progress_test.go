@@ -32,7 +32,7 @@ func TestPublishProgress(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			store := filepath.Join(t.TempDir(), "clone_image")
-			args := append([]string{"clonecd", "publish", testimage.Write(t, src, "meter"), "--dir", store, "--layout", lay}, tt.args...)
+			args := append([]string{"clonecd", "publish", "--unsigned", testimage.Write(t, src, "meter"), "--dir", store, "--layout", lay}, tt.args...)
 			var stdout, stderr bytes.Buffer
 			out := Output{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr}
 			var ptm *os.File

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/internal/testimage"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // TestServeLogFormat: serve --log-format json logs one JSON object per
@@ -24,7 +25,7 @@ func TestServeLogFormat(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "clone_image")
 	lay := filepath.Join(t.TempDir(), "node.sfdisk")
 	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--dir", store, "--layout", lay, testimage.Write(t, t.TempDir(), "log")); code != 0 {
+	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, testimage.Write(t, t.TempDir(), "log")); code != 0 {
 		t.Fatalf("publish: %s", errs)
 	}
 	var out, errb syncBuffer
@@ -33,25 +34,37 @@ func TestServeLogFormat(t *testing.T) {
 	done := make(chan error, 1)
 	f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 2, logFormat: "json"}
 	go func() { done <- runServe(ctx, Output{Stdout: &out, Stderr: &errb}, f, nil) }()
-	re := regexp.MustCompile(`on (http://127\.0\.0\.1:[0-9]+),`)
-	var url string
+	re := regexp.MustCompile(`on (https://127\.0\.0\.1:[0-9]+),(?s:.*)TLS pin (sha256//\S+)`)
+	var url, pin string
 	for deadline := time.Now().Add(10 * time.Second); url == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if m := re.FindStringSubmatch(out.String()); m != nil {
-			url = m[1]
+			url, pin = m[1], m[2]
 		}
 	}
 	if url == "" {
 		t.Fatalf("serve printed no address: %q %q", out.String(), errb.String())
 	}
-	resp, err := http.Post(url+"/api/nodes/s001", "application/json", strings.NewReader(`{"state":"cloning","step":"unpack"}`))
+	cfg, err := trust.ClientTLSConfig(pin, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	events, err := http.Get(url + "/api/events")
-	if err != nil {
-		t.Fatal(err)
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	do := func(method, path, who, body string) *http.Response {
+		_, token, _ := runMain(t, "token", "--dir", store, who)
+		c, err := trust.ParseCredential(token)
+		if err != nil {
+			t.Fatalf("clonecd token %s: %q: %v", who, token, err)
+		}
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.SetBasicAuth(c.User, c.Token)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
 	}
+	do(http.MethodPost, "/api/nodes/s001", "s001", `{"state":"cloning","step":"unpack"}`).Body.Close()
+	events := do(http.MethodGet, "/api/events", "admin", "")
 	defer events.Body.Close()
 	stop := time.Now()
 	cancel()

@@ -43,6 +43,7 @@ func TestOptionalFiles(t *testing.T) {
 	var code int
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		name := strings.TrimPrefix(strings.TrimPrefix(req.URL.Path, "/"), "v/1.0/")
+		w.Header().Set(netclone.ServerHeader, "test") // answers as a clonecd server
 		if name == broken {
 			http.Error(w, http.StatusText(code), code)
 			return

@@ -44,8 +44,8 @@ func (e *StatusError) Error() string {
 	if !e.Clonecd && e.Code < 500 {
 		return fmt.Sprintf("%s %s: %s, not from a clonecd server (is this a clonecd serve?)", e.Method, e.URL, e.Status)
 	}
-	if e.Msg != "" {
-		return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Msg)
+	if e.Msg != "" && e.Msg != http.StatusText(e.Code) && !strings.HasSuffix(e.Status, " "+e.Msg) {
+		return fmt.Sprintf("%s %s: %s: %s", e.Method, e.URL, e.Status, e.Msg)
 	}
 	return fmt.Sprintf("%s %s: %s", e.Method, e.URL, e.Status)
 }
