@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +23,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/nodesync"
 	"github.com/clonecd/clonecd/trust"
 )
 
@@ -247,6 +250,31 @@ func TestSyncAcceptance(t *testing.T) {
 	if out := testenv.Run(t, "getcap", filepath.Join(fx.node, "usr/bin/ping")); !strings.Contains(out, "cap_net_raw") {
 		t.Errorf("getcap usr/bin/ping = %q; want cap_net_raw", out)
 	}
+	// The blob store is behind the reader credential, as the image is.
+	cfg, err := trust.ClientTLSConfig(pin, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: cfg}}
+	sum := sha256.Sum256([]byte("new\n"))
+	for _, tt := range []struct {
+		cred string
+		want int
+	}{{"", http.StatusUnauthorized}, {token, http.StatusOK}} {
+		req, _ := http.NewRequest(http.MethodGet, fmt.Sprintf("%s%s%x", url, nodesync.Prefix, sum), nil)
+		if c, err := trust.ParseCredential(tt.cred); err == nil {
+			req.SetBasicAuth(c.User, c.Token)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.want || tt.want == http.StatusOK && string(body) != "new\n" {
+			t.Errorf("GET %s%x with credential %q = %s %q; want %d", nodesync.Prefix, sum, tt.cred, resp.Status, body, tt.want)
+		}
+	}
 	// A second sync has nothing to do and fetches no content.
 	code, sout, serr := runMain(t, syncArgs[1:]...)
 	if code != 0 {
@@ -434,5 +462,75 @@ func (p *proxy) answer(c io.Writer, s io.Reader, mode string) {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// TestSyncAll runs sync NODE... and sync-all as an admin would, with a
+// stand-in for ssh (no sshd helper in this package): --rsh is a script
+// that runs the command locally for a node, or fails as ssh does (255)
+// for node "down"; --command is a wrapper that points the node's sync at
+// its own directory. Each node gets its credential on standard input
+// from the store's secret, the table lists each node's result, and a
+// failed node makes the exit status 1.
+func TestSyncAll(t *testing.T) {
+	fx := newSyncFixture(t)
+	url, pin := serveStore(t, fx.store, false)
+	bin := testenv.Clonecd(t)
+	nodes := filepath.Dir(fx.node)
+	for _, n := range []string{"node1", "node2"} {
+		if code, _, errs := runMain(t, "unpack", fx.imgA, filepath.Join(nodes, n)); code != 0 {
+			t.Fatalf("unpack: %s", errs)
+		}
+	}
+	rsh := filepath.Join(nodes, "rsh")
+	writeFile(t, rsh, `#!/bin/sh
+while [ "$1" != "--" ]; do shift; done
+[ "$2" = down ] && { echo "ssh: connect to host down port 22: No route to host" >&2; exit 255; }
+NODE=$2 exec sh -c "$3"
+`)
+	wrapper := filepath.Join(nodes, "node-clonecd")
+	writeFile(t, wrapper, `#!/bin/sh
+exec "`+bin+`" "$@" --root "`+nodes+`/$NODE" --disk none
+`)
+	os.Chmod(rsh, 0o755)
+	os.Chmod(wrapper, 0o755)
+	code, out, errs := runMain(t, "sync", "--server", url, "--tls-pin", pin, "--dir", fx.store, "--rsh", rsh+" -o BatchMode=yes",
+		"--command", wrapper, "--parallel", "2", "node[1-2]", "down")
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^node1 +synced +3 +3 +\d+ +1 `),
+		regexp.MustCompile(`(?m)^node2 +synced `),
+		regexp.MustCompile(`(?m)^down +unreachable .*No route to host`),
+		regexp.MustCompile(`2 of 3 nodes synced or current`),
+	} {
+		if !want.MatchString(out) {
+			t.Errorf("sync node[1-2] down: table lacks %s:\n%s%s", want, out, errs)
+		}
+	}
+	if code != 1 {
+		t.Errorf("sync with an unreachable node = exit %d; want 1", code)
+	}
+	// sync-all --dry-run: both nodes current now.
+	code, out, errs = runMain(t, "sync-all", "--json", "--dry-run", "--server", url, "--tls-pin", pin, "--dir", fx.store,
+		"--rsh", rsh, "--command", wrapper, "--pattern", "node%d", "1", "2")
+	var results []syncResult
+	if err := json.Unmarshal([]byte(out), &results); err != nil || len(results) != 2 || code != 0 {
+		t.Fatalf("sync-all --json --dry-run 1 2 = exit %d %q %s (%v)", code, out, errs, err)
+	}
+	for _, r := range results {
+		if r.Result != resultCurrent || r.Version != "1.1" {
+			t.Errorf("sync-all --dry-run: %s is %s at %s; want current at 1.1", r.Node, r.Result, r.Version)
+		}
+	}
+}
+
+// TestRemoteSync: the command line sync NODE... runs on each node
+// passes the flags that concern the node, quoted for its shell.
+func TestRemoteSync(t *testing.T) {
+	f := &syncFlags{version: "1.2", dryRun: true, noDelete: true, exclude: patternsFlag{"/opt/it's/***"}, trust: []string{"/etc/k.pub"}}
+	f.fleet.command = "clonecd"
+	got := remoteSync(f, "https://m:8443", "sha256//x+y=", true)
+	want := `clonecd sync --json --server https://m:8443 --tls-pin sha256//x+y= --version 1.2 --dry-run --no-delete --exclude '/opt/it'\''s/***' --trust /etc/k.pub --credential -`
+	if got != want {
+		t.Errorf("remoteSync = %s\nwant          %s", got, want)
 	}
 }
