@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -75,19 +74,9 @@ any node was started.`,
 }
 
 func runSyncAll(ctx context.Context, out Output, f *syncAllFlags, args []string) error {
-	first, err1 := strconv.Atoi(args[0])
-	last, err2 := strconv.Atoi(args[1])
-	if err1 != nil || err2 != nil {
-		return UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
-	}
-	nodes, err := fleet.PatternNodes(f.pattern, first, last)
+	nodes, err := patternNodes(f.pattern, args)
 	if err != nil {
-		return UsageError("%v", err)
-	}
-	for _, n := range nodes {
-		if err := checkNodeName(n); err != nil {
-			return UsageError("--pattern: %v", err)
-		}
+		return err
 	}
 	return syncNodes(ctx, out, &f.syncFlags, nodes)
 }
