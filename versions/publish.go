@@ -108,9 +108,6 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 			return nil, err
 		}
 	}
-	if err := s.publishFiles(tmp, m); err != nil {
-		return nil, err
-	}
 	date := o.Date
 	if date.IsZero() {
 		date = s.now()
@@ -123,6 +120,10 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	}
 	defer unlock()
 	if err := s.adoptLocked(); err != nil {
+		return nil, err
+	}
+	// Under the lock: a prune removes the blobs no version lists.
+	if err := s.publishFiles(tmp, m); err != nil {
 		return nil, err
 	}
 	list, err := s.list()
