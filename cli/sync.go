@@ -190,6 +190,9 @@ const (
 
 func runSync(ctx context.Context, out Output, f *syncFlags, args []string) error {
 	if len(args) > 0 {
+		if f.root != "/" || f.disk != "" || f.node != "" {
+			return UsageError("--root, --disk and --node are for a sync on this machine, not with NODE... (each node syncs its own root)")
+		}
 		nodes, err := parseNodes(args)
 		if err != nil {
 			return err

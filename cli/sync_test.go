@@ -523,6 +523,23 @@ exec "`+bin+`" "$@" --root "`+nodes+`/$NODE" --disk none
 	}
 }
 
+// TestSyncUsage: flags that make no sense together are refused before
+// anything runs (exit 2).
+func TestSyncUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"sync", "--root", "/mnt", "--server", "https://m:8443", "s001"},
+		{"sync", "--parallel", "0", "--server", "https://m:8443", "s001"},
+		{"sync", "--exclude", "[", "--server", "https://m:8443"},
+		{"sync", "--version", "1", "--server", "https://m:8443"},
+		{"sync", "--server", "https://m:8443", "-s001"},
+		{"sync-all", "--server", "https://m:8443", "1"},
+	} {
+		if code, _, errs := runMain(t, args...); code != 2 || errs == "" {
+			t.Errorf("clonecd %q = exit %d %q; want 2 and a message", args, code, errs)
+		}
+	}
+}
+
 // TestRemoteSync: the command line sync NODE... runs on each node
 // passes the flags that concern the node, quoted for its shell.
 func TestRemoteSync(t *testing.T) {
