@@ -29,6 +29,8 @@ func commands(out Output) []commandGroup {
 			keyCmd(out), publishCmd(out), imagesCmd(out), promoteCmd(out), rollbackCmd(out), pruneCmd(out)}},
 		{"net", "Reclone over the network:", []*cobra.Command{
 			serveCmd(out), tokenCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out)}},
+		{"sync", "Update running nodes in place:", []*cobra.Command{
+			syncCmd(out), syncAllCmd(out)}},
 		{"shell", "Shell completion and manual:", []*cobra.Command{
 			completionCmd(out), manCmd(out), helpCmd(out)}},
 	}

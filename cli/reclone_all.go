@@ -36,19 +36,29 @@ s001..s064).`,
 }
 
 func runRecloneAll(ctx context.Context, out Output, f *recloneAllFlags, args []string) error {
+	nodes, err := patternNodes(f.pattern, args)
+	if err != nil {
+		return err
+	}
+	return reclone(ctx, out, &f.recloneFlags, nodes)
+}
+
+// patternNodes are the nodes FIRST..LAST (args) put through pattern
+// (reclone-all, sync-all), each name checked.
+func patternNodes(pattern string, args []string) ([]string, error) {
 	first, err1 := strconv.Atoi(args[0])
 	last, err2 := strconv.Atoi(args[1])
 	if err1 != nil || err2 != nil {
-		return UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
+		return nil, UsageError("FIRST and LAST must be numbers, got %q %q", args[0], args[1])
 	}
-	nodes, err := fleet.PatternNodes(f.pattern, first, last)
+	nodes, err := fleet.PatternNodes(pattern, first, last)
 	if err != nil {
-		return UsageError("%v", err)
+		return nil, UsageError("%v", err)
 	}
 	for _, n := range nodes {
 		if err := checkNodeName(n); err != nil {
-			return UsageError("--pattern: %v", err)
+			return nil, UsageError("--pattern: %v", err)
 		}
 	}
-	return reclone(ctx, out, &f.recloneFlags, nodes)
+	return nodes, nil
 }

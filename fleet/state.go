@@ -96,6 +96,10 @@ func (s State) Summary() string {
 			return "cloning (" + step + ")"
 		}
 		return "cloning"
+	case Done:
+		if s.Op == OpSync {
+			return "synced"
+		}
 	case Failed:
 		if step != "" {
 			return "failed at " + step

@@ -9,6 +9,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/nodesync"
 	"github.com/clonecd/clonecd/trust"
 )
 
@@ -50,12 +51,15 @@ func TestAuth(t *testing.T) {
 		{"state write, no credential", "POST", "/api/nodes/s001", state, none, 401},
 		{"log write, no credential", "PUT", "/api/nodes/s001/log", "log", none, 401},
 		{"assign, no credential", "POST", "/api/nodes/s001/assign", "1.19", none, 401},
+		{"blob, no credential", "GET", nodesync.Prefix + strings.Repeat("ab", 32), "", none, 401},
+		{"blob batch, no credential", "POST", nodesync.Prefix, strings.Repeat("ab", 32) + "\n", none, 401},
 		{"image, wrong token", "GET", "/" + medium.ImageGzip, "", bad, 401},
 		{"image, another server's admin", "GET", "/" + medium.ImageGzip, "", alien, 401},
 		{"state write, wrong token", "POST", "/api/nodes/s001", state, bad, 401},
 
 		{"image, a node", "GET", "/" + medium.ImageGzip, "", s001, 200},
 		{"versions, a node", "GET", "/api/versions", "", s001, 200},
+		{"a blob it lacks, a node", "GET", nodesync.Prefix + strings.Repeat("ab", 32), "", s001, 404},
 		{"own state", "POST", "/api/nodes/s001", state, s001, 200},
 		{"own log", "PUT", "/api/nodes/s001/log", "my log", s001, 204},
 		{"own log, read", "GET", "/api/nodes/s001/log", "", s001, 200},

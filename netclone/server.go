@@ -24,6 +24,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/nodesync"
 	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
@@ -130,6 +131,7 @@ type Server struct {
 	auth    *trust.Auth
 	handler http.Handler
 	ops     *ops // the fleet page, /metrics, the log (ops.go)
+	blobs   *blobs
 
 	etagsMu sync.Mutex
 	etags   map[etagKey]string
@@ -154,6 +156,7 @@ func NewServer(store *versions.Store, o ServerOptions) *Server {
 	s := &Server{store: store, nodes: store.Nodes(o.Nodes), o: o, auth: trust.NewAuth(secret),
 		adm: &admission{max: o.MaxStreams, maxQueue: o.MaxQueue, wait: o.QueueWait}}
 	s.ops = newOps(s)
+	s.blobs = &blobs{dir: store.BlobDir()}
 	s.nodes.OnChange(s.ops.nodeChanged)
 	s.handler = s.ops.observe(s.routes())
 	return s
@@ -188,6 +191,10 @@ func (s *Server) routes() http.Handler {
 		{"GET /api/nodes/{node}/log", ownNode, 0, s.handleLogGet},
 		{"POST /api/nodes/{node}/assign", adminOnly, maxAssignBody, s.handleAssign},
 		{"GET /v/{version}/{file...}", reader, 0, s.handleVersionFile},
+		// The blob store (package nodesync, clonecd sync): the image's
+		// contents, so the image's credential.
+		{"GET " + nodesync.Prefix + "{sum}", reader, 0, s.handleBlobs},
+		{"POST " + nodesync.Prefix + "{$}", reader, maxBlobsBody, s.handleBlobs},
 		{"GET /{file...}", reader, 0, s.handleFile},
 		// The fleet page and its data (page.go, events.go, metrics.go):
 		// read-only; its actions are under /admin/ (actions.go).

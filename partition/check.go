@@ -59,36 +59,11 @@ func Check(l *Layout, dev string) (*Decision, error) {
 	if len(keep) == 0 {
 		return no("the layout preserves no partition")
 	}
-	have, err := d.dump()
-	if errors.Is(err, ErrNoTable) {
-		return no("no partition table on %s", dev)
-	}
-	if err != nil {
-		return nil, err
-	}
-	if have.Label != want.Label {
-		return no("the disk has a %s partition table, the layout is %s", have.Label, want.Label)
-	}
-	for i := range want.Parts {
-		w := &want.Parts[i]
-		h := have.Part(w.Number)
-		if h == nil {
-			return no("%s is missing on the disk", partWhat(w))
+	if _, reason, err := d.compare(l, dev); err != nil || reason != "" {
+		if err != nil {
+			return nil, err
 		}
-		if !strings.EqualFold(h.Type, w.Type) {
-			return no("%s has type %s, the layout wants %s", partWhat(w), h.Type, w.Type)
-		}
-		if h.Start != w.Start {
-			return no("%s starts at sector %d, the layout wants %d", partWhat(w), h.Start, w.Start)
-		}
-		if h.Size != w.Size {
-			return no("%s has %d sectors, the layout wants %d", partWhat(w), h.Size, w.Size)
-		}
-	}
-	for _, h := range have.Parts {
-		if want.Part(h.Number) == nil {
-			return no("partition %d on the disk is not in the layout", h.Number)
-		}
+		return no("%s", reason)
 	}
 	dec := &Decision{Preserve: true}
 	for _, p := range keep {
@@ -171,4 +146,64 @@ func fsck(d *disk, p *Part) (string, error) {
 	}
 	return fmt.Sprintf("%s found errors (exit %d): %s", strings.Join(cmd.Args[:len(cmd.Args)-1], " "), ee.ExitCode(),
 		strings.Join(tail, "; ")), nil
+}
+
+// CheckTable is the first half of Check: whether the disk's table is the
+// layout fitted to the disk (label, partitions, types, starts, sizes),
+// without looking at any filesystem, so it can run on a disk in use
+// (clonecd sync: a node whose table differs needs a reclone). Preserve
+// says it is; Reason says why not.
+func CheckTable(l *Layout, dev string) (*Decision, error) {
+	d, err := openDisk(dev, os.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	_, reason, err := d.compare(l, dev)
+	if err != nil {
+		return nil, err
+	}
+	if reason != "" {
+		return &Decision{Reason: reason}, nil
+	}
+	return &Decision{Preserve: true, Reason: "table matches"}, nil
+}
+
+// compare fits l to the disk and compares the disk's table with it: the
+// fitted layout, and why the table differs ("" when it matches).
+func (d *disk) compare(l *Layout, dev string) (*Layout, string, error) {
+	want, err := d.fit(l)
+	if err != nil {
+		return nil, "", err
+	}
+	have, err := d.dump()
+	if errors.Is(err, ErrNoTable) {
+		return want, fmt.Sprintf("no partition table on %s", dev), nil
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if have.Label != want.Label {
+		return want, fmt.Sprintf("the disk has a %s partition table, the layout is %s", have.Label, want.Label), nil
+	}
+	for i := range want.Parts {
+		w := &want.Parts[i]
+		h := have.Part(w.Number)
+		switch {
+		case h == nil:
+			return want, fmt.Sprintf("%s is missing on the disk", partWhat(w)), nil
+		case !strings.EqualFold(h.Type, w.Type):
+			return want, fmt.Sprintf("%s has type %s, the layout wants %s", partWhat(w), h.Type, w.Type), nil
+		case h.Start != w.Start:
+			return want, fmt.Sprintf("%s starts at sector %d, the layout wants %d", partWhat(w), h.Start, w.Start), nil
+		case h.Size != w.Size:
+			return want, fmt.Sprintf("%s has %d sectors, the layout wants %d", partWhat(w), h.Size, w.Size), nil
+		}
+	}
+	for _, h := range have.Parts {
+		if want.Part(h.Number) == nil {
+			return want, fmt.Sprintf("partition %d on the disk is not in the layout", h.Number), nil
+		}
+	}
+	return want, "", nil
 }

@@ -1,7 +1,11 @@
 package versions
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,6 +14,8 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/atomicfile"
+	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/nodesync"
 )
 
 // StaleClone is how long a node's waiting or cloning state keeps its
@@ -65,7 +71,49 @@ func (s *Store) Prune(keep int) (*PrunePlan, error) {
 		plan.Delete = append(plan.Delete, e)
 	}
 	s.removeLeftovers()
+	if len(plan.Delete) > 0 {
+		if err := s.pruneBlobs(); err != nil {
+			return plan, err
+		}
+	}
 	return plan, nil
+}
+
+// pruneBlobs removes from the blob store what no version's node.files
+// lists (Publish writes blobs under the lock too). A node.files that
+// cannot be read keeps every blob.
+func (s *Store) pruneBlobs() error {
+	if _, err := os.Stat(s.BlobDir()); err != nil {
+		return nil
+	}
+	list, err := s.list()
+	if err != nil {
+		return err
+	}
+	var keep []*nodesync.Files
+	var sums []nodesync.Sum
+	for _, e := range list {
+		p := e.Path(medium.Files)
+		b, err := os.ReadFile(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		f, err := nodesync.Parse(bytes.NewReader(b))
+		if err != nil {
+			return fmt.Errorf("%s: %w (blobs kept)", p, err)
+		}
+		keep = append(keep, f)
+		sums = append(sums, nodesync.Sum(sha256.Sum256(b)))
+	}
+	blobs, err := nodesync.OpenStore(s.BlobDir())
+	if err != nil {
+		return err
+	}
+	_, _, err = blobs.Prune(keep, sums...)
+	return err
 }
 
 // removeLeftovers deletes what interrupted runs left in DIR/versions: an

@@ -18,6 +18,7 @@ import (
 	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/nodesync"
 	"github.com/clonecd/clonecd/trust"
 )
 
@@ -121,6 +122,10 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 	if err := s.adoptLocked(); err != nil {
 		return nil, err
 	}
+	// Under the lock: a prune removes the blobs no version lists.
+	if err := s.publishFiles(tmp, m); err != nil {
+		return nil, err
+	}
 	list, err := s.list()
 	if err != nil {
 		return nil, err
@@ -204,6 +209,9 @@ func (s *Store) preparePublish(img string, o *PublishOptions) (*published, error
 		return nil, err
 	}
 	for name, from := range o.Files {
+		if name == medium.Files {
+			return nil, fmt.Errorf("%s: publish writes it from the image; leave it out", name)
+		}
 		if !slices.Contains(medium.Optional, name) {
 			return nil, fmt.Errorf("%s: a version carries only %s besides the image and layout", name, strings.Join(medium.Optional, ", "))
 		}
@@ -377,6 +385,22 @@ func copyInto(dir, name, from string, m *medium.Manifest, fn func(done, total in
 	sum := hex.EncodeToString(h.Sum(nil))
 	m.Add(medium.File{Name: name, Size: n, SHA256: sum})
 	return sum, n, st.ModTime().UTC(), nil
+}
+
+// publishFiles writes the version's node.files from its image in dir,
+// fills the store's blob store with the image's contents (package
+// nodesync: what `clonecd sync` fetches) and records node.files in m.
+func (s *Store) publishFiles(dir string, m *medium.Manifest) error {
+	out := filepath.Join(dir, medium.Files)
+	_, st, err := nodesync.Publish(filepath.Join(dir, medium.ImageGzip), s.BlobDir(), out, nodesync.BuildOptions{})
+	if err != nil {
+		return err
+	}
+	if err := os.Chmod(out, fileMode); err != nil {
+		return err
+	}
+	m.Add(medium.File{Name: medium.Files, Size: st.FilesSize, SHA256: st.FilesSum.String()})
+	return nil
 }
 
 // writeInto writes data as the medium file name in dir and records it in m.

@@ -26,6 +26,7 @@ const (
 	historyFile = "history"
 	lockFile    = ".lock"
 	metaFile    = "meta.json"
+	blobsDir    = "blobs"
 	// flatNodes is a Medusa-style directory's identity table: its
 	// DIR/nodes is the node store.
 	flatNodes = "nodes.table"
@@ -109,6 +110,11 @@ func (e *Entry) Image() string { return e.Path(medium.ImageGzip) }
 
 // Layout returns the path of the version's node.sfdisk.
 func (e *Entry) Layout() string { return e.Path(medium.Layout) }
+
+// BlobDir is the store's blob store (package nodesync): every file's
+// content of every published image, by its sha256. Publish fills it;
+// the server serves it at nodesync.Prefix. It may not exist.
+func (s *Store) BlobDir() string { return filepath.Join(s.Dir, blobsDir) }
 
 // Store is an image store directory (see the package comment).
 type Store struct {

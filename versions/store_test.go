@@ -18,6 +18,7 @@ import (
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/nodesync"
 )
 
 const layoutText = "label: dos\nunit: sectors\n\n/dev/sda1 : start=2048, size=2097152, type=83\n"
@@ -330,7 +331,7 @@ func TestManifest(t *testing.T) {
 		}
 		return nil
 	})
-	want := []string{medium.Version, medium.Kernel, medium.Kickstart, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Layout}
+	want := []string{medium.Version, medium.Kernel, medium.Kickstart, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Files, medium.Layout}
 	if strings.Join(onDisk, " ") != strings.Join(want, " ") {
 		t.Errorf("version files %v; want %v", onDisk, want)
 	}
@@ -644,5 +645,67 @@ func TestPruneLeftovers(t *testing.T) {
 	left, _ := filepath.Glob(filepath.Join(v, ".*"))
 	if len(left) != 1 || filepath.Base(left[0]) != ".publish-new" {
 		t.Errorf("left after prune: %v, want only the recent .publish-new", left)
+	}
+}
+
+// TestPruneBlobs: publish fills the blob store from the image and lists
+// node.files in MANIFEST; prune removes the blobs only pruned versions
+// listed and keeps those of the versions kept.
+func TestPruneBlobs(t *testing.T) {
+	s, _ := Open(t.TempDir())
+	src := t.TempDir()
+	lay := layoutFile(t, src)
+	blobs := map[string][]nodesync.Sum{}
+	for _, c := range []string{"old content", "new content"} {
+		e, err := s.Publish(testimage.Write(t, src, c), PublishOptions{Layout: lay})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(e.Path(medium.Files))
+		if err != nil {
+			t.Fatalf("publish wrote no %s: %v", medium.Files, err)
+		}
+		files, err := nodesync.Parse(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		blobs[e.Version], _ = files.Blobs()
+		if len(blobs[e.Version]) == 0 {
+			t.Fatalf("version %s: %s lists no content", e.Version, medium.Files)
+		}
+	}
+	store, err := nodesync.OpenStore(s.BlobDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for v, sums := range blobs {
+		for _, sum := range sums {
+			if !store.Has(sum) {
+				t.Errorf("after publish: version %s's blob %s missing", v, sum)
+			}
+		}
+	}
+	if _, err := s.Prune(1); err != nil {
+		t.Fatal(err)
+	}
+	keep := map[nodesync.Sum]bool{}
+	for _, sum := range blobs["1.1"] {
+		keep[sum] = true
+		if !store.Has(sum) {
+			t.Errorf("Prune(1) removed blob %s of the kept version 1.1", sum)
+		}
+	}
+	gone := 0
+	for _, sum := range blobs["1.0"] {
+		if !keep[sum] {
+			if store.Has(sum) {
+				t.Errorf("Prune(1) kept blob %s that only the pruned 1.0 lists", sum)
+			}
+			gone++
+		}
+	}
+	if gone == 0 {
+		t.Fatal("1.0 and 1.1 share every blob: the test proves nothing")
 	}
 }
