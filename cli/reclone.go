@@ -73,6 +73,7 @@ Exit status: 0 when every node is done (or skipped), 1 when some failed,
 
 func recloneCmd(out Output) *cobra.Command {
 	f := &recloneFlags{}
+	pxeMark := false
 	c := &cobra.Command{
 		Use:   "reclone [flags] NODE...",
 		Short: "reclone nodes over the network (ssh, ramclone, follow)",
@@ -87,11 +88,20 @@ NODE is a name or a nodeset: s001 's[001-064,070]'.`,
 			if len(args) == 0 {
 				return UsageError("no nodes given")
 			}
+			if pxeMark {
+				return nil // names or MACs: runReclonePXE checks them
+			}
 			return nodesetArgs(c, args)
 		},
-		RunE: func(c *cobra.Command, args []string) error { return runReclone(c.Context(), out, f, args) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if pxeMark {
+				return runReclonePXE(c, out, f, args)
+			}
+			return runReclone(c.Context(), out, f, args)
+		},
 	}
 	f.define(c.Flags())
+	c.Flags().BoolVar(&pxeMark, "pxe", false, "mark the nodes (names or MACs) for clonecd serve --pxe: their next network boot gets the cloner; no ssh")
 	return c
 }
 

@@ -44,6 +44,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	tlsHosts        hostsFlag
 	plainHTTP       bool
+	pxe             pxeFlags
 }
 
 func serveCmd(out Output) *cobra.Command {
@@ -112,6 +113,8 @@ the events only.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of --tls-cert")
 	fl.Var(&f.tlsHosts, "tls-host", "more `NAMES` (host names, addresses) for the self-signed certificate (comma-separated, repeatable)")
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP: images, tokens and reports unencrypted on the network")
+	f.pxe.define(fl)
+	c.PreRunE = func(c *cobra.Command, _ []string) error { return f.pxe.check(c.Flags()) }
 	return c
 }
 
@@ -142,11 +145,16 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	} else if o.TLS, pin, err = serverTLS(store, f); err != nil {
 		return err
 	}
-	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", string(f.listen))
 	if err != nil {
 		return err
 	}
+	px, err := newPXE(out, store, &f.pxe, ln.Addr(), scheme, pin, &o)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := netclone.NewServer(store, o)
 	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
 		fmt.Fprintf(out.Stderr, "clonecd serve: listening on every interface (%s)\n", ln.Addr())
 	}
@@ -160,7 +168,12 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	fmt.Fprintf(out.Stdout, "clonecd serve: every request needs a credential: clonecd token NODE, clonecd token admin\n")
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, pxeWait := px.start(ctx)
 	if err := srv.Serve(ctx, ln); err != nil {
+		pxeWait()
+		return err
+	}
+	if err := pxeWait(); err != nil {
 		return err
 	}
 	st := srv.Stats()

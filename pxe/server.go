@@ -40,6 +40,10 @@ type Config struct {
 	ImageServer string
 	// BootDir holds the boot files (BootFiles, copied by CopyBootFiles).
 	BootDir string
+	// BootFS, when not nil, is opened at every request instead of
+	// BootDir: `clonecd serve` serves the current version's boot files,
+	// so a publish or a rollback takes effect at the next boot.
+	BootFS func() fs.FS
 	// Media opens a version's medium (medium's names: isolinux/vmlinuz,
 	// isolinux/initrd.img) and returns the version it resolved; "" is the
 	// current version.
@@ -259,4 +263,9 @@ func (s *Server) lastClient(mac net.HardwareAddr) Client {
 	return Client{MAC: mac, Arch: 7, Seen: time.Now()}
 }
 
-func (s *Server) bootFS() fs.FS { return os.DirFS(s.cfg.BootDir) }
+func (s *Server) bootFS() fs.FS {
+	if s.cfg.BootFS != nil {
+		return s.cfg.BootFS()
+	}
+	return os.DirFS(s.cfg.BootDir)
+}
