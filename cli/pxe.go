@@ -20,8 +20,8 @@ import (
 	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
-	"github.com/clonecd/clonecd/netclone/netboot"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/netclone/netboot"
 	"github.com/clonecd/clonecd/pxe"
 	"github.com/clonecd/clonecd/versions"
 )
