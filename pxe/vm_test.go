@@ -75,9 +75,7 @@ func sha256File(t testing.TB, p string) string {
 // cycle is one node's install: marked, PXE, cloned, rebooted, PXE says
 // local, login; then the mark is gone.
 func cycle(t *testing.T, l *lab, n node, how string) {
-	if err := l.policy.Mark(mustMAC(t, n.mac), "", ""); err != nil {
-		t.Fatal(err)
-	}
+	runClonecd(t, l.m.bin, "reclone --pxe", map[string]string{"store": l.m.store, "nodes": n.name})
 	n.disk = testenv.Sparse(t, n.name+".img", 4<<30)
 	v, start := l.boot(n)
 	expect(t, v, start, n.name+": "+how+" -> cloner", `clonecd: step setup done|clonecd: network: `, 15*time.Minute)
