@@ -79,11 +79,19 @@ func recloneCmd(out Output) *cobra.Command {
 		Short: "reclone nodes over the network (ssh, ramclone, follow)",
 		Long: recloneHelp + `
 
-NODE is a name or a nodeset: s001 's[001-064,070]'.`,
+NODE is a name or a nodeset: s001 's[001-064,070]'.
+
+With --pxe nothing runs on the nodes: each is marked in --dir DIR so that
+its next network boot from clonecd serve --pxe gets the cloner (a node
+that cannot boot its ramclone entry: bare, or its disk broken). NODE is
+then a name of the version's nodes table or a MAC (a new machine clonecd
+status lists); --version V pins the version it clones. After its clone
+the node reports done and its next network boot goes to its disk.`,
 		Example: `  clonecd reclone --server https://master:8443 s001 s002
   clonecd reclone --version 1.20 --server https://master:8443 s001   # canary
   clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'
-  clonecd reclone --json s001 | jq -r '.[].result'`,
+  clonecd reclone --json s001 | jq -r '.[].result'
+  clonecd reclone --pxe s001 52:54:00:12:34:56     # their next network boot (clonecd serve --pxe) clones them`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return UsageError("no nodes given")

@@ -92,7 +92,11 @@ func TestServePXE(t *testing.T) {
 		t.Errorf("clonecd status: %v; want %s as new\n%s", err, unknown, out)
 	}
 
-	// the boot file, as publish copied it, over TFTP and HTTP
+	// the boot file, as publish copied it (and listed it in MANIFEST),
+	// over TFTP and HTTP
+	if m, err := os.ReadFile(filepath.Join(store, "current", "MANIFEST")); err != nil || !strings.Contains(string(m), " pxe/"+FileUEFI+"\n") {
+		t.Errorf("the version's MANIFEST does not list pxe/%s: %v\n%s", FileUEFI, err, m)
+	}
 	want, err := os.ReadFile("/usr/lib/ipxe/" + FileUEFI)
 	if err != nil {
 		t.Fatal(err)
