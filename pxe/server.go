@@ -16,7 +16,7 @@ import (
 	"pack.ag/tftp"
 )
 
-// Config is what `clonecd serve --pxe IFACE` passes in.
+// Config is what `clonecd serve --pxe` passes in (cli/pxe.go).
 type Config struct {
 	// Interface is the cluster network interface; DHCP listens only there.
 	Interface string
@@ -79,7 +79,7 @@ type Range struct {
 	Mask       net.IPMask
 }
 
-// ParseRange reads --dhcp-range START-END[/PREFIX] (PREFIX default 24).
+// ParseRange reads --pxe-range START-END[/PREFIX] (PREFIX default 24).
 func ParseRange(s string) (*Range, error) {
 	prefix := "24"
 	if i := strings.IndexByte(s, '/'); i >= 0 {
@@ -127,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("pxe: Config needs a Policy and Media")
 	}
 	if cfg.Interface == "" {
-		return nil, errors.New("pxe: no interface (--pxe IFACE)")
+		return nil, errors.New("pxe: no interface (--pxe-interface IF)")
 	}
 	if cfg.ServerIP == nil {
 		ip, err := InterfaceIPv4(cfg.Interface)
