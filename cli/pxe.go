@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/netclone/netboot"
 	"github.com/clonecd/clonecd/pxe"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -332,32 +334,61 @@ func pxeBootFiles(files map[string]string, w io.Writer) {
 }
 
 // printNewcomers is status's list of the machines serve --pxe saw that
-// no nodes table names (read from --dir; only when every node is
-// listed), ready to be named.
-func printNewcomers(w io.Writer, f *statusFlags, nodes []string) error {
-	if server, err := serverURL(f.server); err != nil || server != "" || len(nodes) > 0 {
+// no nodes table names (only when every node is listed), ready to be
+// named: from the server's fleet overview (--server), else from --dir.
+func printNewcomers(ctx context.Context, w io.Writer, f *statusFlags, nodes []string) error {
+	server, err := serverURL(f.server)
+	if err != nil || len(nodes) > 0 {
 		return err
 	}
-	store, err := versions.Open(f.dir)
-	if err != nil {
-		return nil // status read the node store; no store, no PXE hosts
-	}
-	p := &pxe.DirPolicy{Dir: pxeHostsDir(store.Dir)}
-	names := nodesByMAC(store)
-	hosts, err := p.Hosts()
-	if err != nil {
-		return err
-	}
-	first := true
-	for _, h := range hosts {
-		if !h.New || names(h.MAC) != "" {
-			continue
+	var list []netclone.Newcomer
+	if server != "" {
+		if list, err = fetchNewcomers(ctx, string(server), f); err != nil {
+			return err
 		}
-		if first {
+	} else {
+		store, err := versions.Open(f.dir)
+		if err != nil {
+			return nil // status read the node store; no store, no PXE hosts
+		}
+		list = newcomers(&pxe.DirPolicy{Dir: pxeHostsDir(store.Dir)}, nodesByMAC(store))
+	}
+	for i, n := range list {
+		if i == 0 {
 			fmt.Fprintf(w, "\nnew machines that asked to boot over the network (name them in the nodes table):\n")
-			first = false
 		}
-		fmt.Fprintf(w, "  %s  %s\n", h.MAC, printable(h.Summary()))
+		h := pxe.Host{MAC: n.MAC, New: true, State: pxe.HostLocal, Vendor: n.Vendor, Firmware: n.Firmware, FirstSeen: n.FirstSeen.Local()}
+		fmt.Fprintf(w, "  %s  %s\n", printable(n.MAC), printable(h.Summary()))
 	}
 	return nil
+}
+
+// fetchNewcomers reads the newcomers of the server's fleet overview
+// (GET /api/fleet) with the admin's access.
+func fetchNewcomers(ctx context.Context, server string, f *statusFlags) ([]netclone.Newcomer, error) {
+	a, err := f.access.access(server, f.dir, trust.AdminUser)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, server+"/api/fleet", nil)
+	if err != nil {
+		return nil, err
+	}
+	if a.Credential.User != "" {
+		req.SetBasicAuth(a.Credential.User, a.Credential.Token)
+	}
+	c := &http.Client{Transport: &http.Transport{TLSClientConfig: a.TLS}, Timeout: time.Minute}
+	resp, err := c.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s/api/fleet: %s", server, resp.Status)
+	}
+	var ov netclone.Overview
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&ov); err != nil {
+		return nil, fmt.Errorf("%s/api/fleet: %w", server, err)
+	}
+	return ov.Newcomers, nil
 }

@@ -88,8 +88,11 @@ func clonecd(ctx context.Context, bin string, what string, a map[string]string) 
 		args = append(args, strings.Fields(a["pxe"])...)
 	case "reclone --pxe":
 		args = append([]string{"reclone", "--pxe", "--dir", a["store"]}, strings.Fields(a["nodes"])...)
-	case "status":
+	case "status": // a["server"]: the server's URL, else the store
 		args = []string{"status", "--dir", a["store"]}
+		if a["server"] != "" {
+			args = append(args, "--server", a["server"])
+		}
 	case "token":
 		args = []string{"token", "--dir", a["store"], a["node"]}
 	case "build":

@@ -88,8 +88,10 @@ func TestServePXE(t *testing.T) {
 	if got := dhcpOffers(t, "cB", unknown, uefiPXE); got[site] == nil || got[proxy] != nil {
 		t.Errorf("an unknown MAC: offers %v; want dnsmasq's only", got)
 	}
-	if out, err := run("status", map[string]string{}); err != nil || !regexpMatch(`(?m)^  `+unknown+`  new, uefi, PXEClient`, out) {
-		t.Errorf("clonecd status: %v; want %s as new\n%s", err, unknown, out)
+	for _, server := range []string{"", "https://" + proxy + ":8443"} { // the store, the server's fleet overview
+		if out, err := run("status", map[string]string{"server": server}); err != nil || !regexpMatch(`(?m)^  `+unknown+`  new, uefi, PXEClient`, out) {
+			t.Errorf("clonecd status (server %q): %v; want %s as new\n%s", server, err, unknown, out)
+		}
 	}
 
 	// the boot file, as publish copied it (and listed it in MANIFEST),
