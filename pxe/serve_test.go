@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"pack.ag/tftp"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // TestServePXE: `clonecd serve --pxe` (the binary, beside Debian's
@@ -200,3 +202,18 @@ func smallStore(t *testing.T, bin, dir string) string {
 }
 
 func regexpMatch(re, s string) bool { return regexp.MustCompile(re).MatchString(s) }
+
+// TestBootFileNames: every boot file this package serves has its name
+// among the medium's (publish copies it into the version as that name,
+// MANIFEST lists it, serve --pxe serves the current version's).
+func TestBootFileNames(t *testing.T) {
+	if len(BootFiles) != len(medium.BootFiles) {
+		t.Errorf("pxe has %d boot files, medium names %d", len(BootFiles), len(medium.BootFiles))
+	}
+	for _, f := range BootFiles {
+		name := medium.BootDir + "/" + f.Name
+		if !slices.Contains(medium.BootFiles, name) || !medium.IsFile(name) {
+			t.Errorf("%s: not a medium file name", name)
+		}
+	}
+}
