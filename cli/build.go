@@ -94,6 +94,7 @@ clonecd.credential=NODE:TOKEN typed at the boot prompt).`,
 	fl.BoolVar(&o.Initramfs.NoFirmware, "no-firmware", false, "no firmware in the initramfs")
 	fl.BoolVar(&o.NoUEFI, "no-uefi", false, "no UEFI boot entry (when the build host has no grub-efi-amd64-bin)")
 	fl.BoolVar(&o.NoHybrid, "no-hybrid", false, "no isohybrid MBR (CD only)")
+	fl.BoolVar(&o.SecureBoot, "secure-boot", false, "UEFI loader: Debian's signed shim and GRUB, so the CD boots with Secure Boot on (needs shim-signed, grub-efi-amd64-signed and a Debian-signed kernel)")
 	intVarP(fl, &o.Timeout, "timeout", "", 3, 1, builder.MaxTimeout, fmt.Sprintf("boot menu timeout in `SECONDS`, 1-%d", builder.MaxTimeout))
 	fl.BoolVarP(&o.Quiet, "quiet", "q", false, "print only the summary")
 	fl.StringArrayVar(&f.trust, "trust", nil, "trust the public key `FILE.pub` (or every *.pub of a DIR) in the cloner (repeatable)")

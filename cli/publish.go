@@ -92,6 +92,7 @@ func runPublish(_ context.Context, out Output, f *publishFlags, args []string) e
 			files[name] = path
 		}
 	}
+	pxeBootFiles(files, out.Stderr)
 	meter := &stageMeter{w: out.Stderr, label: "publish", quiet: f.quiet}
 	e, err := s.Publish(args[0], versions.PublishOptions{
 		Version: string(f.version), Note: f.note, Layout: f.layout, NoPromote: f.noPromote, Force: f.force, Files: files, Key: key,

@@ -73,25 +73,43 @@ Exit status: 0 when every node is done (or skipped), 1 when some failed,
 
 func recloneCmd(out Output) *cobra.Command {
 	f := &recloneFlags{}
+	pxeMark := false
 	c := &cobra.Command{
 		Use:   "reclone [flags] NODE...",
 		Short: "reclone nodes over the network (ssh, ramclone, follow)",
 		Long: recloneHelp + `
 
-NODE is a name or a nodeset: s001 's[001-064,070]'.`,
+NODE is a name or a nodeset: s001 's[001-064,070]'.
+
+With --pxe nothing runs on the nodes: each is marked in --dir DIR so that
+its next network boot from clonecd serve --pxe gets the cloner (a node
+that cannot boot its ramclone entry: bare, or its disk broken). NODE is
+then a name of the version's nodes table or a MAC (a new machine clonecd
+status lists); --version V pins the version it clones. After its clone
+the node reports done and its next network boot goes to its disk.`,
 		Example: `  clonecd reclone --server https://master:8443 s001 s002
   clonecd reclone --version 1.20 --server https://master:8443 s001   # canary
   clonecd reclone --rsh "ssh -i /root/.ssh/clone_key -o BatchMode=yes" 's[001-004]'
-  clonecd reclone --json s001 | jq -r '.[].result'`,
+  clonecd reclone --json s001 | jq -r '.[].result'
+  clonecd reclone --pxe s001 52:54:00:12:34:56     # their next network boot (clonecd serve --pxe) clones them`,
 		Args: func(c *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return UsageError("no nodes given")
 			}
+			if pxeMark {
+				return nil // names or MACs: runReclonePXE checks them
+			}
 			return nodesetArgs(c, args)
 		},
-		RunE: func(c *cobra.Command, args []string) error { return runReclone(c.Context(), out, f, args) },
+		RunE: func(c *cobra.Command, args []string) error {
+			if pxeMark {
+				return runReclonePXE(c, out, f, args)
+			}
+			return runReclone(c.Context(), out, f, args)
+		},
 	}
 	f.define(c.Flags())
+	c.Flags().BoolVar(&pxeMark, "pxe", false, "mark the nodes (names or MACs) for clonecd serve --pxe: their next network boot gets the cloner; no ssh")
 	return c
 }
 

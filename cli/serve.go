@@ -44,6 +44,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	tlsHosts        hostsFlag
 	plainHTTP       bool
+	pxe             pxeFlags
 }
 
 func serveCmd(out Output) *cobra.Command {
@@ -89,6 +90,24 @@ actions (promote, rollback, mark bad or good, assign, and reclone when
 --rsh is given: the server then runs the remote shell itself, as
 clonecd reclone does). Prometheus metrics are at /metrics.
 
+Network boot (--pxe): bare nodes boot the cloner from the network. On
+the cluster interface (--pxe-interface, default the one holding the
+--listen address) serve answers PXE and UEFI HTTP boot as a proxyDHCP
+beside the site's DHCP server (UDP 67 and 4011: no addresses, only the
+boot file), or as the network's DHCP server with --pxe-range
+START-END[/PREFIX]; TFTP on port 69 gives iPXE (undionly.kpxe for BIOS,
+snponly.efi for UEFI; with --pxe-secure-boot Debian's signed shim and
+GRUB), and stage 2 (an iPXE script booting the version's cloner kernel
+and initramfs with this server's URL, TLS pin and the node's credential)
+is plain HTTP on --pxe-http-port, because iPXE has no HTTPS. The boot
+files are the current version's (clonecd publish copies them from the
+master's ipxe, shim-signed and grub-efi-amd64-signed). Only nodes marked
+with clonecd reclone --pxe get the cloner (and, with --pxe-new, MACs never
+seen); every other network boot goes to the node's disk, and a node
+whose clone is done is unmarked. Machines the nodes table does not name
+are listed as new by clonecd status and the fleet page. What it knows of
+each MAC is in DIR/pxe/hosts.
+
 One line is logged on standard error per request and per event (node
 state changes, version changes, admission decisions, the page's
 actions): key=value text, or JSON with --log-format json; --quiet logs
@@ -97,6 +116,8 @@ the events only.`,
   clonecd serve --dir /srv/clone --listen 10.0.0.1:8443 --max-streams 8
   clonecd serve --listen 10.0.0.1:8443 --tls-cert /etc/ssl/master.pem --tls-key /etc/ssl/private/master.key
   clonecd serve --listen 10.0.0.1:8443 --log-format json --rsh "ssh -o BatchMode=yes"
+  clonecd serve --listen 10.0.0.1:8443 --pxe                       # proxyDHCP beside the site's DHCP server
+  clonecd serve --listen 10.0.0.1:8443 --pxe --pxe-range 10.0.0.100-10.0.0.199/24
   curl --pinnedpubkey sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= -k -u "$(clonecd token s001)" -r 0-99 https://10.0.0.1:8443/node.cpio.gz | xxd | head`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runServe(c.Context(), out, f, args) },
@@ -112,6 +133,8 @@ the events only.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of --tls-cert")
 	fl.Var(&f.tlsHosts, "tls-host", "more `NAMES` (host names, addresses) for the self-signed certificate (comma-separated, repeatable)")
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP: images, tokens and reports unencrypted on the network")
+	f.pxe.define(fl)
+	c.PreRunE = func(c *cobra.Command, _ []string) error { return f.pxe.check(c.Flags()) }
 	return c
 }
 
@@ -142,11 +165,16 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	} else if o.TLS, pin, err = serverTLS(store, f); err != nil {
 		return err
 	}
-	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", string(f.listen))
 	if err != nil {
 		return err
 	}
+	px, err := newPXE(out, store, &f.pxe, ln.Addr(), scheme, pin, &o)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	srv := netclone.NewServer(store, o)
 	if ip := ln.Addr().(*net.TCPAddr).IP; ip.IsUnspecified() {
 		fmt.Fprintf(out.Stderr, "clonecd serve: listening on every interface (%s)\n", ln.Addr())
 	}
@@ -160,7 +188,12 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 	fmt.Fprintf(out.Stdout, "clonecd serve: every request needs a credential: clonecd token NODE, clonecd token admin\n")
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	ctx, pxeWait := px.start(ctx)
 	if err := srv.Serve(ctx, ln); err != nil {
+		pxeWait()
+		return err
+	}
+	if err := pxeWait(); err != nil {
 		return err
 	}
 	st := srv.Stats()

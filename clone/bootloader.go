@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clonecd/clonecd/builder"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
 )
@@ -153,6 +154,9 @@ func (r *run) bootloader() error {
 			return fmt.Errorf("boot/grub/grub.cfg does not boot root=UUID=%s", u)
 		}
 		r.logf("bootloader: grub.cfg boots root=UUID=%s", r.uuids[r.rootPart().Number])
+		if err := r.signedChain(esp); err != nil {
+			return err
+		}
 		if r.safe != nil {
 			// The clone succeeded: only now the default leaves the cloner
 			// (what grub-set-default 0 does; GRUB_DEFAULT=saved).
@@ -367,4 +371,26 @@ func (r *run) ramcloneArgs() string {
 		args += " clonecd.hostname=" + r.hostname
 	}
 	return args + " console=tty0 console=ttyS0,115200"
+}
+
+// signedChain puts the root's Debian-signed shim and GRUB on the ESP
+// (builder.InstallSignedChain) when the root has shim-signed and
+// grub-efi-amd64-signed, so the clone boots with Secure Boot on; grub-install's
+// unsigned BOOTX64.EFI is replaced. Nothing to do without an ESP or the
+// packages.
+func (r *run) signedChain(esp *partition.Part) error {
+	if esp == nil || !builder.HasSignedChain(r.newRoot) {
+		return nil
+	}
+	espRoot, err := r.newRoot.OpenRoot(strings.TrimPrefix(path.Clean(esp.Mount), "/"))
+	if err != nil {
+		return fmt.Errorf("secure boot chain: the ESP %s: %w", esp.Mount, err)
+	}
+	defer espRoot.Close()
+	wrote, err := builder.InstallSignedChain(r.newRoot, espRoot, r.uuids[r.rootPart().Number])
+	if err != nil {
+		return err
+	}
+	r.logf("bootloader: Secure Boot chain (shim-signed, grub-efi-amd64-signed) installed in %s: %s", esp.Mount, strings.Join(wrote, " "))
+	return nil
 }

@@ -30,13 +30,24 @@ const (
 
 	// SumSuffix names an image's sha256 file: node.cpio.gz.sha256.
 	SumSuffix = ".sha256"
+
+	// BootDir holds a version's network boot programs (package pxe
+	// serves them over TFTP and HTTP, by their base names).
+	BootDir = "pxe"
 )
+
+// BootFiles are the network boot programs a version may carry, copied
+// by publish from the master's Debian packages (package pxe's BootFiles
+// names them): iPXE for BIOS and UEFI, Debian's signed shim and network
+// GRUB for Secure Boot.
+var BootFiles = []string{BootDir + "/undionly.kpxe", BootDir + "/snponly.efi", BootDir + "/ipxe.efi",
+	BootDir + "/shimx64.efi", BootDir + "/grubx64.efi"}
 
 // Images are the image names a medium may hold, the preferred first.
 var Images = []string{ImageGzip, ImageZstd}
 
 // Optional are the files a version may lack.
-var Optional = []string{Kickstart, Nodes, Conf, Kernel, Initrd, Files, Torrent}
+var Optional = append([]string{Kickstart, Nodes, Conf, Kernel, Initrd, Files, Torrent}, BootFiles...)
 
 // SumName is the sha256 file of name (node.cpio.gz.sha256).
 func SumName(name string) string { return name + SumSuffix }

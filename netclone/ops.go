@@ -127,6 +127,9 @@ func (o *ops) nodeChanged(old, cur fleet.State) {
 		o.log.Log(context.Background(), level, "node", attrs...)
 	}
 	o.touch()
+	if o.s.o.Changed != nil {
+		o.s.o.Changed(old, cur)
+	}
 }
 
 // touch marks the overview stale and wakes the event streams.

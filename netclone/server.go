@@ -82,6 +82,10 @@ type ServerOptions struct {
 	// Newcomers lists machines that asked to boot and are no node yet,
 	// for the fleet page (the PXE server's); nil: this server has none.
 	Newcomers func() []Newcomer
+	// Changed, when not nil, is told every change of a node's state
+	// after the server's own bookkeeping (serve --pxe: a clone done
+	// sends the node's next network boot to its disk).
+	Changed func(old, cur fleet.State)
 	// PeerBytes is how many image bytes the nodes served each other (the
 	// swarm), for the page and /metrics; nil: this server has no swarm.
 	PeerBytes func() int64

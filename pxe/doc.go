@@ -3,7 +3,7 @@
 // an address range), the TFTP side (iPXE, and Debian's signed shim and
 // GRUB for Secure Boot), the stage-2 HTTP handler (an iPXE script or a
 // GRUB configuration per node) and the boot policy (who gets the cloner,
-// who boots its own disk). `clonecd serve --pxe IFACE` runs it beside the
+// who boots its own disk). `clonecd serve --pxe` runs it beside the
 // image server; this package owns no store layout: the caller passes the
 // directory of boot files (BootDir), how to open a version's medium
 // (Media) and the Policy.

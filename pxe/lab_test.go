@@ -3,17 +3,12 @@ package pxe
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
-	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,7 +18,6 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
-	"github.com/clonecd/clonecd/medium"
 )
 
 // The PXE lab, inside the test's own network namespace (inNetns):
@@ -87,9 +81,20 @@ func clonecd(ctx context.Context, bin string, what string, a map[string]string) 
 		args = []string{"initramfs", "-q", "--golden", a["root"], "--root", a["root"], "-o", a["out"]}
 	case "publish":
 		args = []string{"publish", "--dir", a["store"], "--layout", a["layout"], "--nodes", a["nodes"], "--kernel", a["kernel"],
-			"--initrd", a["initrd"], "--version", a["version"], a["image"]}
-	case "serve":
-		args = []string{"serve", "--dir", a["store"], "--listen", a["listen"], "-q"}
+			"--initrd", a["initrd"], "--version", a["version"], "--unsigned", a["image"]}
+	case "serve": // with --pxe: a["pxe"] is its extra flags, space separated
+		args = []string{"serve", "--dir", a["store"], "--listen", a["listen"], "-q", "--pxe", "--pxe-interface", a["iface"],
+			"--pxe-http-port", a["port"]}
+		args = append(args, strings.Fields(a["pxe"])...)
+	case "reclone --pxe":
+		args = append([]string{"reclone", "--pxe", "--dir", a["store"]}, strings.Fields(a["nodes"])...)
+	case "status": // a["server"]: the server's URL, else the store
+		args = []string{"status", "--dir", a["store"]}
+		if a["server"] != "" {
+			args = append(args, "--server", a["server"])
+		}
+	case "token":
+		args = []string{"token", "--dir", a["store"], a["node"]}
 	case "build":
 		args = []string{"build", "-q", "--root", a["root"], "--image", a["image"], "--layout", a["layout"], "--nodes", a["nodes"],
 			"--version", a["version"], "--kernel", a["kernel"], "--initrd", a["initrd"], "-o", a["out"]}
@@ -156,7 +161,6 @@ type lab struct {
 	ip     string // this package's server
 	url    string // http://IP:8080
 	policy *DirPolicy
-	srv    *Server
 	logMu  sync.Mutex
 	log    bytes.Buffer // the PXE server's and the report watcher's lines
 	taps   int
@@ -180,54 +184,58 @@ func newLab(t *testing.T, o labOptions) *lab {
 	l := &lab{t: t, m: m, dir: t.TempDir(), cloned: make(chan string, 8)}
 	iface, rng := l.network(o.proxy)
 	l.url = "http://" + l.ip + ":8080"
+	// the server's host files (clonecd serve --pxe keeps them in
+	// STORE/pxe/hosts), read by the tests
+	l.policy = &DirPolicy{Dir: filepath.Join(m.store, "pxe", "hosts"), Names: func(mac string) string { return labNodes[mac] }}
 
-	// the image server: clonecd serve on loopback
+	// clonecd serve --pxe: the image server on :8443 (HTTPS), stage 2 on :8080
+	var extra []string
+	if rng != nil {
+		extra = append(extra, "--pxe-range", fmt.Sprintf("%s-%s/24", rng.Start, rng.End))
+	}
+	if o.pxeNew {
+		extra = append(extra, "--pxe-new")
+	}
+	if o.secureBoot {
+		extra = append(extra, "--pxe-secure-boot")
+	}
+	if o.proxy {
+		// br0 (.1) and vB (.2) share the subnet in one namespace: a
+		// transfer port bound to no address would answer from .1.
+		extra = append(extra, "--pxe-tftp-single-port")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	serve := clonecd(ctx, m.bin, "serve", map[string]string{"store": m.store, "listen": "127.0.0.1:8081"})
+	serve := clonecd(ctx, m.bin, "serve", map[string]string{"store": m.store, "listen": l.ip + ":8443", "iface": iface,
+		"port": "8080", "pxe": strings.Join(extra, " ")})
 	serve.Stdout, serve.Stderr = l.logWriter("serve"), l.logWriter("serve")
 	if err := serve.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { serve.Process.Signal(syscall.SIGTERM); serve.Wait() })
-
-	bootDir := filepath.Join(l.dir, "boot")
-	if _, missing, err := CopyBootFiles(bootDir, BootFiles); err != nil || len(missing) > 0 {
-		t.Fatalf("boot files: %v (missing %v): install ipxe, shim-signed and grub-efi-amd64-signed", err, missing)
-	}
-	l.policy = &DirPolicy{Dir: filepath.Join(l.dir, "hosts"), New: o.pxeNew, Names: func(mac string) string { return labNodes[mac] }}
-	srv, err := New(Config{Interface: iface, ServerIP: net.ParseIP(l.ip), Range: rng, BootURL: l.url, BootDir: bootDir,
-		Media: storeMedia(m.store), Policy: l.policy, SecureBoot: o.secureBoot,
-		// br0 (.1) and vB (.2) share the subnet in one namespace: a
-		// transfer port bound to no address would answer from .1.
-		TFTPSinglePort: o.proxy,
-		Logf:           func(f string, a ...any) { fmt.Fprintf(l.logWriter("pxe"), f+"\n", a...) }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l.srv = srv
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ctx) }()
-	t.Cleanup(func() { cancel(); <-errc })
-
-	// stage 2 and the image server on one port, with the report hook
-	ln, err := net.Listen("tcp", l.ip+":8080")
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, _ := url.Parse("http://127.0.0.1:8081")
-	mux := http.NewServeMux()
-	mux.Handle(Prefix, srv.Handler())
-	mux.Handle("/", l.reportHook(httputil.NewSingleHostReverseProxy(back)))
-	hs := &http.Server{Handler: mux}
-	go hs.Serve(ln)
-	t.Cleanup(func() { hs.Close() })
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("PXE lab log:\n%s", l.logText())
 		}
 	})
+	l.waitStage2()
 	return l
+}
+
+// waitStage2 waits for serve --pxe's stage 2 to answer (a minute).
+func (l *lab) waitStage2() {
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		r, err := http.Get(l.url + Prefix + "boot/" + FileBIOS)
+		if err == nil {
+			r.Body.Close()
+			if r.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			l.t.Fatalf("clonecd serve --pxe: no stage 2 at %s within a minute (%v)\n%s", l.url, err, l.logText())
+		}
+	}
 }
 
 // network makes br0 (and, for proxyDHCP, dnsmasq on br0 and the veth
@@ -253,64 +261,6 @@ func (l *lab) network(proxy bool) (string, *Range) {
 		t.Fatal(err)
 	}
 	return "br0", rng
-}
-
-// storeMedia opens STORE/versions/V ("": STORE/current).
-func storeMedia(store string) func(string) (fs.FS, string, error) {
-	return func(v string) (fs.FS, string, error) {
-		if v == "" {
-			p, err := filepath.EvalSymlinks(filepath.Join(store, "current"))
-			if err != nil {
-				return nil, "", fmt.Errorf("no current version: %w", err)
-			}
-			v = filepath.Base(p)
-		}
-		d := filepath.Join(store, "versions", v)
-		if _, err := os.Stat(d); err != nil {
-			return nil, "", err
-		}
-		return flatCloner{os.DirFS(d)}, v, nil
-	}
-}
-
-// flatCloner finds the cloner's kernel and initramfs at the top of a
-// version directory when they are not under medium's names: the store
-// before its refactoring published them as vmlinuz and initrd.img.
-type flatCloner struct{ fs.FS }
-
-func (f flatCloner) Open(name string) (fs.File, error) {
-	file, err := f.FS.Open(name)
-	if err != nil && (name == medium.Kernel || name == medium.Initrd) {
-		return f.FS.Open(path.Base(name))
-	}
-	return file, err
-}
-
-// reportHook stands in for the server's side of Policy.Cloned: a node's
-// report with state "done" (POST /api/nodes/NODE) marks it cloned. The
-// integrated server calls Policy.Cloned from its report handler instead.
-func (l *lab) reportHook(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-		if r.Method != http.MethodPost || len(parts) != 3 || parts[0] != "api" || parts[1] != "nodes" {
-			next.ServeHTTP(w, r)
-			return
-		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		next.ServeHTTP(w, r)
-		var st struct {
-			State string `json:"state"`
-		}
-		if json.Unmarshal(body, &st) == nil && st.State == "done" {
-			err := l.policy.Cloned(parts[2])
-			fmt.Fprintf(l.logWriter("report"), "%s reported done: Cloned: %v\n", parts[2], err)
-			select {
-			case l.cloned <- parts[2]:
-			default:
-			}
-		}
-	})
 }
 
 // dnsmasq is the site's DHCP server on br0: addresses only, no boot file,
@@ -347,6 +297,16 @@ func (w prefixWriter) Write(p []byte) (int, error) {
 	w.l.logMu.Lock()
 	defer w.l.logMu.Unlock()
 	for _, line := range strings.SplitAfter(string(p), "\n") {
+		// serve --pxe: "clonecd serve: pxe: NODE cloned: ..." when a
+		// node's done report marked it (Policy.Cloned)
+		if _, rest, ok := strings.Cut(line, "clonecd serve: pxe: "); ok {
+			if node, _, ok := strings.Cut(rest, " cloned: "); ok {
+				select {
+				case w.l.cloned <- node:
+				default:
+				}
+			}
+		}
 		if line != "" {
 			fmt.Fprintf(&w.l.log, "%s %s: %s", time.Now().Format("15:04:05"), w.prefix, line)
 		}

@@ -68,25 +68,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 		}
 	}()
 
-	// nclient4 sends from 0.0.0.0 through a packet socket, as firmware
-	// does: a UDP socket here would take br0's address as its source, and
-	// the bridge would drop that as a martian.
-	offers := func(mac string, k kind) map[string]*dhcpv4.DHCPv4 {
-		t.Helper()
-		hw := mustMAC(t, mac)
-		c, err := nclient4.New("cB", nclient4.WithHWAddr(hw), nclient4.WithTimeout(4*time.Second), nclient4.WithRetry(1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		m := request(t, mac, k, dhcpv4.MessageTypeDiscover)
-		got := map[string]*dhcpv4.DHCPv4{}
-		c.SendAndRead(context.Background(), nclient4.DefaultServers, m, func(r *dhcpv4.DHCPv4) bool {
-			got[r.ServerIdentifier().String()] = r
-			return false // keep listening: every server's answer counts
-		})
-		return got
-	}
+	offers := func(mac string, k kind) map[string]*dhcpv4.DHCPv4 { return dhcpOffers(t, "cB", mac, k) }
 	site, proxy := labSubnet+".1", labSubnet+".2"
 	// Wait for dnsmasq (and the proxy's sockets) on a loaded machine: a
 	// marked client gets both answers once both are up.
@@ -179,4 +161,26 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	if len(hosts) != 2 {
 		t.Errorf("hosts after the DISCOVERs: %+v; want the marked one and the unmarked one", hosts)
 	}
+}
+
+// dhcpOffers broadcasts a DISCOVER as mac (of kind k) from port (a veth
+// in the lab's bridge) and returns every server's answer by its server
+// identifier. nclient4 sends from 0.0.0.0 through a packet socket, as
+// firmware does: a UDP socket here would take br0's address as its
+// source, and the bridge would drop that as a martian.
+func dhcpOffers(t *testing.T, port, mac string, k kind) map[string]*dhcpv4.DHCPv4 {
+	t.Helper()
+	hw := mustMAC(t, mac)
+	c, err := nclient4.New(port, nclient4.WithHWAddr(hw), nclient4.WithTimeout(4*time.Second), nclient4.WithRetry(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	m := request(t, mac, k, dhcpv4.MessageTypeDiscover)
+	got := map[string]*dhcpv4.DHCPv4{}
+	c.SendAndRead(context.Background(), nclient4.DefaultServers, m, func(r *dhcpv4.DHCPv4) bool {
+		got[r.ServerIdentifier().String()] = r
+		return false // keep listening: every server's answer counts
+	})
+	return got
 }

@@ -178,9 +178,7 @@ func TestPXESecureBoot(t *testing.T) {
 	}
 	l := newLab(t, labOptions{secureBoot: true})
 	n := node{name: "pxe04", mac: "52:54:00:7e:00:04", uefi: true, secureBoot: true, noReboot: true}
-	if err := l.policy.Mark(mustMAC(t, n.mac), "", ""); err != nil {
-		t.Fatal(err)
-	}
+	runClonecd(t, l.m.bin, "reclone --pxe", map[string]string{"store": l.m.store, "nodes": n.name})
 	n.disk = testenv.Sparse(t, n.name+".img", 4<<30)
 	v, start := l.boot(n)
 	expect(t, v, start, "PXE shim -> GRUB -> kernel with Secure Boot", `Secure boot enabled`, 20*time.Minute)

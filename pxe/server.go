@@ -16,7 +16,7 @@ import (
 	"pack.ag/tftp"
 )
 
-// Config is what `clonecd serve --pxe IFACE` passes in.
+// Config is what `clonecd serve --pxe` passes in (cli/pxe.go).
 type Config struct {
 	// Interface is the cluster network interface; DHCP listens only there.
 	Interface string
@@ -40,6 +40,10 @@ type Config struct {
 	ImageServer string
 	// BootDir holds the boot files (BootFiles, copied by CopyBootFiles).
 	BootDir string
+	// BootFS, when not nil, is opened at every request instead of
+	// BootDir: `clonecd serve` serves the current version's boot files,
+	// so a publish or a rollback takes effect at the next boot.
+	BootFS func() fs.FS
 	// Media opens a version's medium (medium's names: isolinux/vmlinuz,
 	// isolinux/initrd.img) and returns the version it resolved; "" is the
 	// current version.
@@ -75,7 +79,7 @@ type Range struct {
 	Mask       net.IPMask
 }
 
-// ParseRange reads --dhcp-range START-END[/PREFIX] (PREFIX default 24).
+// ParseRange reads --pxe-range START-END[/PREFIX] (PREFIX default 24).
 func ParseRange(s string) (*Range, error) {
 	prefix := "24"
 	if i := strings.IndexByte(s, '/'); i >= 0 {
@@ -123,7 +127,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, errors.New("pxe: Config needs a Policy and Media")
 	}
 	if cfg.Interface == "" {
-		return nil, errors.New("pxe: no interface (--pxe IFACE)")
+		return nil, errors.New("pxe: no interface (--pxe-interface IF)")
 	}
 	if cfg.ServerIP == nil {
 		ip, err := InterfaceIPv4(cfg.Interface)
@@ -259,4 +263,9 @@ func (s *Server) lastClient(mac net.HardwareAddr) Client {
 	return Client{MAC: mac, Arch: 7, Seen: time.Now()}
 }
 
-func (s *Server) bootFS() fs.FS { return os.DirFS(s.cfg.BootDir) }
+func (s *Server) bootFS() fs.FS {
+	if s.cfg.BootFS != nil {
+		return s.cfg.BootFS()
+	}
+	return os.DirFS(s.cfg.BootDir)
+}
