@@ -261,6 +261,9 @@ func (o *ops) reclone(nodes []string, version string, force bool) (int, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	rc := &Recloner{Source: &storeSource{store: o.s.store, nodes: o.s.nodes}, Rsh: o.s.o.Rsh,
 		Version: version, Force: force, Parallel: 8, Grace: 2 * time.Minute, Out: &lineLog{log: o.log}}
+	if sec := o.s.o.Secret; sec != nil {
+		rc.Credential = sec.Credential // each node gets its own over ssh, as `clonecd reclone` gives it
+	}
 	vi, err := rc.Check(ctx)
 	if err != nil {
 		cancel()

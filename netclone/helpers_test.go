@@ -89,3 +89,13 @@ func nodesOf(dir string) *fleet.Store {
 func readState(dir, node string) (fleet.State, error) { return nodesOf(dir).Get(node) }
 
 func writeState(dir string, st fleet.State) (fleet.State, error) { return nodesOf(dir).Update(st) }
+
+// adminClient is an HTTP client presenting the admin's credential (the
+// fleet page's and the master's requests).
+var adminClient = &http.Client{Transport: authTransport{admin()}}
+
+type authTransport struct{ a Access }
+
+func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return http.DefaultTransport.RoundTrip(authed(r.Clone(r.Context()), t.a))
+}

@@ -27,7 +27,7 @@ func opsServer(t *testing.T, dir string, o ServerOptions) (*httptest.Server, *sy
 	t.Helper()
 	logs := &syncBuffer{}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
-	srv := NewServer(openStore(t, dir), o)
+	srv := serverWith(t, dir, o)
 	ts := httptest.NewUnstartedServer(srv)
 	ts.Config = srv.HTTPServer()
 	ts.Start()
@@ -38,7 +38,7 @@ func opsServer(t *testing.T, dir string, o ServerOptions) (*httptest.Server, *sy
 // scrape parses the server's /metrics with the Prometheus text parser.
 func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	resp, err := adminClient.Get(url + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func value(m *dto.Metric) float64 {
 func post(t *testing.T, url string, body any) *http.Response {
 	t.Helper()
 	b, _ := json.Marshal(body)
-	resp, err := http.Post(url, "application/json", bytes.NewReader(b))
+	resp, err := adminClient.Post(url, "application/json", bytes.NewReader(b))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +190,7 @@ func TestMetrics(t *testing.T) {
 func TestEventStream(t *testing.T) {
 	dir, _, _ := store(t, 4096)
 	ts, _ := opsServer(t, dir, ServerOptions{})
-	resp, err := http.Get(ts.URL + "/api/events")
+	resp, err := adminClient.Get(ts.URL + "/api/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -266,13 +266,13 @@ func TestEventStream(t *testing.T) {
 		}
 	}()
 	for i := 1; i < maxEventStreams; i++ {
-		r, err := http.Get(ts.URL + "/api/events")
+		r, err := adminClient.Get(ts.URL + "/api/events")
 		if err != nil {
 			t.Fatal(err)
 		}
 		open = append(open, r)
 	}
-	r, err := http.Get(ts.URL + "/api/events")
+	r, err := adminClient.Get(ts.URL + "/api/events")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -305,7 +305,7 @@ func TestActions(t *testing.T) {
 		for k, v := range hdr {
 			req.Header.Set(k, v)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := adminClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -385,7 +385,8 @@ func TestRecloneFromPage(t *testing.T) {
 	os.WriteFile(rsh, []byte(`#!/bin/sh
 [ "$1" = "--" ] && shift
 echo "$1 $2" >>"`+work+`/rsh.log"
-NETCLONE_FAKE_NODE=1 NODE_NAME="$1" NODE_SERVER="$FAKE_SERVER" NODE_DISK="`+work+`/$1.img" NODE_LOG="`+work+`/$1.log" \
+read -r cred
+NETCLONE_FAKE_NODE=1 NODE_CREDENTIAL="$cred" NODE_NAME="$1" NODE_SERVER="$FAKE_SERVER" NODE_DISK="`+work+`/$1.img" NODE_LOG="`+work+`/$1.log" \
 	setsid "`+self+`" >"`+work+`/$1.out" 2>&1 </dev/null &
 echo "clonecd ramclone: rebooting"
 `), 0o755)
@@ -405,7 +406,7 @@ echo "clonecd ramclone: rebooting"
 	})
 	waitFor(t, 10*time.Second, func() bool { return strings.Count(logs.String(), `"msg":"reclone","node"`) == 2 })
 	b, _ := os.ReadFile(filepath.Join(work, "rsh.log"))
-	if string(b) != "s001 "+DefaultCommand+"\ns002 "+DefaultCommand+"\n" {
+	if cmd := DefaultCommand + " --credential -"; string(b) != "s001 "+cmd+"\ns002 "+cmd+"\n" {
 		t.Errorf("the remote shell ran %q", b)
 	}
 	if !strings.Contains(logs.String(), `"result":"done","ok":true`) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clonecd/clonecd/internal/browser"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // syncBuffer is a bytes.Buffer a process writes while the test reads it.
@@ -38,11 +39,12 @@ func (s *syncBuffer) String() string {
 }
 
 // serveLogged runs the real `clonecd serve` on a free loopback port with
-// args and returns its URL and its output.
+// args (plain HTTP: the browser does not know the store's certificate)
+// and returns its URL and its output.
 func serveLogged(t *testing.T, dir string, args ...string) (string, *syncBuffer) {
 	t.Helper()
 	addr := freePort(t)
-	cmd := exec.Command(testenv.Clonecd(t), append([]string{"serve", "--dir", dir, "--listen", addr}, args...)...)
+	cmd := exec.Command(testenv.Clonecd(t), append([]string{"serve", "--dir", dir, "--listen", addr, "--plain-http"}, args...)...)
 	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
@@ -134,7 +136,22 @@ func TestFleetPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	url, serveLog := serveLogged(t, dir)
+	secret, err := trust.LoadSecret(dir) // made by serve's first start
+	if err != nil {
+		t.Fatal(err)
+	}
+	credential := func(user string) trust.Credential {
+		c, err := secret.Credential(user)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
 	p := page{t, browser.New(t)}
+	adm := credential(trust.AdminUser)
+	if err := browser.Authorize(p.ctx, adm.User, adm.Token); err != nil {
+		t.Fatal(err)
+	}
 
 	p.open(url + "/")
 	p.wait("the event stream", `document.querySelector('#conn').dataset.state === 'live'`)
@@ -148,6 +165,7 @@ func TestFleetPageInBrowser(t *testing.T) {
 
 	// s001 clones: its bar moves.
 	r := NewReporter(url, "s001")
+	r.Access = Access{Credential: credential("s001")}
 	r.Version = "1.20"
 	r.Begin()
 	r.Step("partition")
@@ -168,6 +186,7 @@ func TestFleetPageInBrowser(t *testing.T) {
 	logFile := filepath.Join(t.TempDir(), "clone.log")
 	os.WriteFile(logFile, []byte("partition ok\n<script>document.title='pwned'</script>\nunpack: write /dev/sda2: no space left\n"), 0o644)
 	f := NewReporter(url, "s002")
+	f.Access = Access{Credential: credential("s002")}
 	f.Version, f.LogFile = "1.20", logFile
 	f.Begin()
 	f.Step("unpack")
@@ -262,7 +281,7 @@ func TestFleetPageInBrowser(t *testing.T) {
 		"msg=request method=GET path=/api/events status=200",
 		"msg=node node=s001 state=cloning op=clone step=unpack version=1.20",
 		"msg=node node=s002 state=failed op=clone step=unpack version=1.20 error=",
-		"msg=action action=promote by=nobody",
+		"msg=action action=promote by=admin",
 		"msg=version event=current version=1.19 was=1.20",
 		"msg=version event=bad version=1.19 reason=\"hangs at boot\"",
 	} {

@@ -2,6 +2,7 @@ package browser
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/clonecd/clonecd/internal/testenv"
@@ -121,6 +123,18 @@ func Screenshot(t testing.TB, url, name, ready string) string {
 		t.Fatalf("opening %s (waiting for %s): %v", url, ready, err)
 	}
 	return Save(t, ctx, name)
+}
+
+// Authorize makes every request of ctx's tab carry user's credential
+// (HTTP Basic, as clonecd serve wants on every route), the fleet page's
+// event stream included.
+func Authorize(ctx context.Context, user, token string) error {
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+token))
+	if _, err := chromedp.Call(ctx, network.Enable, network.EnableParams{}); err != nil {
+		return err
+	}
+	_, err := chromedp.Call(ctx, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{Headers: network.Headers{"Authorization": auth}})
+	return err
 }
 
 // WaitFor waits until the JavaScript expression js is true (a truthy
