@@ -47,7 +47,7 @@ It presents the node's credential (--credential FILE, --token or
 $CLONECD_TOKEN: clonecd token NODE) and checks the server's certificate
 against --tls-pin or $CLONECD_TLS_PIN (or --tls-ca). Needs root.
 
---trust FILE.pub|DIR (default: the keys in `+trust.TrustDir+`, which the
+--trust FILE.pub|DIR (default: the keys in ` + trust.TrustDir + `, which the
 cloner's initramfs and a node's ramclone entry carry) clones only a
 version the master signed: MANIFEST's signature is checked first, then
 every file against it before the step that uses it (layout, ks.cfg,

@@ -207,4 +207,37 @@ func TestCloneTrust(t *testing.T) {
 			}
 		})
 	}
+	// The network cloner does not read the image in setup: a forged one
+	// is refused at the end of its stream, in unpack (the safety net
+	// keeps the node in the cloner), naming it; the signed one unpacks.
+	for _, tt := range []struct {
+		name   string
+		forged bool
+	}{{"network mode, signed image", false}, {"network mode, forged image", true}} {
+		t.Run(tt.name, func(t *testing.T) {
+			testenv.NeedTools(t, "mke2fs", "partx", "blkid")
+			media := filepath.Join(t.TempDir(), "media")
+			if out, err := exec.Command("cp", "-a", signed, media).CombinedOutput(); err != nil {
+				t.Fatalf("cp: %v: %s", err, out)
+			}
+			if tt.forged {
+				for _, n := range []string{medium.ImageGzip, medium.SumName(medium.ImageGzip)} {
+					b, _ := os.ReadFile(filepath.Join(forged, n))
+					os.WriteFile(filepath.Join(media, n), b, 0o644)
+				}
+			}
+			var log strings.Builder
+			err := Run(context.Background(), Config{Media: os.DirFS(media), Target: disk, Trust: keys, Log: &log,
+				Hostname: "n1", NoTune: true, Break: "identity", Net: true, MACs: []string{}})
+			t.Logf("clone log:\n%s", log.String())
+			var se *StepError
+			switch {
+			case !tt.forged && !errors.Is(err, ErrBreak):
+				t.Fatalf("err = %v; want the run to reach identity", err)
+			case tt.forged && (!errors.As(err, &se) || se.Step != "unpack" ||
+				!regexp.MustCompile(`node\.cpio\.gz: .*the manifest says .*not the image the master signed`).MatchString(err.Error())):
+				t.Fatalf("err = %v; want a refusal at unpack naming node.cpio.gz", err)
+			}
+		})
+	}
 }
