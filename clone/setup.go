@@ -154,7 +154,7 @@ func (r *run) checkImage(size int64) error {
 	defer f.Close()
 	res, err := image.Check(&countReader{r: f, total: size, log: r.log, what: "setup: checking " + r.image, t0: t0})
 	if mm := (*medium.MismatchError)(nil); errors.As(err, &mm) {
-		return refused(fmt.Errorf("%w: not the image the master signed", mm))
+		return fmt.Errorf("%s is damaged, nothing was written to the disk: %w: not the image the master signed", r.image, mm)
 	}
 	if err != nil {
 		return fmt.Errorf("%s is damaged, nothing was written to the disk: %w", r.image, err)
