@@ -15,10 +15,10 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/clonecd/clonecd/cpio"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/testsign"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/trust"
 )
@@ -32,35 +32,9 @@ sector-size: 512
 # clonecd: part=1 fs=ext4 mount=/ label=root
 `
 
-// signMedia writes dir's MANIFEST (every file of the medium as the
-// master lists it) and, with key, MANIFEST.minisig.
-func signMedia(t *testing.T, dir string, key *trust.SecretKey) {
-	t.Helper()
-	m := &medium.Manifest{Version: "1.42", Date: time.Now().UTC().Truncate(time.Second)}
-	names := append([]string{medium.Version, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Layout}, medium.Optional...)
-	for _, n := range names {
-		b, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(n)))
-		if errors.Is(err, os.ErrNotExist) {
-			continue
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		sum := sha256.Sum256(b)
-		m.Add(medium.File{Name: n, Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, medium.ManifestFile), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if key != nil {
-		if _, err := trust.SignDir(dir, key); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
+// signMedia signs the medium dir (version 1.42) with key; nil: only
+// MANIFEST is made anew.
+func signMedia(t *testing.T, dir string, key *trust.SecretKey) { testsign.Dir(t, dir, "1.42", key) }
 
 // trustReporter records what the run reports.
 type trustReporter struct {

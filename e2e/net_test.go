@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -20,6 +17,7 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/testsign"
 	"github.com/clonecd/clonecd/internal/vm"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
@@ -156,7 +154,11 @@ func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 		for src, dst := range map[string]string{spec.layout: "node.sfdisk", w.kernel: "isolinux/vmlinuz", w.initrd: "isolinux/initrd.img"} {
 			testenv.Run(t, "cp", src, filepath.Join(d, dst))
 		}
-		signVersion(t, w, d, v)
+		key, err := trust.LoadSecretKey(w.key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testsign.Dir(t, d, v, key) // as publish --key does: the cloner trusts only signed versions
 	}
 	if err := os.Symlink("versions/"+spec.versions[len(spec.versions)-1], filepath.Join(store, "current")); err != nil {
 		t.Fatal(err)
@@ -166,44 +168,6 @@ func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 		t.Fatal(err)
 	}
 	return vs
-}
-
-// signVersion writes version directory d's MANIFEST (every file in it)
-// and signs it with the master's key, as publish --key does: the cloner
-// (w.initrd) trusts only signed versions.
-func signVersion(t testing.TB, w *work, d, v string) {
-	t.Helper()
-	m := &medium.Manifest{Version: v, Date: time.Now().UTC().Truncate(time.Second)}
-	err := filepath.WalkDir(d, func(p string, e fs.DirEntry, err error) error {
-		if err != nil || e.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		rel, _ := filepath.Rel(d, p)
-		sum := sha256.Sum256(b)
-		m.Add(medium.File{Name: filepath.ToSlash(rel), Size: int64(len(b)), SHA256: hex.EncodeToString(sum[:])})
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := m.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(d, medium.ManifestFile), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	key, err := trust.LoadSecretKey(w.key, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := trust.SignDir(d, key); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestNetReclone is issue 6's QEMU acceptance: a node cloned from the ISO
