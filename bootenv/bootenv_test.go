@@ -182,7 +182,9 @@ func TestProbeSigned(t *testing.T) {
 		want   string // regexp on the output
 	}{
 		{"signed", nil, `media OK: node\.cpio\.gz sha256 matches; signed by key ` + key.ID() + `, 4 files match MANIFEST`},
-		{"image changed", func(d string) { os.WriteFile(filepath.Join(d, "node.cpio.gz"), []byte("pretend this is node.cpio.gZ"), 0o644) },
+		{"image changed", func(d string) {
+			os.WriteFile(filepath.Join(d, "node.cpio.gz"), []byte("pretend this is node.cpio.gZ"), 0o644)
+		},
 			`media BAD: node\.cpio\.gz: sha256 [0-9a-f]{64}, the manifest says`},
 		{"nodes changed", func(d string) { os.WriteFile(filepath.Join(d, "nodes"), []byte("52:54:00:00:00:02 s001\n"), 0o644) },
 			`media BAD: nodes: .*the manifest says`},
