@@ -223,10 +223,10 @@ func TestMITM(t *testing.T) {
 				t.Fatal(err)
 			}
 			testenv.Run(t, "dd", "if="+disk+".old", "of="+disk, "bs=1M", "seek=5", "conv=notrunc", "status=none")
-			before := fileSum(t, disk)
+			before := testenv.SHA256File(t, disk)
 			code, _, errs := runMain(t, "clone", "--net", url, "--token", cred.String(), "--trust", pub,
 				"--target", disk, "--hostname", "s001", "--no-tune", "--break", "identity")
-			return code, errs, fileSum(t, disk) == before
+			return code, errs, testenv.SHA256File(t, disk) == before
 		}},
 	}
 	otherKey := filepath.Join(t.TempDir(), "other.key")
@@ -302,17 +302,6 @@ func TestMITM(t *testing.T) {
 			}
 		})
 	}
-}
-
-// fileSum is the sha256 of a file's bytes.
-func fileSum(t *testing.T, p string) string {
-	t.Helper()
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 // lastLine is s's last non-empty line.

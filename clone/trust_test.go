@@ -4,10 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,20 +43,6 @@ func (r *trustReporter) Step(string)           {}
 func (r *trustReporter) Progress(int64, int64) {}
 func (r *trustReporter) Done(error)            {}
 func (r *trustReporter) Trusted(s string)      { r.mu.Lock(); r.trust = s; r.mu.Unlock() }
-
-func hashFile(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // TestCloneTrust is issue 11's cloner side on a loop disk: a cloner that
 // trusts the master's key clones a signed medium (stopped before
@@ -169,13 +152,13 @@ func TestCloneTrust(t *testing.T) {
 			if tt.change != nil {
 				tt.change(media)
 			}
-			before := hashFile(t, disk)
+			before := testenv.SHA256File(t, disk)
 			var log strings.Builder
 			rep := &trustReporter{}
 			err := Run(context.Background(), Config{Media: os.DirFS(media), Target: disk, Trust: tt.keys, Log: &log,
 				Hostname: "n1", NoTune: true, Break: "partition", Reporter: rep, MACs: []string{}})
 			t.Logf("clone log:\n%s", log.String())
-			if after := hashFile(t, disk); after != before {
+			if after := testenv.SHA256File(t, disk); after != before {
 				t.Errorf("the disk's bytes changed before partition")
 			}
 			if tt.file == "" {
