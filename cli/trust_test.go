@@ -16,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/medium"
@@ -289,6 +290,12 @@ func TestMITM(t *testing.T) {
 				if tt.file == "" {
 					if code != c.ok || untouched {
 						t.Errorf("%s of the version as published: exit %d, %q", c.name, code, errs)
+					}
+					if c.root { // the cloner reported how it trusted the version
+						pk, _ := trust.LoadPublicKey(pub)
+						if st, err := s.Nodes(fleet.Limits{}).Get("s001"); err != nil || st.Trust != "signed by key "+pk.ID() {
+							t.Errorf("%s: the server has node s001's trust %q (%v); want signed by key %s", c.name, st.Trust, err, pk.ID())
+						}
 					}
 					continue
 				}
