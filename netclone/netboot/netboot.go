@@ -118,6 +118,11 @@ func namesMedia(m *netclone.Media, trustDir string, logf func(string, ...any)) f
 		return m
 	}
 	man, _, err := keys.ReadManifest(m)
+	if err == nil {
+		if _, err = trust.ReadFile(m, man, medium.Nodes); errors.Is(err, fs.ErrNotExist) {
+			err = nil // no table (or one the manifest does not list): none
+		}
+	}
 	if err != nil {
 		logf("clonecd: version %s: %v: the server's %s is not used to choose the node's name", m.Version, err, medium.Nodes)
 		return nil
