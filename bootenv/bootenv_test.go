@@ -7,8 +7,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/clonecd/clonecd/internal/testsign"
+	"github.com/clonecd/clonecd/trust"
 )
 
 func TestParseCmdline(t *testing.T) {
@@ -151,5 +155,54 @@ func TestSafely(t *testing.T) {
 	}
 	if err := safely(func() error { return os.ErrNotExist }); err != os.ErrNotExist {
 		t.Errorf("error passed as %v", err)
+	}
+}
+
+// TestProbeSigned: a cloner that trusts a key checks the media as the
+// clone does: the signature, then every file MANIFEST lists; a changed
+// file, a missing signature or another key's is BAD, naming the file.
+func TestProbeSigned(t *testing.T) {
+	keyDir := t.TempDir()
+	key, err := trust.GenerateKey(filepath.Join(keyDir, "clonecd.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := trust.GenerateKey(filepath.Join(t.TempDir(), "other.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trustDir := t.TempDir()
+	pub, _ := os.ReadFile(filepath.Join(keyDir, "clonecd.key.pub"))
+	os.WriteFile(filepath.Join(trustDir, key.Public().FileName()), pub, 0o644)
+	defer func(d string) { probeTrustDir = d }(probeTrustDir)
+	probeTrustDir = trustDir
+	for _, tt := range []struct {
+		name   string
+		change func(dir string)
+		want   string // regexp on the output
+	}{
+		{"signed", nil, `media OK: node\.cpio\.gz sha256 matches; signed by key ` + key.ID() + `, 4 files match MANIFEST`},
+		{"image changed", func(d string) {
+			os.WriteFile(filepath.Join(d, "node.cpio.gz"), []byte("pretend this is node.cpio.gZ"), 0o644)
+		},
+			`media BAD: node\.cpio\.gz: sha256 [0-9a-f]{64}, the manifest says`},
+		{"nodes changed", func(d string) { os.WriteFile(filepath.Join(d, "nodes"), []byte("52:54:00:00:00:02 s001\n"), 0o644) },
+			`media BAD: nodes: .*the manifest says`},
+		{"signature removed", func(d string) { os.Remove(filepath.Join(d, "MANIFEST.minisig")) }, `media BAD: MANIFEST\.minisig: missing`},
+		{"another key", func(d string) { testsign.Dir(t, d, "1.19", other) }, `media BAD: MANIFEST\.minisig: signed by key ` + other.ID() + `, which is not trusted`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := media(t, func(s string) string { return s + "  node.cpio.gz\n" })
+			os.WriteFile(filepath.Join(dir, "nodes"), []byte("52:54:00:00:00:01 s001\n"), 0o644)
+			testsign.Dir(t, dir, "1.19", key)
+			if tt.change != nil {
+				tt.change(dir)
+			}
+			var out bytes.Buffer
+			err := Probe(&Env{MediaDev: "/dev/sr0", MediaDir: dir, MediaFS: "iso9660", Version: "1.19"}, &out)
+			if !regexp.MustCompile(tt.want).MatchString(out.String()) || (err == nil) != (tt.change == nil) {
+				t.Errorf("Probe: %v\n%s\nwant %s", err, out.String(), tt.want)
+			}
+		})
 	}
 }

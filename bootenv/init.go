@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // Modes of clonecd.mode=.
@@ -142,6 +143,22 @@ func Probe(env *Env, w io.Writer) error {
 		return fmt.Errorf("no clone media found")
 	}
 	fmt.Fprintf(w, "clonecd: media %s (%s) version %s\n", env.MediaDev, env.MediaFS, env.Version)
+	keys, err := trust.LoadTrustDir(probeTrustDir)
+	if err != nil {
+		fmt.Fprintf(w, "clonecd: the cloner's trusted keys: %v\n", err)
+		return err
+	}
+	if len(keys.Keys()) > 0 {
+		st, n, err := CheckSigned(env.MediaDir, keys)
+		if err != nil {
+			fmt.Fprintf(w, "clonecd: media BAD: %v\n", err)
+			return err
+		}
+		name, _ := medium.FindImage(os.DirFS(env.MediaDir))
+		fmt.Fprintf(w, "clonecd: media OK: %s sha256 matches; %s, %d files match %s\n", name, st, n, medium.ManifestFile)
+		return nil
+	}
+	fmt.Fprintf(w, "clonecd: %s: this cloner trusts no key; checking the image against its sha256 file only\n", trust.Unsigned)
 	if err := CheckImage(env.MediaDir); err != nil {
 		fmt.Fprintf(w, "clonecd: media BAD: %v\n", err)
 		return err
@@ -149,6 +166,36 @@ func Probe(env *Env, w io.Writer) error {
 	name, _ := medium.FindImage(os.DirFS(env.MediaDir))
 	fmt.Fprintf(w, "clonecd: media OK: %s sha256 matches\n", name)
 	return nil
+}
+
+// probeTrustDir holds the keys Probe trusts (tests point it elsewhere).
+var probeTrustDir = trust.TrustDir
+
+// CheckSigned checks the media in dir as a cloner that trusts keys does
+// (package clone): MANIFEST's signature, then every file it lists, the
+// image included, read whole. It returns how the media are signed and
+// how many files matched; a refusal names the file.
+func CheckSigned(dir string, keys *trust.Verifier) (trust.Status, int, error) {
+	fsys := os.DirFS(dir)
+	m, st, err := keys.ReadManifest(fsys)
+	if err != nil {
+		return st, 0, err
+	}
+	if m == nil { // no key: nothing to check against
+		return st, 0, nil
+	}
+	for _, f := range m.Files {
+		r, err := trust.Open(fsys, m, f.Name)
+		if err != nil {
+			return st, 0, err
+		}
+		_, err = io.Copy(io.Discard, r)
+		r.Close()
+		if err != nil {
+			return st, 0, err // *medium.MismatchError and *fs.PathError name the file
+		}
+	}
+	return st, len(m.Files), nil
 }
 
 // CheckImage checks dir's image against its sha256 file (medium.ReadSum:

@@ -14,6 +14,7 @@ import (
 	"github.com/clonecd/clonecd/bootenv"
 	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 )
 
 type cloneFlags struct {
@@ -23,6 +24,7 @@ type cloneFlags struct {
 	version                   versionFlag
 	brk                       string
 	dataKeep, noTune, quiet   bool
+	trust                     []string
 	access                    accessFlags
 }
 
@@ -45,6 +47,15 @@ It presents the node's credential (--credential FILE, --token or
 $CLONECD_TOKEN: clonecd token NODE) and checks the server's certificate
 against --tls-pin or $CLONECD_TLS_PIN (or --tls-ca). Needs root.
 
+--trust FILE.pub|DIR (default: the keys in ` + trust.TrustDir + `, which the
+cloner's initramfs and a node's ramclone entry carry) clones only a
+version the master signed: MANIFEST's signature is checked first, then
+every file against it before the step that uses it (layout, ks.cfg,
+nodes, clonecd.conf, kernel and initrd in setup, before anything is
+written; the image as it is read, against the signed sha256). A file that
+is missing, unsigned or changed stops the clone with its name. Without a
+key the clone says UNSIGNED in its log and its report.
+
 --target is required, except in the clone CD's rescue shell: there,
 without --media and --target, the mounted media and the one disk that is
 not the media are used.
@@ -56,6 +67,7 @@ Exit status: 0 cloned, 2 failed (the step is named), 3 stopped before the
   clonecd clone --media build/media --target /dev/sdb --data-keep
   clonecd clone --media build/media --target node.img --break unpack   # stop before unpack
   clonecd clone --net https://10.0.0.1:8443 --credential node07.cred --tls-pin sha256//q0P0vTLXDCxC9dHdZ8ocEfkhd9tu2yvWjDCbzBnmC2Q= --target node.img --hostname node07
+  clonecd clone --media /mnt/cdrom --trust /root/.clonecd/clonecd.key.pub --target node.img
   clonecd clone --hostname node07    # in the clone CD's rescue shell: retry the clone`,
 		Args: noArgs,
 		RunE: func(c *cobra.Command, args []string) error { return runClone(c.Context(), out, f, args) },
@@ -73,6 +85,7 @@ Exit status: 0 cloned, 2 failed (the step is named), 3 stopped before the
 	fl.Var(&f.server, "server", "image server `URL` for the node's ramclone boot entry (default: the media's clonecd.conf)")
 	fl.BoolVar(&f.noTune, "no-tune", false, "do not change the disk's queue settings")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "print only errors")
+	fl.StringArrayVar(&f.trust, "trust", nil, "clone only what the key `FILE.pub` (or a *.pub of a DIR) signed (repeatable; default: the keys of "+trust.TrustDir+")")
 	f.access.define(fl)
 	return c
 }
@@ -123,6 +136,11 @@ func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error 
 		defer nf.Close()
 		cfg.Nodes = nf
 	}
+	keys, err := cloneTrust(f.trust)
+	if err != nil {
+		return err
+	}
+	cfg.Trust = keys
 	if !f.quiet {
 		cfg.Log = out.Stderr
 	}
@@ -141,7 +159,7 @@ func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error 
 	} else {
 		cfg.Media = os.DirFS(media)
 	}
-	err := clone.Run(ctx, cfg)
+	err = clone.Run(ctx, cfg)
 	if errors.Is(err, clone.ErrBreak) {
 		fmt.Fprintf(out.Stderr, "clonecd clone: %v\n", err)
 		return &ExitError{Code: exitBreak}

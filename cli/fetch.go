@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -116,14 +115,9 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	if err != nil {
 		return err
 	}
-	var verifier *trust.Verifier
-	if len(f.trust) > 0 {
-		if verifier, err = trust.LoadVerifier(f.trust...); err != nil {
-			return fmt.Errorf("--trust: %w", err)
-		}
-		if len(verifier.Keys()) == 0 {
-			return fmt.Errorf("--trust %s: no public key (*.pub) in it", strings.Join(f.trust, " "))
-		}
+	verifier, err := loadTrust(f.trust)
+	if err != nil {
+		return err
 	}
 	// Standard output and devices (/dev/null) are written as the stream
 	// arrives; a file is replaced only once the whole image matched its

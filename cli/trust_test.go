@@ -1,10 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"io/fs"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/medium"
@@ -67,16 +72,44 @@ func TestKeyAndToken(t *testing.T) {
 	}
 }
 
-// mitm is a man in the middle on loopback: plain HTTP, any credential
-// accepted, answering as a clonecd server would, from a copy of a
-// published version that it may have changed (dir/v/V/ and
-// dir/CLONE_CD_VERSION).
-func mitm(t *testing.T, dir string) string {
+// mitm is a man in the middle on loopback in front of a real server
+// (netclone.Server over store, with the store's secret): plain HTTP, it
+// passes every request on to the server, credential and all, but answers
+// the files of version e that differ in its copy dir/v/V/ (changed by a
+// test case) from that copy, with Range as a server does, and 404 for one
+// the case removed.
+func mitm(t *testing.T, store *versions.Store, e *versions.Entry, dir string) string {
 	t.Helper()
-	fsrv := http.FileServer(http.Dir(dir))
+	sec, err := store.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	real := httptest.NewServer(netclone.NewServer(store, netclone.ServerOptions{Secret: sec}))
+	t.Cleanup(real.Close)
+	to, _ := url.Parse(real.URL)
+	proxy := httputil.NewSingleHostReverseProxy(to)
+	copyDir := filepath.Join(dir, "v", e.Version)
+	changed := map[string]bool{}
+	filepath.WalkDir(e.Dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(e.Dir, p)
+		a, _ := os.ReadFile(p)
+		b, err := os.ReadFile(filepath.Join(copyDir, rel))
+		if err != nil || !bytes.Equal(a, b) {
+			changed[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name, ok := strings.CutPrefix(r.URL.Path, "/v/"+e.Version+"/")
+		if !ok || !changed[name] {
+			proxy.ServeHTTP(w, r)
+			return
+		}
 		w.Header().Set(netclone.ServerHeader, "clonecd")
-		fsrv.ServeHTTP(w, r)
+		http.ServeFile(w, r, filepath.Join(copyDir, filepath.FromSlash(name)))
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL
@@ -95,14 +128,15 @@ func copyVersion(t *testing.T, e *versions.Entry, dir string) {
 	os.WriteFile(filepath.Join(dir, medium.Version), b, 0o644)
 }
 
-// TestMITM is issue 11's man-in-the-middle acceptance test: a server on
-// loopback serves a signed version with one file changed at a time (the
-// image, with a .sha256 that matches it; the layout, ks.cfg, the nodes
-// table, the cloner's kernel; the manifest itself; the signature gone),
-// and every consumer that trusts the master's key refuses it naming the
-// file, leaving its output as it was. The untouched copy is accepted,
-// which makes the refusals count. consumers is the list to extend with
-// `clone --net --trust` onto a loop disk once the cloner verifies.
+// TestMITM is issue 11's man-in-the-middle acceptance test: a man in the
+// middle on loopback in front of a real server serves a signed version
+// with one file changed at a time (the image, with a .sha256 that matches
+// it; the layout, ks.cfg, the nodes table, the cloner's kernel and initrd;
+// the manifest itself; the signature gone or another key's), and every
+// consumer that trusts the master's key refuses it naming the file:
+// `fetch --trust` leaves its output as it was, and `clone --net --trust`
+// onto a loop disk refuses in setup, the disk's bytes as they were. The
+// untouched copy is accepted, which makes the refusals count.
 func TestMITM(t *testing.T) {
 	t.Parallel()
 	testenv.NeedTools(t, "minisign", "cp")
@@ -116,6 +150,7 @@ func TestMITM(t *testing.T) {
 		"ks":     "%post --nochroot\necho configured\n%end\n",
 		"nodes":  "52:54:00:00:00:01 s001\n52:54:00:00:00:02 s002\n",
 		"kernel": "the cloner's kernel\n",
+		"initrd": "the cloner's initramfs\n",
 	}
 	for n, c := range files {
 		writeFile(t, filepath.Join(src, n), c)
@@ -123,7 +158,8 @@ func TestMITM(t *testing.T) {
 	store := filepath.Join(t.TempDir(), "store")
 	img := testimage.Write(t, src, "golden")
 	if code, out, errs := runMain(t, "publish", "--dir", store, "--key", key, "--layout", filepath.Join(src, "layout"),
-		"--ks", filepath.Join(src, "ks"), "--nodes", filepath.Join(src, "nodes"), "--kernel", filepath.Join(src, "kernel"), img); code != 0 || !strings.Contains(out, "signed by key") {
+		"--ks", filepath.Join(src, "ks"), "--nodes", filepath.Join(src, "nodes"), "--kernel", filepath.Join(src, "kernel"),
+		"--initrd", filepath.Join(src, "initrd"), img); code != 0 || !strings.Contains(out, "signed by key") {
 		t.Fatalf("publish --key: exit %d, %q %q", code, out, errs)
 	}
 	s, _ := versions.Open(store)
@@ -151,6 +187,49 @@ func TestMITM(t *testing.T) {
 			os.WriteFile(vfile(dir, name), b, 0o600)
 		}
 	}
+	sec, err := s.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cred, _ := sec.Credential("s001")
+	pub := key + trust.PubSuffix
+	isRoot := os.Geteuid() == 0
+	if !isRoot {
+		t.Run("clone --net", func(t *testing.T) { testenv.NeedRoot(t) })
+	} else {
+		testenv.NeedTools(t, "sfdisk", "mke2fs", "mkswap", "losetup", "partx", "blkid")
+	}
+	consumers := []struct {
+		name string
+		// run runs it through the man in the middle at url; untouched:
+		// its output (file, disk) is as it was
+		run  func(t *testing.T, url string) (code int, errs string, untouched bool)
+		ok   int // its exit status for the version as published
+		root bool
+	}{
+		{name: "fetch --trust", run: func(t *testing.T, url string) (int, string, bool) {
+			out := filepath.Join(t.TempDir(), "node.cpio.gz")
+			code, _, errs := runMain(t, "fetch", "--server", url, "--dir", t.TempDir(), "--token", cred.String(),
+				"--trust", pub, "-q", "-o", out)
+			_, err := os.Stat(out)
+			return code, errs, err != nil
+		}},
+		// clone --net checks the whole image in setup (outside the
+		// network cloner: no safety net), so every refusal comes before
+		// partition; as published it goes through unpack and stops
+		// before identity (exit 3): the test image is no system
+		{name: "clone --net --trust", ok: exitBreak, root: true, run: func(t *testing.T, url string) (int, string, bool) {
+			disk := testenv.Sparse(t, "node.img", 64<<20)
+			if err := os.WriteFile(disk+".old", []byte("an old node's bytes"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			testenv.Run(t, "dd", "if="+disk+".old", "of="+disk, "bs=1M", "seek=5", "conv=notrunc", "status=none")
+			before := testenv.SHA256File(t, disk)
+			code, _, errs := runMain(t, "clone", "--net", url, "--token", cred.String(), "--trust", pub,
+				"--target", disk, "--hostname", "s001", "--no-tune", "--break", "identity")
+			return code, errs, testenv.SHA256File(t, disk) == before
+		}},
+	}
 	otherKey := filepath.Join(t.TempDir(), "other.key")
 	runMain(t, "key", "generate", "-o", otherKey)
 	for _, tt := range []struct {
@@ -173,13 +252,14 @@ func TestMITM(t *testing.T) {
 		{"nodes table", change(medium.Nodes, "52:54:00:00:00:01 s002\n"), medium.Nodes, "the manifest says"},
 		{"kernel", change(medium.Kernel, "an implant\n"), medium.Kernel, "the manifest says"},
 		{"kernel, one byte", flip(medium.Kernel), medium.Kernel, "sha256 [0-9a-f]{64}, the manifest says"},
+		{"initrd, one byte", flip(medium.Initrd), medium.Initrd, "sha256 [0-9a-f]{64}, the manifest says"},
 		{"image, one byte", flip(medium.ImageGzip), medium.ImageGzip, ""}, // the server's .sha256 catches it (line noise)
 		{"image, one byte, with a matching .sha256", func(dir string) {
 			flip(medium.ImageGzip)(dir)
 			b, _ := os.ReadFile(vfile(dir, medium.ImageGzip))
 			sum := sha256.Sum256(b)
 			os.WriteFile(vfile(dir, medium.SumName(medium.ImageGzip)), medium.FormatSum(hex.EncodeToString(sum[:]), medium.ImageGzip), 0o600)
-		}, medium.ImageGzip, "sha256 [0-9a-f]{64}, the manifest says"},
+		}, medium.ImageGzip, "sha256 [0-9a-f]{64}, the manifest says|is damaged"}, // clone: gzip's checksum first
 		{"manifest rewritten to match the changes", func(dir string) {
 			m, _ := os.ReadFile(vfile(dir, medium.ManifestFile))
 			os.WriteFile(vfile(dir, medium.ManifestFile), []byte(strings.Replace(string(m), "file ", "file 0", 1)), 0o600)
@@ -201,39 +281,40 @@ func TestMITM(t *testing.T) {
 			if tt.change != nil {
 				tt.change(dir)
 			}
-			url := mitm(t, dir)
-			for _, c := range []struct {
-				name string
-				run  func(url, out string) (int, string)
-			}{
-				{"fetch --trust", func(url, out string) (int, string) {
-					code, _, errs := runMain(t, "fetch", "--server", url, "--dir", t.TempDir(), "--token", "s001:stolen-or-guessed",
-						"--trust", key+trust.PubSuffix, "-q", "-o", out)
-					return code, errs
-				}},
-				// clone --net --trust onto a loop disk joins here once the
-				// cloner verifies MANIFEST (its disk's bytes must then be
-				// unchanged for every refusal before partition).
-			} {
-				out := filepath.Join(t.TempDir(), "node.cpio.gz")
-				code, errs := c.run(url, out)
-				_, statErr := os.Stat(out)
+			url := mitm(t, s, e, dir)
+			for _, c := range consumers {
+				if c.root && !isRoot {
+					continue
+				}
+				code, errs, untouched := c.run(t, url)
 				if tt.file == "" {
-					if code != 0 || statErr != nil {
+					if code != c.ok || untouched {
 						t.Errorf("%s of the version as published: exit %d, %q", c.name, code, errs)
+					}
+					if c.root { // the cloner reported how it trusted the version
+						pk, _ := trust.LoadPublicKey(pub)
+						if st, err := s.Nodes(fleet.Limits{}).Get("s001"); err != nil || st.Trust != "signed by key "+pk.ID() {
+							t.Errorf("%s: the server has node s001's trust %q (%v); want signed by key %s", c.name, st.Trust, err, pk.ID())
+						}
 					}
 					continue
 				}
-				t.Logf("%s: %s", c.name, strings.TrimSpace(errs))
+				t.Logf("%s: %s", c.name, lastLine(errs))
 				if code != 2 || !regexp.MustCompile(regexp.QuoteMeta(tt.file)+`: .*`+tt.why).MatchString(errs) {
 					t.Errorf("%s: exit %d, %q; want a refusal naming %s (%s)", c.name, code, errs, tt.file, tt.why)
 				}
-				if statErr == nil {
-					t.Errorf("%s: a refused version left %s", c.name, out)
+				if !untouched {
+					t.Errorf("%s: a refused version changed its output", c.name)
 				}
 			}
 		})
 	}
+}
+
+// lastLine is s's last non-empty line.
+func lastLine(s string) string {
+	l := strings.Split(strings.TrimSpace(s), "\n")
+	return l[len(l)-1]
 }
 
 // TestInitramfsTrust: initramfs --trust puts the key in the cloner's

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/bootenv"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // BootOptions are what Boot needs beyond the boot environment. The zero
@@ -25,6 +26,10 @@ type BootOptions struct {
 	LogFile string
 	// EjectInterval is how often wait-eject looks at the CD drive; 0: 30s.
 	EjectInterval time.Duration
+	// TrustDir holds the public keys the cloner trusts (ID.pub files);
+	// "": trust.TrustDir, where build --trust and initramfs --trust put
+	// them. No directory: no key, the clone says UNSIGNED.
+	TrustDir string
 	// NetAttempts is how many times the network cloner runs the clone on
 	// its own before it gives up and opens the rescue shell (a stream that
 	// breaks for good, an image whose sha256 does not match); 0: 3.
@@ -47,6 +52,9 @@ func (o *BootOptions) defaults() {
 	}
 	if o.NetAttempts <= 0 {
 		o.NetAttempts = 3
+	}
+	if o.TrustDir == "" {
+		o.TrustDir = trust.TrustDir
 	}
 }
 
@@ -82,6 +90,12 @@ func Boot(env *bootenv.Env, o BootOptions) error {
 			return err
 		},
 	}
+	keys, err := trust.LoadTrustDir(o.TrustDir)
+	if err != nil {
+		// a damaged key must not turn into "no key, UNSIGNED"
+		return fmt.Errorf("the cloner's trusted keys: %w", err)
+	}
+	cfg.Trust = keys
 	if cfg.Break == "setup" {
 		cfg.Break = "" // bootenv.Setup already honoured it
 	}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+
+	"github.com/clonecd/clonecd/trust"
 )
 
 // What to do once the clone is done (clonecd.after=).
@@ -86,6 +88,12 @@ type Config struct {
 	// own disk): until the clone succeeds, the node's next boot is the
 	// cloner (see safety.go).
 	Net bool
+	// Trust holds the keys the cloner trusts (trust.TrustDir in the
+	// initramfs, clone --trust). With a key the setup step verifies the
+	// media's MANIFEST signature and every file against it before the
+	// step that uses it (trust.go); nil or no key: the media are used as
+	// they are, and the log and the report say UNSIGNED.
+	Trust *trust.Verifier
 	// SysRoot is the root of sysfs lookups ("" = "/"); tests point it at a
 	// fake tree.
 	SysRoot string

@@ -11,7 +11,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // steps are the clone steps in the order they run, each with the method
@@ -55,6 +57,8 @@ type run struct {
 	media fs.FS
 
 	// setup
+	manifest    *medium.Manifest  // the signed manifest (nil: no trusted key)
+	trust       trust.Status      // how the media were trusted
 	version     string            // for /etc/clonecd-version
 	conf        map[string]string // the media's clonecd.conf
 	layout      *partition.Layout // node.sfdisk as on the media
@@ -151,7 +155,7 @@ func Run(ctx context.Context, cfg Config) (err error) {
 		}
 		r.logf("step %s done in %.3fs", s.name, time.Since(t0).Seconds())
 	}
-	r.logf("clone done in %.1fs (version %s, host %s, disk %s)", time.Since(start).Seconds(), r.version, r.hostname, r.disk)
+	r.logf("clone done in %.1fs (version %s, %s, host %s, disk %s)", time.Since(start).Seconds(), r.version, r.trust, r.hostname, r.disk)
 	return nil
 }
 

@@ -52,6 +52,9 @@ func optional(fsys fs.FS, name string) (b []byte, ok bool, err error) {
 // name. Outside network mode it also reads the whole image, so that a
 // truncated or corrupted one stops the run before anything is written.
 func (r *run) setup() error {
+	if err := r.verifyMedia(); err != nil {
+		return err
+	}
 	v, err := fs.ReadFile(r.media, medium.Version)
 	if err != nil {
 		return fmt.Errorf("media: %w", err)
@@ -78,8 +81,8 @@ func (r *run) setup() error {
 		return fmt.Errorf("media %s: no partition is mounted at / (add a `# clonecd: part=N fs=ext4 mount=/` line)", medium.Layout)
 	}
 	if r.cfg.Net {
-		// Stat would open the image stream: the sum files say which
-		// image the server has.
+		// Stat would open the image stream: the sum files (or the
+		// signed manifest) say which image the server has.
 		if err := r.netImage(); err != nil {
 			return err
 		}
@@ -90,10 +93,11 @@ func (r *run) setup() error {
 		r.logf("setup: network mode: %s is checked as it streams in (sha256 at its end); until the clone is complete the node's disk boots the cloner (safety net, step partition)", r.image)
 		return nil
 	}
-	if r.image, err = medium.FindImage(r.media); err != nil {
+	if name, sum, ok := r.signedImage(); ok {
+		r.image, r.imageSum = name, sum
+	} else if r.image, err = medium.FindImage(r.media); err != nil {
 		return fmt.Errorf("media: %w", err)
-	}
-	if r.imageSum, err = medium.ReadSum(r.media, r.image); err != nil {
+	} else if r.imageSum, err = medium.ReadSum(r.media, r.image); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
 	st, err := fs.Stat(r.media, r.image)
@@ -110,6 +114,10 @@ func (r *run) setup() error {
 // netImage finds the server's image by its sum file (the first of
 // medium.Images that has one).
 func (r *run) netImage() error {
+	if name, sum, ok := r.signedImage(); ok {
+		r.image, r.imageSum = name, sum
+		return nil
+	}
 	for _, n := range medium.Images {
 		sum, err := medium.ReadSum(r.media, n)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -145,12 +153,15 @@ func (r *run) checkImage(size int64) error {
 	}
 	defer f.Close()
 	res, err := image.Check(&countReader{r: f, total: size, log: r.log, what: "setup: checking " + r.image, t0: t0})
+	if mm := (*medium.MismatchError)(nil); errors.As(err, &mm) {
+		return fmt.Errorf("%s is damaged, nothing was written to the disk: %w: not the image the master signed", r.image, mm)
+	}
 	if err != nil {
 		return fmt.Errorf("%s is damaged, nothing was written to the disk: %w", r.image, err)
 	}
 	if res.SHA256 != r.imageSum {
 		return fmt.Errorf("%s is damaged or not the one its sum names, nothing was written to the disk: sha256 %s, %s says %s",
-			r.image, res.SHA256, medium.SumName(r.image), r.imageSum)
+			r.image, res.SHA256, r.sumFrom(), r.imageSum)
 	}
 	r.logf("setup: %s checked in %.1fs: sha256 matches, %d entries, sound to its end", r.image, time.Since(t0).Seconds(), res.Entries)
 	return nil

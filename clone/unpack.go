@@ -3,6 +3,7 @@ package clone
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -122,15 +123,18 @@ func (r *run) unpack() error {
 	h := sha256.New()
 	cr := &countReader{r: io.TeeReader(f, h), total: total, rep: r.cfg.Reporter, log: r.log, what: "unpack", t0: time.Now()}
 	st, err := image.Unpack(cr, r.root, image.UnpackOptions{Merge: true, RootAttrs: true, Warn: func(w string) { r.logf("unpack: warning: %s", w) }})
+	if err == nil {
+		// hash whatever follows the archive's trailer too
+		_, err = io.Copy(io.Discard, cr)
+	}
+	if mm := (*medium.MismatchError)(nil); errors.As(err, &mm) {
+		return fmt.Errorf("%w: not the image the master signed, refused at the end of its stream", mm)
+	}
 	if err != nil {
 		return fmt.Errorf("unpacking %s after %s: %w", r.image, progress.Bytes(cr.n), err)
 	}
-	// hash whatever follows the archive's trailer too
-	if _, err := io.Copy(io.Discard, cr); err != nil {
-		return fmt.Errorf("reading %s: %w", r.image, err)
-	}
 	if got := hex.EncodeToString(h.Sum(nil)); got != r.imageSum {
-		return fmt.Errorf("%s is corrupt: sha256 %s, %s says %s", r.image, got, medium.SumName(r.image), r.imageSum)
+		return fmt.Errorf("%s is corrupt: sha256 %s, %s says %s", r.image, got, r.sumFrom(), r.imageSum)
 	}
 	if r.safe != nil {
 		if err := r.unstageImageBoot(); err != nil {

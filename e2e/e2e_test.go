@@ -14,6 +14,7 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
+	"github.com/clonecd/clonecd/trust"
 )
 
 const (
@@ -79,7 +80,8 @@ type work struct {
 	badISO    string // iso with node.cpio.gz corrupted
 	plain     string // iso built as a new user would: --append clonecd.hostname=node06, no nodes table
 	kernel    string // from the ISO, for direct kernel boots with extra keys
-	initrd    string
+	initrd    string // trusts key (its public key, built with --trust)
+	key       string // the master's signing key: every ISO and version is signed
 	golden    string
 	image     string
 	consMu    sync.Mutex
@@ -104,7 +106,10 @@ func (w *work) build(t testing.TB, iso, img, layout string, extra ...string) {
 		"--version", version, "--server", serverURL(), "-o", iso}, extra...)
 	if w.initrd != "" { // the first ISO's initramfs: building one takes minutes here
 		args = append(args, "--initrd", w.initrd, "--kernel", w.kernel)
+	} else { // it trusts the master's key, and so do the ISOs built with it
+		args = append(args, "--trust", w.key+trust.PubSuffix)
 	}
+	args = append(args, "--key", w.key)
 	run(t, w.bin, args...)
 }
 
@@ -205,6 +210,8 @@ func setup(t testing.TB) *work {
 		}
 	}
 	w.nodes = write("nodes", nodes.String())
+	w.key = filepath.Join(w.dir, "clonecd.key")
+	run(t, w.bin, "key", "generate", "-o", w.key)
 	w.ks = write("ks.cfg", ksPost)
 	w.dos, w.gpt = write("dos.sfdisk", dosLayout), write("gpt.sfdisk", gptLayout)
 	img := filepath.Join(w.dir, "node.cpio.gz")

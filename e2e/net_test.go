@@ -17,9 +17,11 @@ import (
 
 	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/internal/testsign"
 	"github.com/clonecd/clonecd/internal/vm"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
 )
 
@@ -152,6 +154,11 @@ func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 		for src, dst := range map[string]string{spec.layout: "node.sfdisk", w.kernel: "isolinux/vmlinuz", w.initrd: "isolinux/initrd.img"} {
 			testenv.Run(t, "cp", src, filepath.Join(d, dst))
 		}
+		key, err := trust.LoadSecretKey(w.key, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		testsign.Dir(t, d, v, key) // as publish --key does: the cloner trusts only signed versions
 	}
 	if err := os.Symlink("versions/"+spec.versions[len(spec.versions)-1], filepath.Join(store, "current")); err != nil {
 		t.Fatal(err)

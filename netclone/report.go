@@ -60,7 +60,10 @@ func (r *Reporter) send(st fleet.State) error {
 	if r == nil || r.Server == "" || r.Node == "" {
 		return nil
 	}
-	st.Node, st.Version, st.Attempt, st.Trust = r.Node, r.Version, r.Attempt, r.Trust
+	r.mu.Lock()
+	st.Trust = r.Trust
+	r.mu.Unlock()
+	st.Node, st.Version, st.Attempt = r.Node, r.Version, r.Attempt
 	b, _ := json.Marshal(st)
 	u := r.Server + "/api/nodes/" + url.PathEscape(r.Node)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -81,6 +84,14 @@ func (r *Reporter) send(st fleet.State) error {
 		return fmt.Errorf("report to %s: %s", u, resp.Status)
 	}
 	return nil
+}
+
+// Trusted sets how the cloner trusted the version ("signed by key ID",
+// "UNSIGNED": clone.TrustReporter); the reports from the next on carry it.
+func (r *Reporter) Trusted(status string) {
+	r.mu.Lock()
+	r.Trust = status
+	r.mu.Unlock()
 }
 
 // Begin reports a new clone (state waiting → cloning).

@@ -26,6 +26,7 @@ import (
 	"github.com/clonecd/clonecd/clone"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/trust"
 )
 
 // Link is the configured network link.
@@ -75,7 +76,7 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSo
 	if err != nil {
 		return nil, err
 	}
-	node, why, err := NodeName(env.Cmdline, l, m0)
+	node, why, err := NodeName(env.Cmdline, l, namesMedia(m0, trust.TrustDir, logf))
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +101,33 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSo
 		logf("clonecd: report to %s: %v", serverURL, err)
 	}
 	return &clone.NetSource{Media: m, Reporter: rep, DHCPHostname: l.DHCPName()}, nil
+}
+
+// namesMedia is m as NodeName may read it: with the keys of trustDir, the
+// nodes table only as the signed manifest says (trust.VerifiedFS), and
+// no table at all when the version does not verify (the clone's setup
+// step then refuses it, and reports that under the name chosen without
+// the table).
+func namesMedia(m *netclone.Media, trustDir string, logf func(string, ...any)) fs.FS {
+	keys, err := trust.LoadTrustDir(trustDir)
+	if err != nil {
+		logf("clonecd: the cloner's trusted keys: %v: the server's %s is not used to choose the node's name", err, medium.Nodes)
+		return nil
+	}
+	if len(keys.Keys()) == 0 {
+		return m
+	}
+	man, _, err := keys.ReadManifest(m)
+	if err == nil {
+		if _, err = trust.ReadFile(m, man, medium.Nodes); errors.Is(err, fs.ErrNotExist) {
+			err = nil // no table (or one the manifest does not list): none
+		}
+	}
+	if err != nil {
+		logf("clonecd: version %s: %v: the server's %s is not used to choose the node's name", m.Version, err, medium.Nodes)
+		return nil
+	}
+	return trust.VerifiedFS(m, man)
 }
 
 // DHCPName is the lease's host name without its domain ("" if none).
