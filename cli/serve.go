@@ -44,6 +44,7 @@ type serveFlags struct {
 	tlsCert, tlsKey string
 	tlsHosts        hostsFlag
 	plainHTTP       bool
+	sw              swarmServeFlags
 }
 
 func serveCmd(out Output) *cobra.Command {
@@ -92,7 +93,9 @@ clonecd reclone does). Prometheus metrics are at /metrics.
 One line is logged on standard error per request and per event (node
 state changes, version changes, admission decisions, the page's
 actions): key=value text, or JSON with --log-format json; --quiet logs
-the events only.`,
+the events only.
+
+` + swarmHelp,
 		Example: `  clonecd serve                                  # /root/clone_image on 127.0.0.1:8080
   clonecd serve --dir /srv/clone --listen 10.0.0.1:8443 --max-streams 8
   clonecd serve --listen 10.0.0.1:8443 --tls-cert /etc/ssl/master.pem --tls-key /etc/ssl/private/master.key
@@ -112,6 +115,7 @@ the events only.`,
 	fl.StringVar(&f.tlsKey, "tls-key", "", "TLS private key `FILE` (PEM) of --tls-cert")
 	fl.Var(&f.tlsHosts, "tls-host", "more `NAMES` (host names, addresses) for the self-signed certificate (comma-separated, repeatable)")
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP: images, tokens and reports unencrypted on the network")
+	f.sw.define(fl)
 	return c
 }
 
@@ -141,6 +145,13 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 		scheme = "http"
 	} else if o.TLS, pin, err = serverTLS(store, f); err != nil {
 		return err
+	}
+	if f.sw.on {
+		stopSwarm, err := startSwarm(ctx, store, f, &o, out.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stopSwarm()
 	}
 	srv := netclone.NewServer(store, o)
 	ln, err := net.Listen("tcp", string(f.listen))

@@ -116,7 +116,7 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	}
 	if len(states) == 0 {
 		fmt.Fprintf(out.Stdout, "no node has reported to %s yet\n", src.Where())
-		return nil
+		return printServed(ctx, out, src)
 	}
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tVERSION\tSTATE\tWHEN\tLOG")
@@ -132,7 +132,10 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", printable(orDash(s.Node)), printable(version),
 			printable(s.Summary()), when, printable(orDash(s.Log)))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return printServed(ctx, out, src)
 }
 
 // stateSource is where status and reclone read node states: the server
