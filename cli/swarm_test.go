@@ -326,3 +326,19 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestSwarmFetchFallback: fetch --swarm from a server without a swarm
+// gets the image over HTTP and says why.
+func TestSwarmFetchFallback(t *testing.T) {
+	store, e := swarmStore(t, 1<<20)
+	srv := startServe(t, &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true})
+	out := filepath.Join(t.TempDir(), medium.ImageGzip)
+	code, stdout, errs := runMain(t, "fetch", "--server", srv.url, "--dir", store, "--swarm", "--json", "-o", out)
+	var res fetchResult
+	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || res.Swarm != nil || !strings.Contains(errs, "offers no swarm") {
+		t.Errorf("fetch --swarm from serve without --swarm: exit %d, %s, %s; want the image over HTTP and why", code, stdout, errs)
+	}
+	if got, want := sha256.Sum256(mustRead(t, out)), sha256.Sum256(mustRead(t, e.Image())); got != want {
+		t.Errorf("fetch --swarm over HTTP: sha256 %x; want %x", got, want)
+	}
+}

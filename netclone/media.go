@@ -88,7 +88,7 @@ type MediaOptions struct {
 	// server offers one and the version has a torrent, the HTTP stream
 	// otherwise and when the swarm fails (fetch --swarm, clonecd.swarm=1).
 	Swarm *SwarmOptions
-	Logf        func(format string, a ...any)
+	Logf  func(format string, a ...any)
 }
 
 func (o *MediaOptions) defaults() {
