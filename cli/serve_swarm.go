@@ -28,7 +28,10 @@ tracker at /swarm/announce (any credential; it hands out the addresses of
 the nodes fetching the same version) and seeds every published version
 that has a node.torrent itself as a peer (--swarm-listen, port 6881 of
 the --listen address by default), its image route being the webseed.
-Nodes use the swarm only when told to (clonecd.swarm=1, fetch --swarm).`
+Nodes use the swarm only when told to (clonecd.swarm=1, fetch --swarm).
+The peers' own connections (the seeder's port, the nodes' ports) are
+BitTorrent: no credential, no encryption; whoever reaches them and knows
+a version's infohash reads its image. Keep them on the cluster network.`
 
 func (f *swarmServeFlags) define(fl *pflag.FlagSet) {
 	fl.BoolVar(&f.on, "swarm", false, "nodes share the image with each other (BitTorrent): run the tracker and a seeder")
