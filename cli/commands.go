@@ -28,7 +28,7 @@ func commands(out Output) []commandGroup {
 		{"store", "Keep versions in the image store:", []*cobra.Command{
 			keyCmd(out), publishCmd(out), imagesCmd(out), promoteCmd(out), rollbackCmd(out), pruneCmd(out)}},
 		{"net", "Reclone over the network:", []*cobra.Command{
-			serveCmd(out), tokenCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out)}},
+			serveCmd(out), tokenCmd(out), recloneCmd(out), recloneAllCmd(out), statusCmd(out), ramcloneCmd(out), fetchCmd(out), cacheConfigCmd(out)}},
 		{"sync", "Update running nodes in place:", []*cobra.Command{
 			syncCmd(out), syncAllCmd(out)}},
 		{"shell", "Shell completion and manual:", []*cobra.Command{

@@ -28,6 +28,7 @@ type fetchFlags struct {
 	limitRate             rateFlag
 	report, quiet, asJSON bool
 	access                accessFlags
+	sw                    swarmFetchFlags
 }
 
 func fetchCmd(out Output) *cobra.Command {
@@ -53,7 +54,9 @@ signed is refused with its name, even when the server's .sha256 matches
 it; the output file is left as it was.
 
 ` + accessHelp + ` With --dir, fetch presents the admin's credential (the
-node's with --node).`,
+node's with --node).
+
+` + swarmFetchHelp,
 		Example: `  clonecd fetch --server https://10.0.0.1:8443 -o /tmp/node.cpio.gz
   clonecd fetch --server https://10.0.0.1:8443 --trust /root/.clonecd/clonecd.key.pub -o node.cpio.gz
   clonecd fetch --server https://master:8443 --version 1.19 -o old.cpio.gz
@@ -78,19 +81,21 @@ node's with --node).`,
 	fl.StringArrayVar(&f.trust, "trust", nil, "check the version against the public key `FILE.pub`, or every *.pub in a DIR (repeatable)")
 	fl.StringVar(&f.dir, "dir", defaultStore(), "the server's image `DIR` on this machine: its secret and certificate ($CLONECD_STORE)")
 	f.access.define(fl)
+	f.sw.define(fl)
 	return c
 }
 
 // fetchResult is fetch --json's output.
 type fetchResult struct {
-	Output   string  `json:"output"`
-	Version  string  `json:"version"`
-	Bytes    int64   `json:"bytes"`
-	SHA256   string  `json:"sha256"`
-	Trust    string  `json:"trust,omitempty"` // "signed by key ID" or "UNSIGNED", with --trust
-	Attempts int     `json:"attempts"`
-	Resumes  int     `json:"resumes"`
-	Seconds  float64 `json:"seconds"`
+	Output   string      `json:"output"`
+	Version  string      `json:"version"`
+	Bytes    int64       `json:"bytes"`
+	SHA256   string      `json:"sha256"`
+	Trust    string      `json:"trust,omitempty"` // "signed by key ID" or "UNSIGNED", with --trust
+	Attempts int         `json:"attempts"`
+	Resumes  int         `json:"resumes"`
+	Seconds  float64     `json:"seconds"`
+	Swarm    *fetchSwarm `json:"swarm,omitempty"` // with --swarm, when the image came from the swarm
 }
 
 func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error {
@@ -145,6 +150,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 		MediaOptions: netclone.MediaOptions{Access: acc, Node: string(f.node), Version: string(f.version), Retries: f.retries},
 		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, LimitRate: int64(f.limitRate), Trust: verifier,
 	}
+	o.Swarm = f.sw.options()
 	if !f.quiet {
 		o.Logf = logLine(out.Stderr)
 	}
@@ -180,7 +186,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 		return err
 	}
 	r := fetchResult{Output: f.output, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256, Trust: res.Trust,
-		Attempts: res.Attempts, Resumes: res.Resumes, Seconds: res.Elapsed.Seconds()}
+		Attempts: res.Attempts, Resumes: res.Resumes, Seconds: res.Elapsed.Seconds(), Swarm: swarmJSON(res.Swarm)}
 	if f.asJSON {
 		return writeJSON(out, r)
 	}

@@ -45,6 +45,7 @@ type serveFlags struct {
 	tlsHosts        hostsFlag
 	plainHTTP       bool
 	pxe             pxeFlags
+	sw              swarmServeFlags
 }
 
 func serveCmd(out Output) *cobra.Command {
@@ -111,7 +112,9 @@ each MAC is in DIR/pxe/hosts.
 One line is logged on standard error per request and per event (node
 state changes, version changes, admission decisions, the page's
 actions): key=value text, or JSON with --log-format json; --quiet logs
-the events only.`,
+the events only.
+
+` + swarmHelp,
 		Example: `  clonecd serve                                  # /root/clone_image on 127.0.0.1:8080
   clonecd serve --dir /srv/clone --listen 10.0.0.1:8443 --max-streams 8
   clonecd serve --listen 10.0.0.1:8443 --tls-cert /etc/ssl/master.pem --tls-key /etc/ssl/private/master.key
@@ -135,6 +138,7 @@ the events only.`,
 	fl.BoolVar(&f.plainHTTP, "plain-http", false, "serve plain HTTP: images, tokens and reports unencrypted on the network")
 	f.pxe.define(fl)
 	c.PreRunE = func(c *cobra.Command, _ []string) error { return f.pxe.check(c.Flags()) }
+	f.sw.define(fl)
 	return c
 }
 
@@ -164,6 +168,13 @@ func runServe(ctx context.Context, out Output, f *serveFlags, _ []string) error 
 		scheme = "http"
 	} else if o.TLS, pin, err = serverTLS(store, f); err != nil {
 		return err
+	}
+	if f.sw.on {
+		stopSwarm, err := startSwarm(ctx, store, f, &o, out.Stderr)
+		if err != nil {
+			return err
+		}
+		defer stopSwarm()
 	}
 	ln, err := net.Listen("tcp", string(f.listen))
 	if err != nil {

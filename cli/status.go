@@ -116,7 +116,10 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	}
 	if len(states) == 0 {
 		fmt.Fprintf(out.Stdout, "no node has reported to %s yet\n", src.Where())
-		return printNewcomers(ctx, out.Stdout, f, nodes)
+		if err := printNewcomers(ctx, out.Stdout, f, nodes); err != nil {
+			return err
+		}
+		return printServed(ctx, out, src)
 	}
 	tw := tabwriter.NewWriter(out.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tVERSION\tSTATE\tWHEN\tLOG")
@@ -135,7 +138,10 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	return printNewcomers(ctx, out.Stdout, f, nodes)
+		if err := printNewcomers(ctx, out.Stdout, f, nodes); err != nil {
+			return err
+		}
+		return printServed(ctx, out, src)
 }
 
 // stateSource is where status and reclone read node states: the server

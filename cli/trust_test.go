@@ -312,11 +312,6 @@ func TestMITM(t *testing.T) {
 }
 
 // lastLine is s's last non-empty line.
-func lastLine(s string) string {
-	l := strings.Split(strings.TrimSpace(s), "\n")
-	return l[len(l)-1]
-}
-
 // TestInitramfsTrust: initramfs --trust puts the key in the cloner's
 // trust directory as ID.pub; a directory without keys, and --from-dir,
 // are refused; build refuses an https server it has no pin for before

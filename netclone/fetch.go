@@ -11,6 +11,7 @@ import (
 
 	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/swarm"
 	"github.com/clonecd/clonecd/trust"
 )
 
@@ -48,6 +49,9 @@ type FetchResult struct {
 	Attempts int
 	Resumes  int
 	Elapsed  time.Duration
+	// Swarm is the last attempt's swarm counts (MediaOptions.Swarm); nil:
+	// it came over HTTP only.
+	Swarm *swarm.Stats
 }
 
 // sink receives one attempt: commit keeps it, abort drops it.
@@ -166,7 +170,7 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 		if rep != nil {
 			rep.Attempt = attempt
 		}
-		n, sum, resumes, err := fetchOnce(m, man, o, open, rep)
+		n, sum, resumes, err := fetchOnce(m, man, o, open, rep, res)
 		res.Bytes, res.SHA256, res.Resumes = n, sum, res.Resumes+resumes
 		if err == nil {
 			res.Elapsed = time.Since(start)
@@ -213,12 +217,18 @@ func verifyMedia(m *Media, v *trust.Verifier) (*medium.Manifest, trust.Status, e
 // fetchOnce streams the image once into a new sink, which it commits
 // only after the stream ended with its sha256 matched (the server's, and
 // man's when not nil).
-func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink, error), rep *Reporter) (int64, string, int, error) {
+func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink, error), rep *Reporter, res *FetchResult) (int64, string, int, error) {
 	s, err := m.OpenImage()
 	if err != nil {
 		return 0, "", 0, err
 	}
-	defer s.Close()
+	defer func() {
+		s.Close() // seeds first when asked to (SwarmOptions.Seed)
+		if s.fromSwarm {
+			st := s.SwarmStats()
+			res.Swarm = &st
+		}
+	}()
 	var in io.Reader = s
 	if man != nil {
 		if in, err = man.NewReader(medium.ImageGzip, s); err != nil {

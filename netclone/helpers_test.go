@@ -92,10 +92,4 @@ func writeState(dir string, st fleet.State) (fleet.State, error) { return nodesO
 
 // adminClient is an HTTP client presenting the admin's credential (the
 // fleet page's and the master's requests).
-var adminClient = &http.Client{Transport: authTransport{admin()}}
-
-type authTransport struct{ a Access }
-
-func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return http.DefaultTransport.RoundTrip(authed(r.Clone(r.Context()), t.a))
-}
+var adminClient = &http.Client{Transport: authTransport{base: http.DefaultTransport, a: admin()}}

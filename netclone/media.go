@@ -84,7 +84,11 @@ type MediaOptions struct {
 	// answers do not count as failures until then (0: 2 hours).
 	BusyTimeout time.Duration
 	Client      *http.Client // nil: a client with Access's TLS that waits up to 15 minutes for an answer (a queued stream)
-	Logf        func(format string, a ...any)
+	// Swarm, when not nil, takes the image from the swarm when the
+	// server offers one and the version has a torrent, the HTTP stream
+	// otherwise and when the swarm fails (fetch --swarm, clonecd.swarm=1).
+	Swarm *SwarmOptions
+	Logf  func(format string, a ...any)
 }
 
 func (o *MediaOptions) defaults() {
@@ -317,6 +321,16 @@ func (m *Media) OpenImage() (*Stream, error) {
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
+	}
+	if m.opts.Swarm != nil {
+		s, err := m.openSwarm(want)
+		if err == nil {
+			return s, nil
+		}
+		if m.ctx.Err() != nil {
+			return nil, m.ctx.Err()
+		}
+		m.opts.Logf("netclone: no swarm: %v; %s over HTTP", err, medium.ImageGzip)
 	}
 	s := &Stream{m: m, name: m.path(medium.ImageGzip), want: want, h: sha256.New(), size: -1}
 	if err := s.connect(); err != nil {

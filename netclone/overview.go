@@ -73,7 +73,7 @@ type VersionView struct {
 // StreamsView is the master's image streams and bytes served.
 type StreamsView struct {
 	Stats
-	Bytes int64 `json:"bytes"` // bytes of files this master served
+	Bytes int64 `json:"bytes"` // bytes of files this master served (HTTP and its swarm seeder)
 	// PeerBytes are bytes the nodes served each other (the swarm); null
 	// when this server has no swarm.
 	PeerBytes *int64 `json:"peerBytes"`
@@ -201,6 +201,9 @@ func versionViews(list []versions.Entry, sts []fleet.State, pins map[string]stri
 
 func (o *ops) streams() StreamsView {
 	sv := StreamsView{Stats: o.s.Stats(), Bytes: o.served.Load()}
+	if o.s.o.SeedBytes != nil {
+		sv.Bytes += o.s.o.SeedBytes()
+	}
 	if o.s.o.PeerBytes != nil {
 		n := o.s.o.PeerBytes()
 		sv.PeerBytes = &n

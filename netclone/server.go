@@ -89,6 +89,12 @@ type ServerOptions struct {
 	// PeerBytes is how many image bytes the nodes served each other (the
 	// swarm), for the page and /metrics; nil: this server has no swarm.
 	PeerBytes func() int64
+	// Swarm answers SwarmPath (the swarm's tracker: announce, scrape)
+	// for any credential, as the files; nil: this server has no swarm.
+	Swarm http.Handler
+	// SeedBytes is how many image bytes this master's own swarm peer
+	// (its seeder) sent: counted with the master's bytes; nil: none.
+	SeedBytes func() int64
 }
 
 func (o *ServerOptions) defaults() {
@@ -220,6 +226,9 @@ func (s *Server) routes() http.Handler {
 		{"POST /admin/api/reclone", adminOnly, maxActionBody, s.handleReclone},
 	} {
 		m.Handle(r.pattern, s.guard(r.acc, r.maxBody, r.h))
+	}
+	if s.o.Swarm != nil {
+		m.Handle("GET "+SwarmPath+"{op}", s.guard(reader, 0, s.o.Swarm.ServeHTTP))
 	}
 	return m
 }

@@ -201,3 +201,16 @@ func (h *httpSource) Version(ctx context.Context, v string) (*VersionInfo, error
 	}
 	return &vi, nil
 }
+
+// Streams reads what a running server served: its image streams, the
+// image bytes it sent (HTTP and its swarm seeder) and the bytes its
+// nodes sent each other (the swarm), as its fleet page shows them.
+func (h *httpSource) Streams(ctx context.Context) (*StreamsView, error) {
+	var ov struct {
+		Streams StreamsView `json:"streams"`
+	}
+	if err := h.do(ctx, http.MethodGet, "/api/fleet", nil, &ov); err != nil {
+		return nil, err
+	}
+	return &ov.Streams, nil
+}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/swarm"
 )
 
 // Stream is a resumable, checksummed image download.
@@ -34,6 +35,11 @@ type Stream struct {
 	busy    time.Duration // waited on busy answers (503 with Retry-After)
 	Resumes int           // reconnections after the first
 	done    bool
+	// swarm, when not nil, is where body comes from (MediaOptions.Swarm);
+	// nil after it failed: the stream went on over HTTP.
+	swarm      *swarmPart
+	swarmStats swarm.Stats // the swarm's counts once it closed
+	fromSwarm  bool        // the stream started in the swarm
 }
 
 // Size is the image size (-1 if the server did not say).
@@ -244,6 +250,13 @@ func (s *Stream) Read(p []byte) (int, error) {
 			if s.m.ctx.Err() != nil {
 				return n, s.m.ctx.Err()
 			}
+			if s.swarm != nil {
+				s.leaveSwarm(err)
+				if n > 0 {
+					return n, nil
+				}
+				continue
+			}
 			if s.size >= 0 && s.off > s.size {
 				return n, &permanentError{fmt.Errorf("%s: server sent more than %d bytes", s.name, s.size)}
 			}
@@ -278,6 +291,14 @@ func (s *Stream) Close() error {
 	s.closeBody()
 	if s.idle != nil {
 		s.idle.Stop()
+	}
+	if s.swarm != nil {
+		seed := s.swarm.seed
+		if !s.done {
+			seed = 0
+		}
+		s.swarmStats = s.swarm.close(seed)
+		s.swarm = nil
 	}
 	return nil
 }

@@ -34,6 +34,21 @@ type CacheOptions struct {
 	// a 2xx, the origin's 401/403 is passed on. Without it anyone who
 	// reaches the cache reads what it cached.
 	Auth bool
+	// OriginCA, when set, makes the cache reach the origin over HTTPS
+	// (clonecd serve's default) and check its certificate against this
+	// PEM file (the server's certificate: the CERTIFICATE block of
+	// its DIR/tls.pem, or its --tls-cert); OriginName is the name checked
+	// ("": Origin's host; nginx matches DNS names only, so a server known
+	// by its address needs a --tls-host NAME in its certificate). "": the
+	// origin speaks plain HTTP (serve --plain-http).
+	OriginCA   string
+	OriginName string
+	// Cert and Key, when set, make the cache listen with HTTPS (PEM
+	// files): the nodes' credentials cross the rack's network encrypted.
+	// The nodes check the cache's certificate as they check the
+	// server's (the cache may present the server's own certificate and
+	// key: the nodes' pin then holds unchanged).
+	Cert, Key string
 }
 
 // CacheConfig returns the nginx configuration of a rack's cache: the
@@ -58,13 +73,26 @@ func CacheConfig(o CacheOptions) ([]byte, error) {
 	if o.Cached == "" {
 		o.Cached = "/v/"
 	}
-	for _, v := range []string{o.Dir, o.MaxSize, o.Cached, o.Prefix, o.User} {
+	if o.OriginCA != "" && o.OriginName == "" {
+		o.OriginName, _, _ = net.SplitHostPort(o.Origin)
+	}
+	if (o.Cert == "") != (o.Key == "") {
+		return nil, fmt.Errorf("cache certificate %q and key %q: give both or neither", o.Cert, o.Key)
+	}
+	for _, v := range []string{o.Dir, o.MaxSize, o.Cached, o.Prefix, o.User, o.OriginCA, o.OriginName, o.Cert, o.Key} {
 		if strings.ContainsAny(v, " \t\n;{}\"'$#") {
 			return nil, fmt.Errorf("cache setting %q: no blanks, quotes or ;{}$#", v)
 		}
 	}
+	scheme := "http"
+	if o.OriginCA != "" {
+		scheme = "https"
+	}
 	var b bytes.Buffer
-	err := cacheTemplate.Execute(&b, o)
+	err := cacheTemplate.Execute(&b, struct {
+		CacheOptions
+		Scheme string
+	}{o, scheme})
 	return b.Bytes(), err
 }
 
@@ -88,9 +116,18 @@ upstream clonecd_origin {
     keepalive 16;
 }
 server {
-    listen {{.Listen}};
+    listen {{.Listen}}{{if .Cert}} ssl{{end}};
+{{- if .Cert}}
+    ssl_certificate {{.Cert}};
+    ssl_certificate_key {{.Key}};{{end}}
     proxy_http_version 1.1;
     proxy_set_header Connection "";
+{{- if .OriginCA}}
+    proxy_ssl_verify on;
+    proxy_ssl_trusted_certificate {{.OriginCA}};
+    proxy_ssl_name {{.OriginName}};
+    proxy_ssl_server_name on;
+    proxy_ssl_session_reuse on;{{end}}
     # The version's files never change: cache them, in 1 MiB slices.
     location {{.Cached}} {
 {{- if .Auth}}
@@ -103,7 +140,9 @@ server {
         proxy_cache_lock on;
         proxy_cache_lock_timeout 5m;
         proxy_cache_lock_age 5m;
-        proxy_pass http://clonecd_origin;
+        # HIT, MISS, ...: what a rack's admin checks (curl -I).
+        add_header X-Cache-Status $upstream_cache_status always;
+        proxy_pass {{.Scheme}}://clonecd_origin;
     }
 {{- if .Auth}}
     location = /.clonecd-auth {
@@ -112,13 +151,13 @@ server {
         proxy_pass_request_body off;
         proxy_set_header Content-Length "";
         proxy_set_header Range "";
-        proxy_pass http://clonecd_origin$request_uri;
+        proxy_pass {{.Scheme}}://clonecd_origin$request_uri;
     }{{end}}
     # The API (node states, logs, assignments): never cached.
     location / {
         proxy_cache off;
         proxy_buffering off;
-        proxy_pass http://clonecd_origin;
+        proxy_pass {{.Scheme}}://clonecd_origin;
     }
 }
 {{if .Prefix}}}

@@ -123,7 +123,8 @@ func TestCacheConfigInDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conf, err := CacheConfig(CacheOptions{Origin: "master:8080", Listen: "10.1.0.1:8080", Auth: true})
+	conf, err := CacheConfig(CacheOptions{Origin: "master:8443", Listen: "10.1.0.1:8443", Auth: true,
+		OriginCA: "/etc/clonecd/master.pem", OriginName: "master", Cert: "/etc/clonecd/master.pem", Key: "/etc/clonecd/master.key"})
 	if err != nil {
 		t.Fatal(err)
 	}

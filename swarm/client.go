@@ -85,6 +85,12 @@ type Options struct {
 	// Header is added to every webseed and tracker request (the node's
 	// credentials: Authorization); nil: none.
 	Header http.Header
+	// Transport, when not nil, sends the webseed requests and the
+	// node's announces (made here, not by the library, whose tracker
+	// client does not check the server's certificate): the caller's
+	// TLS settings, such as the server's pin. nil: the library's
+	// clients.
+	Transport http.RoundTripper
 	// Logf receives the library's warnings and errors; nil: dropped.
 	Logf func(format string, a ...any)
 }
@@ -131,7 +137,9 @@ func newClientLimit(o Options, limit int) (*torrent.Client, error) {
 	if o.UploadRate > 0 {
 		cfg.UploadRateLimiter = rate.NewLimiter(rate.Limit(o.UploadRate), 256<<10)
 	}
-	if o.Header != nil {
+	if o.Transport != nil {
+		cfg.WebTransport = headerTransport{o.Transport, o.Header}
+	} else if o.Header != nil {
 		base := http.DefaultTransport.(*http.Transport).Clone()
 		cfg.WebTransport = headerTransport{base, o.Header}
 		cfg.HttpRequestDirector = func(r *http.Request) error {
@@ -194,7 +202,9 @@ func addTorrent(cl *torrent.Client, t *Torrent, store fileStore, o Options) (*to
 		if err := validWebSeed(o.Tracker); err != nil {
 			return nil, fmt.Errorf("tracker: %w", err)
 		}
-		spec.Trackers = [][]string{{o.Tracker}}
+		if o.Transport == nil {
+			spec.Trackers = [][]string{{o.Tracker}}
+		}
 	}
 	tt, _, err := cl.AddTorrentSpec(spec)
 	if err != nil {

@@ -15,6 +15,10 @@
 //     into the unpacker, as from HTTP; every piece is checked against its
 //     hash before the reader hands it out; a node that finished keeps
 //     seeding (Node.Seed) until told to stop.
+//   - with Options.Transport, a node announces itself to the Tracker with
+//     the caller's HTTP client (announce.go: the server's pin and the
+//     node's credential), not the library's tracker client, which does
+//     not check certificates; the webseed requests use it too.
 //   - the master's side: Tracker, an http.Handler that answers BitTorrent
 //     HTTP announces (BEP 3, compact peer lists of BEP 23) with the peers
 //     of the same infohash, and Seeder, a peer that serves the published

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"time"
@@ -18,6 +19,8 @@ type Node struct {
 	tor       *Torrent
 	path      string
 	readahead int64
+	stop      context.CancelFunc // ends the announcer
+	announced chan struct{}      // closed when the announcer said stopped
 }
 
 // Open joins the swarm of t (from ParseTorrent, checked against the
@@ -49,7 +52,26 @@ func Open(t *Torrent, o Options) (*Node, error) {
 	if ra == 0 {
 		ra = DefaultReadahead
 	}
-	n := &Node{cl: cl, t: tt, tor: t, path: path, readahead: ra}
+	n := &Node{cl: cl, t: tt, tor: t, path: path, readahead: ra, stop: func() {}}
+	if o.Tracker != "" && o.Transport != nil {
+		port, err := localPort(cl)
+		if err != nil {
+			cl.Close()
+			return nil, err
+		}
+		logf := o.Logf
+		if logf == nil {
+			logf = func(string, ...any) {}
+		}
+		a := &announcer{c: &http.Client{Transport: o.Transport, Timeout: 30 * time.Second}, url: o.Tracker, t: tt,
+			peerID: cl.PeerID(), port: port, header: o.Header, logf: logf}
+		ctx, cancel := context.WithCancel(context.Background())
+		n.stop, n.announced = cancel, make(chan struct{})
+		go func() {
+			defer close(n.announced)
+			a.run(ctx, tt.Complete().On())
+		}()
+	}
 	if seeds := append(append([]string(nil), t.WebSeeds...), o.WebSeeds...); len(seeds) > 0 {
 		after := o.WebSeedAfter
 		if after == 0 {
@@ -162,5 +184,9 @@ func stats(t *torrent.Torrent) Stats {
 
 // Close leaves the swarm; the image file stays in Dir.
 func (n *Node) Close() error {
+	n.stop()
+	if n.announced != nil {
+		<-n.announced
+	}
 	return errors.Join(n.cl.Close()...)
 }

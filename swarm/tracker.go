@@ -55,6 +55,7 @@ type Tracker struct {
 
 	swarmsMu sync.Mutex
 	swarms   map[[20]byte]map[netip.AddrPort]*trackedPeer
+	sent     int64 // bytes the announcing peers said they uploaded, summed over time
 }
 
 type trackedPeer struct {
@@ -73,7 +74,9 @@ func NewTracker(o TrackerOptions) *Tracker {
 }
 
 // Add registers a peer the caller knows (the master's Seeder: seed true)
-// for infoHash; it is handed out until Remove.
+// for infoHash; it is handed out until Remove. An unspecified address
+// (0.0.0.0:6881) is handed out as the address each node reached the
+// tracker on.
 func (tr *Tracker) Add(infoHash, addr string, seed bool) error {
 	ih, err := parseInfoHash(infoHash)
 	if err != nil {
@@ -91,6 +94,16 @@ func (tr *Tracker) Add(infoHash, addr string, seed bool) error {
 	defer tr.swarmsMu.Unlock()
 	tr.swarm(ih)[netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())] = &trackedPeer{left: left, completed: seed, seen: tr.o.Now(), fixed: true}
 	return nil
+}
+
+// PeerBytes is the image bytes the announcing peers (the nodes, not the
+// peers of Add) said they sent each other, summed over every swarm since
+// the tracker started: it only grows, also when a peer is forgotten.
+// A peer says so when it announces: at most an announce interval late.
+func (tr *Tracker) PeerBytes() int64 {
+	tr.swarmsMu.Lock()
+	defer tr.swarmsMu.Unlock()
+	return tr.sent
 }
 
 // Remove forgets a peer of infoHash.
@@ -256,6 +269,11 @@ func (tr *Tracker) announce(r *http.Request) (any, error) {
 	tr.swarmsMu.Lock()
 	defer tr.swarmsMu.Unlock()
 	peers := tr.swarm(a.ih)
+	if p := peers[a.addr]; p != nil && !p.fixed && a.uploaded > p.uploaded {
+		tr.sent += a.uploaded - p.uploaded
+	} else if p == nil {
+		tr.sent += a.uploaded
+	}
 	if a.event == "stopped" {
 		delete(peers, a.addr)
 	} else {
@@ -278,6 +296,9 @@ func (tr *Tracker) announce(r *http.Request) (any, error) {
 			continue // itself; a seed needs no seeds
 		}
 		n++
+		if ap.Addr().IsUnspecified() {
+			ap = netip.AddrPortFrom(localAddr(r), ap.Port())
+		}
 		ip := ap.Addr().AsSlice()
 		if len(ip) == 4 {
 			v4 = binary.BigEndian.AppendUint16(append(v4, ip...), ap.Port())
@@ -292,6 +313,18 @@ func (tr *Tracker) announce(r *http.Request) (any, error) {
 		"peers":      string(v4),
 		"peers6":     string(v6),
 	}, nil
+}
+
+// localAddr is the address the request came in on: a peer of Add that
+// listens on every address (0.0.0.0:6881, the master's seeder) is handed
+// out at the address the node reached the tracker on.
+func localAddr(r *http.Request) netip.Addr {
+	if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+		if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+			return ap.Addr().Unmap()
+		}
+	}
+	return netip.IPv4Unspecified()
 }
 
 func (tr *Tracker) pending(hexIH string) int {

@@ -19,6 +19,7 @@ import (
 	"github.com/clonecd/clonecd/internal/atomicfile"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/nodesync"
+	"github.com/clonecd/clonecd/swarm"
 	"github.com/clonecd/clonecd/trust"
 )
 
@@ -107,6 +108,9 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 		if _, _, _, err := copyInto(tmp, name, o.Files[name], m, nil); err != nil {
 			return nil, err
 		}
+	}
+	if err := addTorrent(tmp, m); err != nil {
+		return nil, err
 	}
 	date := o.Date
 	if date.IsZero() {
@@ -404,6 +408,22 @@ func (s *Store) publishFiles(dir string, m *medium.Manifest) error {
 }
 
 // writeInto writes data as the medium file name in dir and records it in m.
+// addTorrent writes the image's torrent (package swarm: no webseed, no
+// tracker in it, so the same image always gives the same file) into dir
+// and lists its infohash in m: the swarm is trusted only through the
+// signed manifest.
+func addTorrent(dir string, m *medium.Manifest) error {
+	t, err := swarm.MakeTorrentFile(filepath.Join(dir, medium.ImageGzip), swarm.MakeOptions{})
+	if err != nil {
+		return err
+	}
+	if err := writeInto(dir, medium.Torrent, t.Bytes, m); err != nil {
+		return err
+	}
+	m.BTIH = map[string]string{medium.ImageGzip: t.InfoHash}
+	return nil
+}
+
 func writeInto(dir, name string, data []byte, m *medium.Manifest) error {
 	p := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(p), dirMode); err != nil {

@@ -19,6 +19,7 @@ import (
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/nodesync"
+	"github.com/clonecd/clonecd/swarm"
 )
 
 const layoutText = "label: dos\nunit: sectors\n\n/dev/sda1 : start=2048, size=2097152, type=83\n"
@@ -331,9 +332,15 @@ func TestManifest(t *testing.T) {
 		}
 		return nil
 	})
-	want := []string{medium.Version, medium.Kernel, medium.Kickstart, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Files, medium.Layout}
+	want := []string{medium.Version, medium.Kernel, medium.Kickstart, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Files, medium.Layout, medium.Torrent}
 	if strings.Join(onDisk, " ") != strings.Join(want, " ") {
 		t.Errorf("version files %v; want %v", onDisk, want)
+	}
+	// The swarm's torrent: its infohash is what the signature covers.
+	if tb, err := os.ReadFile(filepath.Join(e.Dir, medium.Torrent)); err != nil {
+		t.Error(err)
+	} else if _, err := swarm.ParseTorrent(tb, m.BTIH[medium.ImageGzip]); err != nil {
+		t.Errorf("MANIFEST's btih %q: %v", m.BTIH[medium.ImageGzip], err)
 	}
 	var listed []string
 	for _, mf := range m.Files {

@@ -87,7 +87,11 @@ func Open(ctx context.Context, env *bootenv.Env, serverURL string) (*clone.NetSo
 		logf("clonecd: the credential is node %s's, so the server knows this node as %s", c, c)
 		node, why = c, "its credential"
 	}
-	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Access: acc, Node: node, Logf: logf})
+	sw, err := SwarmOptions(env.Cmdline)
+	if err != nil {
+		return nil, err
+	}
+	m, err := netclone.NewMedia(ctx, serverURL, netclone.MediaOptions{Access: acc, Node: node, Logf: logf, Swarm: sw})
 	if err != nil {
 		return nil, err
 	}

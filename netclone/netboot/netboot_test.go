@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/server4"
@@ -243,5 +244,33 @@ func TestFindAccess(t *testing.T) {
 	}
 	if _, _, err := FindAccess(map[string]string{PinArg: "sha256//nope"}, empty); err == nil {
 		t.Errorf("FindAccess(a bad pin) succeeded")
+	}
+}
+
+// TestSwarmOptions: clonecd.swarm=1 turns the swarm on, clonecd.seed
+// bounds the seeding; anything else is refused with the argument's name.
+func TestSwarmOptions(t *testing.T) {
+	for _, tt := range []struct {
+		cmdline map[string]string
+		on      bool
+		seed    time.Duration
+		err     string
+	}{
+		{map[string]string{}, false, 0, ""},
+		{map[string]string{"clonecd.swarm": "0"}, false, 0, ""},
+		{map[string]string{"clonecd.swarm": "1"}, true, 0, ""},
+		{map[string]string{"clonecd.swarm": "1", "clonecd.seed": "2m"}, true, 2 * time.Minute, ""},
+		{map[string]string{"clonecd.swarm": "maybe"}, false, 0, "clonecd.swarm=maybe"},
+		{map[string]string{"clonecd.swarm": "1", "clonecd.seed": "-1s"}, false, 0, "clonecd.seed=-1s"},
+	} {
+		o, err := SwarmOptions(tt.cmdline)
+		switch {
+		case tt.err != "":
+			if err == nil || !strings.Contains(err.Error(), tt.err) {
+				t.Errorf("SwarmOptions(%v) = %v; want an error naming %s", tt.cmdline, err, tt.err)
+			}
+		case err != nil || (o != nil) != tt.on || o != nil && o.Seed != tt.seed:
+			t.Errorf("SwarmOptions(%v) = %+v, %v; want on %v, seed %s", tt.cmdline, o, err, tt.on, tt.seed)
+		}
 	}
 }
