@@ -138,10 +138,10 @@ func runStatus(ctx context.Context, out Output, f *statusFlags, args []string) e
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-		if err := printNewcomers(ctx, out.Stdout, f, nodes); err != nil {
-			return err
-		}
-		return printServed(ctx, out, src)
+	if err := printNewcomers(ctx, out.Stdout, f, nodes); err != nil {
+		return err
+	}
+	return printServed(ctx, out, src)
 }
 
 // stateSource is where status and reclone read node states: the server
