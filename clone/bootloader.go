@@ -324,15 +324,10 @@ func (r *run) installRamclone() error {
 	if info != nil {
 		uuid = info.UUID
 	}
-	script := fmt.Sprintf(`#!/bin/sh
+	script := `#!/bin/sh
 # written by clonecd: boots the network cloner (grub-reboot ramclone)
 exec tail -n +4 "$0"
-menuentry 'ramclone' --id ramclone {
-	search --no-floppy --fs-uuid --set=root %s
-	linux %s/clonecd/vmlinuz %s
-	initrd %s/clonecd/initrd.img
-}
-`, uuid, prefix, r.ramcloneArgs(), prefix)
+` + ramcloneEntry(uuid, prefix, r.ramcloneArgs())
 	if err := writeIn(r.newRoot, "etc/grub.d/45_clonecd", []byte(script), 0o755); err != nil {
 		return err
 	}
@@ -393,4 +388,22 @@ func (r *run) signedChain(esp *partition.Part) error {
 	}
 	r.logf("bootloader: Secure Boot chain (shim-signed, grub-efi-amd64-signed) installed in %s: %s", esp.Mount, strings.Join(wrote, " "))
 	return nil
+}
+
+// ramcloneEntry is GRUB's menu entry booting the network cloner from the
+// boot filesystem with the given UUID: its kernel and initrd in
+// PREFIX/clonecd/, and the node's credential (netclone.CredentialInitrd,
+// written by `clonecd ramclone --credential`) as a second initrd when the
+// node has one.
+func ramcloneEntry(uuid, prefix, args string) string {
+	return fmt.Sprintf(`menuentry 'ramclone' --id ramclone {
+	search --no-floppy --fs-uuid --set=root %[1]s
+	linux %[2]s/clonecd/vmlinuz %[3]s
+	if [ -f %[2]s/clonecd/credential.img ]; then
+		initrd %[2]s/clonecd/initrd.img %[2]s/clonecd/credential.img
+	else
+		initrd %[2]s/clonecd/initrd.img
+	fi
+}
+`, uuid, prefix, args)
 }

@@ -344,18 +344,13 @@ var grubEntryRE = regexp.MustCompile(`(?m)^\s*menuentry\s.*--id[ =]'?"?ramclone\
 
 // clonerOnlyCfg is a grub.cfg booting the network cloner only.
 func (r *run) clonerOnlyCfg(s *saved) string {
-	return fmt.Sprintf(`# written by clonecd while the node is recloned: boots the network cloner
+	return `# written by clonecd while the node is recloned: boots the network cloner
 serial --unit=0 --speed=115200
 terminal_input serial console
 terminal_output serial console
 set default=ramclone
 set timeout=2
-menuentry 'ramclone' --id ramclone {
-	search --no-floppy --fs-uuid --set=root %s
-	linux %s/clonecd/vmlinuz %s
-	initrd %s/clonecd/initrd.img
-}
-`, s.uuid, s.prefix, r.ramcloneArgs(), s.prefix)
+` + ramcloneEntry(s.uuid, s.prefix, r.ramcloneArgs())
 }
 
 // withUUID adds the option giving the new filesystem the saved UUID.

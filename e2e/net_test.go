@@ -170,6 +170,28 @@ func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 	return vs
 }
 
+// storeSecret is the secret of the store's server (made on first use, as
+// `clonecd serve` makes it): the master's commands given --dir read it
+// for the admin's credential, reclone gives each node its own over ssh.
+func storeSecret(t testing.TB, vs *versions.Store) *trust.Secret {
+	t.Helper()
+	sec, err := vs.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sec
+}
+
+// nodeCredential is node's credential from the store's secret.
+func nodeCredential(t testing.TB, vs *versions.Store, node string) trust.Credential {
+	t.Helper()
+	c, err := storeSecret(t, vs).Credential(node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestNetReclone is issue 6's QEMU acceptance: a node cloned from the ISO
 // is recloned to a newer version by `clonecd reclone` on the host (ssh
 // through a hostfwd; the node boots its ramclone entry and streams from
@@ -191,7 +213,7 @@ func TestNetReclone(t *testing.T) {
 	w := setup(t)
 	const host = "node06"
 	vs := netStore(t, w, storeSpec{name: "store", image: w.image, layout: w.dos, versions: []string{version, newer}})
-	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
+	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 
@@ -233,7 +255,7 @@ func TestNetReclone(t *testing.T) {
 
 	// 3. clonecd reclone on the host.
 	var out bytes.Buffer
-	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
+	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--dir", vs.Dir, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
 		"--delay", "0s", "--timeout", cloneWait.String(), host)
 	rc.Stdout, rc.Stderr = &out, &out
 	if err := rc.Start(); err != nil {
@@ -355,7 +377,7 @@ func TestNetReclone(t *testing.T) {
 	}
 
 	// 7. clonecd status shows it done, with the version and its log.
-	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, host)
+	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, "--dir", vs.Dir, host)
 	t.Logf("clonecd status:\n%s", status)
 	st, err := vs.Nodes(fleet.Limits{}).Get(host)
 	if err != nil {

@@ -48,6 +48,7 @@ import (
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
 	"github.com/clonecd/clonecd/netclone"
+	"github.com/clonecd/clonecd/versions"
 )
 
 // cuts are the steps cut, in order, and the console line at which QEMU is
@@ -92,7 +93,7 @@ func TestPowerCut(t *testing.T) {
 	w := setup(t)
 	gnu := w.gnu(t)
 	vs := netStore(t, w, storeSpec{name: "cutstore", image: filepath.Join(w.dir, "gnu", "node.cpio.gz"), layout: w.gpt, versions: []string{version}})
-	srv := &netServer{addr: chainAddr, h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
+	srv := &netServer{addr: chainAddr, h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 	for _, c := range []chain{
@@ -103,7 +104,7 @@ func TestPowerCut(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			runChain(t, w, c)
+			runChain(t, w, vs, c)
 		})
 	}
 }
@@ -113,7 +114,7 @@ type before struct {
 	fp, machineID, dataSum string
 }
 
-func runChain(t *testing.T, w *work, c chain) {
+func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	start := time.Now()
 	img := blankDisk(t, c.name+".img")
 	disk := vm.Disk{Path: img, Bus: c.bus}
@@ -153,6 +154,11 @@ func runChain(t *testing.T, w *work, c chain) {
 				t.Fatalf("the ramclone entry does not name the chain server and %s:\n%s", c.host, cfg)
 			}
 		}
+		if c.net { // the node's credential, as `clonecd ramclone --credential -` keeps it
+			if err := netclone.WriteCredential(filepath.Join(dir, "boot"), nodeCredential(t, vs, c.host)); err != nil {
+				t.Fatal(err)
+			}
+		}
 		if c.name == "net-uefi" { // `clonecd ramclone`, done from outside
 			testenv.Run(t, "grub-editenv", filepath.Join(dir, "boot/grub/grubenv"), "set", "next_entry=ramclone")
 		}
@@ -177,7 +183,7 @@ func runChain(t *testing.T, w *work, c chain) {
 		case i == 0 && c.name == "net-bios":
 			// PXE-like: the cloner from the network, named by DHCP
 			o.Kernel, o.Initrd = w.kernel, w.initrd
-			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL()
+			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL() + " clonecd.credential=" + nodeCredential(t, vs, c.host).String()
 			o.Net = "hostname=" + c.host
 		default:
 			o.Boot = "c" // the node's own disk
