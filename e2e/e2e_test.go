@@ -271,23 +271,7 @@ func blankDisk(t testing.TB, name string) string {
 }
 
 // consoleLog is where a VM's serial console is copied (kept on failure).
-func consoleLog(t testing.TB, w *work, name string) *os.File {
-	f, err := os.Create(filepath.Join(w.dir, name+".console.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 6000 {
-				b = b[len(b)-6000:]
-			}
-			t.Logf("console of %s (tail):\n%s", name, b)
-		}
-	})
-	return f
-}
+func consoleLog(t testing.TB, w *work, name string) *os.File { return vm.ConsoleLog(t, w.dir, name) }
 
 func nic(host string) string { return "e1000,mac=" + macs[host] }
 

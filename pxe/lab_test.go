@@ -376,23 +376,7 @@ func (l *lab) boot(n node) (*vm.VM, time.Time) {
 
 // consoleLog is where a VM's serial console is copied; its tail is
 // logged when the test fails.
-func consoleLog(t testing.TB, dir, name string) *os.File {
-	f, err := os.Create(filepath.Join(dir, name+".console.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		f.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(f.Name())
-			if len(b) > 8000 {
-				b = b[len(b)-8000:]
-			}
-			t.Logf("console of %s (tail):\n%s", name, b)
-		}
-	})
-	return f
-}
+func consoleLog(t testing.TB, dir, name string) *os.File { return vm.ConsoleLog(t, dir, name) }
 
 // expect waits for a console marker and logs when it came.
 func expect(t testing.TB, v *vm.VM, start time.Time, what, pattern string, timeout time.Duration) string {

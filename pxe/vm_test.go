@@ -1,9 +1,6 @@
 package pxe
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
-	"io"
 	"os"
 	"strings"
 	"testing"
@@ -57,20 +54,6 @@ func markerSector() []byte {
 }
 
 const localDiskMarker = "CLONECD-TEST-LOCAL-DISK"
-
-func sha256File(t testing.TB, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
 
 // cycle is one node's install: marked, PXE, cloned, rebooted, PXE says
 // local, login; then the mark is gone.
@@ -133,14 +116,14 @@ func TestPXEBIOS(t *testing.T) {
 		f.WriteAt(markerSector(), 0)
 		f.WriteAt([]byte("data that must stay"), 1<<20)
 		f.Close()
-		before := sha256File(t, disk)
+		before := testenv.SHA256File(t, disk)
 		v, start := l.boot(node{name: "unknown", mac: "52:54:00:7e:00:99", disk: disk})
 		if _, err := v.Expect(localDiskMarker, 10*time.Minute); err != nil {
 			t.Errorf("an unknown MAC did not PXE-boot its own disk: %v", err)
 		}
 		t.Logf("unknown MAC: own disk after %.0fs", time.Since(start).Seconds())
 		v.Kill()
-		if after := sha256File(t, disk); after != before {
+		if after := testenv.SHA256File(t, disk); after != before {
 			t.Errorf("the disk of a node not marked for install changed")
 		}
 		hosts, _ := l.policy.Hosts()
