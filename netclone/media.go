@@ -132,8 +132,8 @@ func (o *MediaOptions) wait(ctx context.Context, fails int, retryAfter time.Dura
 
 // Media is the clone media served by `clonecd serve`, as an fs.FS and
 // fs.StatFS: every file of one version (pinned when the media is opened,
-// so a promote during the clone cannot mix versions). Opening
-// node.cpio.gz returns a stream that resumes with Range/If-Range after a
+// so a promote during the clone cannot mix versions). Opening the
+// image (node.cpio.gz or node.cpio.zst) returns a stream that resumes with Range/If-Range after a
 // dropped connection (with backoff, up to Retries failures in a row) and
 // checks its sha256 at the end. Stat asks with HEAD, which does not queue
 // for a stream.
@@ -271,7 +271,7 @@ func (m *Media) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if medium.IsImage(name) {
-		return m.OpenImage()
+		return m.openImage(name)
 	}
 	b, err := m.get(m.path(name))
 	if err != nil {
@@ -306,10 +306,21 @@ func (m *Media) ReadFile(name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// OpenImage starts the image stream. Its Read returns ErrChecksum instead
-// of io.EOF when the sha256 at the end does not match.
+// OpenImage starts the stream of the version's image, node.cpio.gz or
+// node.cpio.zst (medium.FindImage: HEAD requests, which do not queue).
+// Its Read returns ErrChecksum instead of io.EOF when the sha256 at the
+// end does not match.
 func (m *Media) OpenImage() (*Stream, error) {
-	sumFile := medium.SumName(medium.ImageGzip)
+	name, err := medium.FindImage(m)
+	if err != nil {
+		return nil, fmt.Errorf("version %s on %s: %w", m.Version, m.Base, err)
+	}
+	return m.openImage(name)
+}
+
+// openImage starts the stream of the image name (one of medium.Images).
+func (m *Media) openImage(name string) (*Stream, error) {
+	sumFile := medium.SumName(name)
 	var want string
 	if b, err := m.get(m.path(sumFile)); err == nil {
 		if want, err = medium.ParseSum(b, sumFile); err != nil {
@@ -318,7 +329,7 @@ func (m *Media) OpenImage() (*Stream, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
-	s := &Stream{m: m, name: m.path(medium.ImageGzip), want: want, h: sha256.New(), size: -1}
+	s := &Stream{m: m, file: name, name: m.path(name), want: want, h: sha256.New(), size: -1}
 	if err := s.connect(); err != nil {
 		return nil, err
 	}
