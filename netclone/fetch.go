@@ -174,16 +174,14 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, to target) (*F
 		logf("netclone: version %s: %s", m.Version, st)
 	}
 	// The version's image: the one its manifest lists (with Trust), else
-	// the one the server has (HEAD, which does not queue).
+	// the one the server has (Media.FindImage).
 	if man != nil {
 		if f, ok := man.Image(); ok {
 			res.Image = f.Name
 		}
 	}
 	if res.Image == "" {
-		if res.Image, err = medium.FindImage(m); err != nil {
-			err = fmt.Errorf("version %s on %s: %w", m.Version, serverURL, err)
-		}
+		res.Image, err = m.FindImage()
 	}
 	var open func() (sink, error)
 	if err == nil {

@@ -307,28 +307,63 @@ func (m *Media) ReadFile(name string) ([]byte, error) {
 }
 
 // OpenImage starts the stream of the version's image, node.cpio.gz or
-// node.cpio.zst (medium.FindImage: HEAD requests, which do not queue).
-// Its Read returns ErrChecksum instead of io.EOF when the sha256 at the
-// end does not match.
+// node.cpio.zst (FindImage). Its Read returns ErrChecksum instead of
+// io.EOF when the sha256 at the end does not match.
 func (m *Media) OpenImage() (*Stream, error) {
-	name, err := medium.FindImage(m)
+	name, want, err := m.findImage()
 	if err != nil {
-		return nil, fmt.Errorf("version %s on %s: %w", m.Version, m.Base, err)
+		return nil, err
 	}
-	return m.openImage(name)
+	return m.stream(name, want)
+}
+
+// FindImage names the version's image: the first of medium.Images whose
+// sha256 file the server has (what the stream is checked against), else,
+// from a server without sums, the first a HEAD finds.
+func (m *Media) FindImage() (string, error) {
+	name, _, err := m.findImage()
+	return name, err
+}
+
+func (m *Media) findImage() (name, sum string, err error) {
+	for _, n := range medium.Images {
+		sum, err := m.sum(n)
+		if err == nil {
+			return n, sum, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", err
+		}
+	}
+	if name, err = medium.FindImage(m); err != nil {
+		return "", "", fmt.Errorf("version %s on %s: %w", m.Version, m.Base, err)
+	}
+	return name, "", nil
+}
+
+// sum reads the sha256 file of the image name; fs.ErrNotExist when the
+// server has none.
+func (m *Media) sum(name string) (string, error) {
+	sumFile := medium.SumName(name)
+	b, err := m.get(m.path(sumFile))
+	if err != nil {
+		return "", err
+	}
+	return medium.ParseSum(b, sumFile)
 }
 
 // openImage starts the stream of the image name (one of medium.Images).
 func (m *Media) openImage(name string) (*Stream, error) {
-	sumFile := medium.SumName(name)
-	var want string
-	if b, err := m.get(m.path(sumFile)); err == nil {
-		if want, err = medium.ParseSum(b, sumFile); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	want, err := m.sum(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, err
 	}
+	return m.stream(name, want)
+}
+
+// stream starts the stream of the image name, checked against want
+// ("": unchecked).
+func (m *Media) stream(name, want string) (*Stream, error) {
 	s := &Stream{m: m, file: name, name: m.path(name), want: want, h: sha256.New(), size: -1}
 	if err := s.connect(); err != nil {
 		return nil, err
