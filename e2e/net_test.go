@@ -191,7 +191,14 @@ func TestNetReclone(t *testing.T) {
 	// zstd from end to end: the node's first clone is from a CD carrying
 	// node.cpio.zst, the reclone streams a zstd version (issue 16).
 	vs := netStore(t, w, storeSpec{name: "store", image: w.zstdImage(t), layout: w.dos, versions: []string{version, newer}})
-	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4})}
+	// The server checks credentials derived from the store's secret, as
+	// clonecd serve does; reclone and status (--dir) read it there, and
+	// reclone hands the node its own credential.
+	secret, err := vs.Secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: secret})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 
@@ -233,7 +240,7 @@ func TestNetReclone(t *testing.T) {
 
 	// 3. clonecd reclone on the host.
 	var out bytes.Buffer
-	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
+	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--dir", vs.Dir, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
 		"--delay", "0s", "--timeout", cloneWait.String(), host)
 	rc.Stdout, rc.Stderr = &out, &out
 	if err := rc.Start(); err != nil {
@@ -355,7 +362,7 @@ func TestNetReclone(t *testing.T) {
 	}
 
 	// 7. clonecd status shows it done, with the version and its log.
-	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, host)
+	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, "--dir", vs.Dir, host)
 	t.Logf("clonecd status:\n%s", status)
 	st, err := vs.Nodes(fleet.Limits{}).Get(host)
 	if err != nil {
