@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/versions"
@@ -213,4 +214,44 @@ func startServe(t *testing.T, store string) string {
 	}
 	t.Fatalf("serve printed no https address: %q %q", out.String(), errb.String())
 	return ""
+}
+
+// TestCloneNetZstd: the network cloner takes a zstd version from a real
+// clonecd serve (HTTPS, the node's credential), streams node.cpio.zst
+// into the new disk's partitions and checks its sha256 (stopped before
+// identity: the tiny tree is no bootable node).
+func TestCloneNetZstd(t *testing.T) {
+	t.Parallel()
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "sfdisk", "mkfs.ext4", "mkswap", "losetup", "partx")
+	root, _ := packedTree(t)
+	zst := filepath.Join(t.TempDir(), medium.ImageZstd)
+	if code, _, errs := runMain(t, "pack", "-q", "--compress", "zstd", "-o", zst, root); code != 0 {
+		t.Fatalf("pack --compress zstd: exit %d: %s", code, errs)
+	}
+	store := t.TempDir()
+	lay := filepath.Join(t.TempDir(), medium.Layout)
+	writeFile(t, lay, cliLayout)
+	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, zst); code != 0 {
+		t.Fatalf("publish: %s", errs)
+	}
+	url := startServe(t, store)
+	pin, err := trust.ReadServerPin(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, _ := runMain(t, "token", "--dir", store, "n1")
+	disk := filepath.Join(t.TempDir(), "disk.img")
+	if err := os.WriteFile(disk, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(disk, 64<<20); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, errs := runMain(t, "clone", "--net", url, "--token", strings.TrimSpace(token), "--tls-pin", pin,
+		"--target", disk, "--hostname", "n1", "--no-tune", "--break", "identity")
+	log := stdout + errs
+	if code != 3 || !regexp.MustCompile(`image node\.cpio\.zst`).MatchString(log) || !regexp.MustCompile(`unpack: .* sha256 ok`).MatchString(log) {
+		t.Errorf("clone --net of a zstd version: exit %d; want 3 at --break identity, the zstd image unpacked with its sha256 ok:\n%s", code, log)
+	}
 }
