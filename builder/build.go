@@ -22,8 +22,11 @@ import (
 
 // Options are the inputs of `clonecd build`.
 type Options struct {
-	Output    string // the ISO file (default clonecd.iso); not a directory
-	Image     string // node.cpio.gz: read whole (image.Check) and checked against Image+".sha256" when present
+	Output string // the ISO file (default clonecd.iso); not a directory
+	// Image is node.cpio.gz or node.cpio.zst: read whole (image.Check) and
+	// checked against Image+".sha256" when present; the CD carries it
+	// under the medium's name for its compression (by its magic).
+	Image     string
 	Layout    string // node.sfdisk (layout file); may be empty with Kickstart
 	Kickstart string // ks.cfg, copied to /ks.cfg
 	Kernel    string // default: Root's newest /boot/vmlinuz-*, else the build host's
@@ -73,7 +76,8 @@ type Summary struct {
 	KernelVersion string
 	KernelSize    int64
 	Initrd        InitrdSummary
-	Image         int64 // bytes of node.cpio.gz
+	ImageName     string // the image's name on the CD: medium.ImageGzip or medium.ImageZstd, by its compression
+	Image         int64  // bytes of the image
 	ImageSHA256   string
 	Files         int
 	UEFI, Hybrid  bool
@@ -136,8 +140,8 @@ func Build(o Options) (*Summary, error) {
 	}
 	// node.cpio.gz, read to its end: a random or truncated file never
 	// becomes a CD
-	say("image %s: reading it whole (gzip, cpio to the trailer, sha256)", o.Image)
-	if s.Image, s.ImageSHA256, err = checkImage(o.Image, o.Log, o.Quiet); err != nil {
+	say("image %s: reading it whole (gzip or zstd, cpio to the trailer, sha256)", o.Image)
+	if s.ImageName, s.Image, s.ImageSHA256, err = checkImage(o.Image, o.Log, o.Quiet); err != nil {
 		return nil, err
 	}
 
@@ -153,16 +157,16 @@ func Build(o Options) (*Summary, error) {
 	}
 	defer os.RemoveAll(scratch)
 
-	if size, err := st.Link(o.Image, medium.ImageGzip); err != nil {
+	if size, err := st.Link(o.Image, s.ImageName); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
 	} else if size != s.Image {
 		return nil, fmt.Errorf("image %s changed while it was read (%d bytes, now %d)", o.Image, s.Image, size)
 	}
 	files := map[string][]byte{
-		medium.Version:                   []byte(o.Version + "\n"),
-		medium.SumName(medium.ImageGzip): medium.FormatSum(s.ImageSHA256, medium.ImageGzip),
-		medium.Layout:                    layout,
-		medium.Conf:                      []byte(conf(o)),
+		medium.Version:              []byte(o.Version + "\n"),
+		medium.SumName(s.ImageName): medium.FormatSum(s.ImageSHA256, s.ImageName),
+		medium.Layout:               layout,
+		medium.Conf:                 []byte(conf(o)),
 	}
 	for name, src := range map[string]string{medium.Nodes: o.Nodes, medium.Kickstart: o.Kickstart} {
 		if src != "" {
@@ -235,7 +239,7 @@ func Build(o Options) (*Summary, error) {
 	}
 
 	// the medium's manifest, signed with o.Key
-	if s.Signed, err = writeManifest(st.Dir, o.Version, s.ImageSHA256, s.Image, o.Key); err != nil {
+	if s.Signed, err = writeManifest(st.Dir, o.Version, medium.File{Name: s.ImageName, Size: s.Image, SHA256: s.ImageSHA256}, o.Key); err != nil {
 		return nil, err
 	}
 
@@ -393,41 +397,50 @@ func conf(o Options) string {
 }
 
 // checkImage reads the whole image with image.Check (gzip's CRC and
-// length, the cpio archive up to its trailer) and, when a sha256 file sits
-// beside it, checks that they agree. It returns the image's size and
-// sha256.
-func checkImage(path string, log io.Writer, quiet bool) (int64, string, error) {
+// length or zstd's checksums, the cpio archive up to its trailer) and,
+// when a sha256 file sits beside it, checks that they agree. It returns
+// the image's medium name (by its compression), size and sha256. An
+// uncompressed archive, or a .gz/.zst name for the other compression, is
+// refused.
+func checkImage(path string, log io.Writer, quiet bool) (string, int64, string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, "", fmt.Errorf("image: %w", err)
+		return "", 0, "", fmt.Errorf("image: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return 0, "", fmt.Errorf("image: %w", err)
+		return "", 0, "", fmt.Errorf("image: %w", err)
 	}
 	m := progress.New(log, "build: checking "+filepath.Base(path), st.Size(), quiet)
 	res, err := image.Check(m.Reader(f))
 	m.Done()
 	if err != nil {
-		return 0, "", fmt.Errorf("image %s is not a whole clonecd image, no CD made from it: %w", path, err)
+		return "", 0, "", fmt.Errorf("image %s is not a whole clonecd image, no CD made from it: %w", path, err)
+	}
+	name := res.Compression.ImageName()
+	if name == "" {
+		return "", 0, "", fmt.Errorf("image %s is an uncompressed cpio archive: a CD carries a gzip or zstd image (clonecd pack [--compress zstd] makes one)", path)
+	}
+	if err := medium.CheckImageName(path, name); err != nil {
+		return "", 0, "", err
 	}
 	side := medium.SumName(path)
 	b, err := os.ReadFile(side)
 	if errors.Is(err, os.ErrNotExist) {
-		return res.Size, res.SHA256, nil
+		return name, res.Size, res.SHA256, nil
 	}
 	if err != nil {
-		return 0, "", err
+		return "", 0, "", err
 	}
 	want, err := medium.ParseSum(b, side)
 	if err != nil {
-		return 0, "", err
+		return "", 0, "", err
 	}
 	if want != res.SHA256 {
-		return 0, "", fmt.Errorf("%s says %s but %s has sha256 %s: the image or its checksum is damaged", side, want, path, res.SHA256)
+		return "", 0, "", fmt.Errorf("%s says %s but %s has sha256 %s: the image or its checksum is damaged", side, want, path, res.SHA256)
 	}
-	return res.Size, res.SHA256, nil
+	return name, res.Size, res.SHA256, nil
 }
 
 // checkNodes checks the identity table: `MAC HOSTNAME [ADDRESS/PREFIX

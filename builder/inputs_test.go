@@ -94,6 +94,13 @@ func TestBuildRefusesBadInputs(t *testing.T) {
 			b[len(b)/2] ^= 0x40
 			os.WriteFile(o.Image, b, 0o644)
 		}, "is not a whole clonecd image"},
+		{"uncompressed cpio", func(t *testing.T, o *Options) {
+			testenv.Run(t, "sh", "-c", "gzip -dc "+o.Image+" > "+o.Image+".tmp && mv "+o.Image+".tmp "+o.Image)
+		}, "uncompressed cpio archive: a CD carries a gzip or zstd image"},
+		{"zstd named .gz", func(t *testing.T, o *Options) {
+			testenv.NeedTools(t, "zstd")
+			testenv.Run(t, "sh", "-c", "gzip -dc "+o.Image+" | zstd -q > "+o.Image+".tmp && mv "+o.Image+".tmp "+o.Image)
+		}, "a .gz name for the image node.cpio.zst"},
 		{"sha256 file disagrees", func(t *testing.T, o *Options) {
 			os.WriteFile(medium.SumName(o.Image), medium.FormatSum(strings.Repeat("0", 64), medium.ImageGzip), 0o644)
 		}, "the image or its checksum is damaged"},
@@ -145,5 +152,46 @@ func TestBuildAcceptsGoodInputs(t *testing.T) {
 	}
 	if st, err := os.Stat(o.Output); err != nil || st.Size() != s.Size {
 		t.Errorf("ISO %s: %v", o.Output, err)
+	}
+}
+
+// TestBuildZstd: a CD built from a zstd image carries it as node.cpio.zst
+// with its .sha256, lists it in MANIFEST, and holds no node.cpio.gz.
+func TestBuildZstd(t *testing.T) {
+	testenv.NeedTools(t, "zstd", "xorriso")
+	o := buildOptions(t)
+	zst := filepath.Join(filepath.Dir(o.Image), "golden.cpio.zst")
+	testenv.Run(t, "sh", "-c", "gzip -dc "+o.Image+" | zstd -q -T0 > "+zst)
+	o.Image = zst
+	s, err := Build(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := fileSHA(t, zst)
+	if s.ImageName != medium.ImageZstd || s.ImageSHA256 != sum {
+		t.Errorf("Build(zstd image) = image %s sha256 %s; want %s %s", s.ImageName, s.ImageSHA256, medium.ImageZstd, sum)
+	}
+	out := t.TempDir()
+	testenv.Run(t, "xorriso", "-osirrox", "on", "-indev", o.Output, "-extract", "/", out)
+	if got := fileSHA(t, filepath.Join(out, medium.ImageZstd)); got != sum {
+		t.Errorf("the CD's %s has sha256 %s; want %s", medium.ImageZstd, got, sum)
+	}
+	if b, err := os.ReadFile(filepath.Join(out, medium.SumName(medium.ImageZstd))); err != nil || string(b) != string(medium.FormatSum(sum, medium.ImageZstd)) {
+		t.Errorf("the CD's %s = %q, %v", medium.SumName(medium.ImageZstd), b, err)
+	}
+	if _, err := os.Stat(filepath.Join(out, medium.ImageGzip)); err == nil {
+		t.Errorf("the CD of a zstd image has a %s", medium.ImageGzip)
+	}
+	f, err := os.Open(filepath.Join(out, medium.ManifestFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := medium.ParseManifest(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if img, ok := m.Image(); !ok || img.Name != medium.ImageZstd || img.SHA256 != sum {
+		t.Errorf("MANIFEST's image = %+v, %v; want %s with sha256 %s", img, ok, medium.ImageZstd, sum)
 	}
 }

@@ -19,19 +19,23 @@ import (
 // medium names: what the cloner and the CD's media check read. The boot
 // loaders' own files (isolinux.cfg, the ESP) are not listed.
 func manifestFiles() []string {
-	return append([]string{medium.Version, medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Layout, medium.Credentials}, medium.Optional...)
+	names := []string{medium.Version, medium.Layout, medium.Credentials}
+	for _, img := range medium.Images {
+		names = append(names, img, medium.SumName(img))
+	}
+	return append(names, medium.Optional...)
 }
 
 // writeManifest writes the CD's MANIFEST in dir, the staged medium: the
 // version and the sha256 and size of each file of manifestFiles there
-// (the image's are imageSum and imageSize, already read whole), and with
-// key its signature MANIFEST.minisig. It returns how the CD is signed.
-func writeManifest(dir, version, imageSum string, imageSize int64, key *trust.SecretKey) (string, error) {
+// (the image's record is img, read whole already), and with key its
+// signature MANIFEST.minisig. It returns how the CD is signed.
+func writeManifest(dir, version string, img medium.File, key *trust.SecretKey) (string, error) {
 	m := &medium.Manifest{Version: version, Date: time.Now().UTC().Truncate(time.Second)}
 	for _, name := range manifestFiles() {
 		p := filepath.Join(dir, filepath.FromSlash(name))
-		if name == medium.ImageGzip {
-			m.Add(medium.File{Name: name, Size: imageSize, SHA256: imageSum})
+		if name == img.Name {
+			m.Add(img)
 			continue
 		}
 		sum, size, err := hashFile(p)

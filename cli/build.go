@@ -77,7 +77,7 @@ clonecd.credential=NODE:TOKEN typed at the boot prompt).`,
 	o := &f.Options
 	fl := c.Flags()
 	fl.StringVarP(&o.Output, "output", "o", "clonecd.iso", "output ISO `FILE`")
-	fl.StringVar(&o.Image, "image", "", "the node image `node.cpio.gz` (its .sha256 beside it is checked)")
+	fl.StringVar(&o.Image, "image", "", "the node image `node.cpio.gz` or node.cpio.zst (its .sha256 beside it is checked)")
 	fl.StringVar(&o.Layout, "layout", "", "partition layout `FILE` (node.sfdisk)")
 	fl.StringVar(&o.Kickstart, "kickstart", "", "kickstart `ks.cfg`, copied to /ks.cfg (%post scripts; layout if no --layout)")
 	fl.StringVar(&o.Kernel, "kernel", "", "kernel `FILE` (default: the golden root's newest /boot/vmlinuz-*, else the build host's)")
@@ -137,7 +137,7 @@ func printBuildSummary(out Output, s *builder.Summary) {
 	w := out.Stdout
 	fmt.Fprintf(w, "clonecd.iso   %s: %s, label %s, version %s, %d files, built in %.1fs\n",
 		s.Output, progress.Bytes(s.Size), s.Label, s.Version, s.Files, s.Took.Seconds())
-	fmt.Fprintf(w, "image         %s %s, sha256 %s\n", medium.ImageGzip, progress.Bytes(s.Image), s.ImageSHA256)
+	fmt.Fprintf(w, "image         %s %s, sha256 %s\n", s.ImageName, progress.Bytes(s.Image), s.ImageSHA256)
 	fmt.Fprintf(w, "kernel        %s (%s), %s\n", s.Kernel, s.KernelVersion, progress.Bytes(s.KernelSize))
 	if s.Initrd.Prebuilt {
 		fmt.Fprintf(w, "initramfs     prebuilt, %s\n", progress.Bytes(s.Initrd.Compressed))

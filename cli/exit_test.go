@@ -33,7 +33,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"pack", "-j", "0", dir}, `invalid argument "0" for "-j, --jobs" flag: want 1-256`},
 		{[]string{"pack", "-j", "-1", dir}, `invalid argument "-1" for "-j, --jobs" flag: want 1-256`},
 		{[]string{"pack", "--jobs=100000", dir}, `want 1-256`},
-		{[]string{"pack", "--level", "0", dir}, `"--level" flag: want 1-9`},
+		{[]string{"pack", "--level", "0", dir}, `"--level" flag: want 1-19`},
 		{[]string{"pack", "--exclude", "[", dir}, `"--exclude" flag: pattern "\[": unterminated \[`},
 		{[]string{"pack", "--bogus", dir}, `^clonecd pack: unknown flag: --bogus\n`},
 		{[]string{"pack"}, `^clonecd pack: want one ROOT\n`},

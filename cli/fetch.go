@@ -36,12 +36,15 @@ func fetchCmd(out Output) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "fetch [flags]",
 		Short: "download the served image as the network cloner does (resume, sha256, report)",
-		Long: `Streams node.cpio.gz from clonecd serve exactly as the network cloner does:
+		Long: `Streams the version's image (node.cpio.gz, or node.cpio.zst for a zstd
+version) from clonecd serve exactly as the network cloner does:
 a dropped connection resumes with Range/If-Range after a backoff (up to
---retries failures in a row), the sha256 is checked against
-node.cpio.gz.sha256 and a mismatch downloads again (up to --attempts).
+--retries failures in a row), the sha256 is checked against the image's
+.sha256 and a mismatch downloads again (up to --attempts).
 The download is written beside FILE and replaces it only once its sha256
-matched: a failed fetch leaves FILE as it was.
+matched: a failed fetch leaves FILE as it was. Without -o FILE is the
+image's name in the current directory; a .gz FILE for a zstd version (or
+.zst for gzip) is refused before the download.
 With --report it reports to the server as node --node would (state,
 progress, result, log), which makes it a stand-in for a node in tests.
 The file is written mode 0600: the image holds the golden node's secrets.
@@ -69,7 +72,7 @@ node's with --node).
 	fl := c.Flags()
 	fl.Var(&f.server, "server", "server `URL` (default $CLONECD_SERVER)")
 	fl.Var(&f.node, "node", "node `NAME` sent to the server")
-	fl.StringVarP(&f.output, "output", "o", medium.ImageGzip, "output `FILE` (\"-\": standard output)")
+	fl.StringVarP(&f.output, "output", "o", "", "output `FILE` (\"-\": standard output; default: the image's name, "+medium.ImageGzip+" or "+medium.ImageZstd+")")
 	fl.Var(&f.version, "version", "fetch this version, MAJOR.MINOR, instead of the current one")
 	fl.BoolVar(&f.report, "report", false, "report state and log to the server as node --node")
 	fl.StringVar(&f.logFile, "log", "", "log `FILE` (uploaded with --report)")
@@ -88,6 +91,7 @@ node's with --node).
 // fetchResult is fetch --json's output.
 type fetchResult struct {
 	Output   string      `json:"output"`
+	Image    string      `json:"image"` // the image's medium name: node.cpio.gz or node.cpio.zst
 	Version  string      `json:"version"`
 	Bytes    int64       `json:"bytes"`
 	SHA256   string      `json:"sha256"`
@@ -136,6 +140,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 			return err
 		}
 		defer direct.Close()
+	case f.output == "": // the version's image name, in the current directory
 	default:
 		if err := checkOutput(f.output); err != nil {
 			return err
@@ -156,7 +161,7 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	}
 	o.Progress = func(done, total int64) {
 		if meter == nil || done < counted { // the first attempt, or a new one
-			label := "fetch " + medium.ImageGzip
+			label := "fetch image"
 			if meter != nil {
 				label += " (again)"
 			}
@@ -185,7 +190,10 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 	if err != nil {
 		return err
 	}
-	r := fetchResult{Output: f.output, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256, Trust: res.Trust,
+	if res.Path != "" {
+		f.output = res.Path
+	}
+	r := fetchResult{Output: f.output, Image: res.Image, Version: res.Version, Bytes: res.Bytes, SHA256: res.SHA256, Trust: res.Trust,
 		Attempts: res.Attempts, Resumes: res.Resumes, Seconds: res.Elapsed.Seconds(), Swarm: swarmJSON(res.Swarm)}
 	if f.asJSON {
 		return writeJSON(out, r)

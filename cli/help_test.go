@@ -97,7 +97,7 @@ func TestExampleChecker(t *testing.T) {
 		{`clonecd rollback --reason x; clonecd reclone-all`, "want FIRST LAST"},
 		{`clonecd pack --exclude /home/*** -o node.cpio.gz /`, "unquoted"},
 		{`clonecd pack -j 0 -o node.cpio.gz /`, "want 1-256"},
-		{`clonecd pack --level=0 /`, "want 1-9"},
+		{`clonecd pack --level=0 /`, "want 1-19"},
 		{`clonecd pack -o`, "needs an argument"},
 		{`clonecd frobnicate`, "unknown command"},
 		{`ssh s001 clonecd verify --bogus a b`, "unknown flag"},

@@ -16,7 +16,7 @@ import (
 )
 
 type packFlags struct {
-	output, format              string
+	output, format, compress    string
 	jobs, level                 int
 	quiet, noDefaults, noXattrs bool
 	exclude, include            patternsFlag
@@ -27,17 +27,21 @@ func packCmd(out Output) *cobra.Command {
 	f := &packFlags{}
 	c := &cobra.Command{
 		Use:   "pack [flags] ROOT",
-		Short: "pack a golden node's root tree into node.cpio.gz (+ .sha256)",
+		Short: "pack a golden node's root tree into node.cpio.gz or node.cpio.zst (+ .sha256)",
 		Long: `Writes the tree at ROOT as a gzip'd cpio archive (like
   cd ROOT && find . -xdev | cpio -o -H newc | gzip)
+or with --compress zstd as node.cpio.zst (| zstd -T0 -3), which restores
+about twice as fast and is smaller; gzip stays the default (the Medusa
+format, what GNU cpio and gzip -dc read).
 in a stable sorted order, without crossing filesystems, keeping regular
 files, directories, symlinks, hardlinks (data stored once), char and block
 devices, FIFOs, modes incl. setuid/setgid/sticky, numeric owners, mtimes,
 and xattrs (file capabilities such as ping's) in a record plain GNU cpio
 ignores. Sockets are skipped with a warning. Files of 4 GiB or more cannot
 be stored in cpio: leave them out with --exclude. IMAGE.sha256 is written
-beside the image (sha256sum format). Like gzip, pack will not write the
-archive to a terminal.
+beside the image (sha256sum format). A .gz name for a zstd image (or .zst
+for gzip) is refused before anything is packed. Like gzip, pack will not
+write the archive to a terminal.
 
 Left out by default (the directories themselves stay; --no-default-excludes
 or --include PATTERN keep them):
@@ -50,6 +54,7 @@ the path; * and ? stay within a component, ** crosses; a trailing / matches
 directories only; DIR/*** is DIR and everything below it. Quote them, or
 the shell expands them first.`,
 		Example: `  clonecd pack -o /data/node.cpio.gz /
+  clonecd pack --compress zstd -o /data/node.cpio.zst /
   clonecd pack --format crc -j 4 --level 9 -o node.cpio.gz /mnt/golden
   clonecd pack --exclude '/home/***' --exclude '*.pyc' -o node.cpio.gz /
   clonecd pack -o - /mnt/golden | ssh master 'cat > node.cpio.gz'`,
@@ -57,10 +62,11 @@ the shell expands them first.`,
 		RunE: func(c *cobra.Command, args []string) error { return runPack(c.Context(), out, f, args) },
 	}
 	fl := c.Flags()
-	fl.StringVarP(&f.output, "output", "o", medium.ImageGzip, "output `FILE` (\"-\": standard output)")
+	fl.StringVarP(&f.output, "output", "o", "", "output `FILE` (\"-\": standard output; default: "+medium.ImageGzip+", with --compress zstd "+medium.ImageZstd+")")
 	oneOfVar(fl, &f.format, "format", "newc", []string{"newc", "crc"}, "cpio format: newc, or crc (070702, checksummed)")
-	intVarP(fl, &f.jobs, "jobs", "j", 0, 1, 256, "gzip threads, 1-256 (default: one per CPU)")
-	intVarP(fl, &f.level, "level", "", 6, 1, 9, "gzip level 1-9")
+	oneOfVar(fl, &f.compress, "compress", "gzip", []string{"gzip", "zstd"}, "compression: gzip, or zstd (faster restore, smaller)")
+	intVarP(fl, &f.jobs, "jobs", "j", 0, 1, 256, "compression threads, 1-256 (default: one per CPU)")
+	intVarP(fl, &f.level, "level", "", 0, 1, 19, "compression level: gzip 1-9 (default 6), zstd 1-19 (default 3)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, no summary")
 	fl.BoolVar(&f.noDefaults, "no-default-excludes", false, "do not leave out the default runtime trees and identity files")
 	fl.BoolVar(&f.noXattrs, "no-xattrs", false, "do not record extended attributes")
@@ -75,6 +81,16 @@ func runPack(_ context.Context, out Output, f *packFlags, args []string) error {
 	format, err := cpio.ParseFormat(f.format)
 	if err != nil {
 		return UsageError("--format: %v", err)
+	}
+	comp, err := image.ParseCompression(f.compress)
+	if err != nil {
+		return UsageError("--compress: %v", err)
+	}
+	if err := comp.CheckLevel(f.level); err != nil {
+		return UsageError("--level: %v", err)
+	}
+	if f.output == "" {
+		f.output = comp.ImageName()
 	}
 	excl := append([]string(nil), f.exclude...)
 	for _, file := range f.excludeFrom {
@@ -100,7 +116,7 @@ func runPack(_ context.Context, out Output, f *packFlags, args []string) error {
 		total, _ = image.Measure(root, filter)
 	}
 	meter := progress.New(out.Stderr, "pack", total, f.quiet)
-	o := image.PackOptions{Format: format, Filter: filter, Level: f.level, Threads: f.jobs,
+	o := image.PackOptions{Format: format, Compress: comp, Filter: filter, Level: f.level, Threads: f.jobs,
 		NoXattrs: f.noXattrs, Progress: meter, Warn: warner(out.Stderr, "clonecd pack")}
 	start := time.Now()
 	var st *image.Stats

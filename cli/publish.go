@@ -27,7 +27,8 @@ func publishCmd(out Output) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "publish [flags] node.cpio.gz",
 		Short: "add an image to the image store as a new version and make it current",
-		Long: `Copies the image (checked against IMAGE.sha256 when that exists) into the
+		Long: `Copies the image, node.cpio.gz or node.cpio.zst (pack --compress zstd;
+checked against IMAGE.sha256 when that exists), into the
 store as version V (default: the next after the highest published, 1.0 in
 an empty store) with its sha256, layout, date and note, then makes it
 current. --no-promote publishes a canary: clone chosen nodes with

@@ -54,7 +54,8 @@ func serveCmd(out Output) *cobra.Command {
 		Use:   "serve [flags]",
 		Short: "serve the current image to network cloners and collect their reports",
 		Long: `Serves the image directory's current version (DIR/current, or DIR itself
-when it is a flat directory: node.cpio.gz, node.cpio.gz.sha256, node.sfdisk,
+when it is a flat directory: node.cpio.gz (node.cpio.zst for a zstd
+version), its .sha256, node.sfdisk,
 CLONE_CD_VERSION, MANIFEST, MANIFEST.minisig, isolinux/vmlinuz,
 isolinux/initrd.img) over HTTPS with Range requests and strong ETags (from
 node.cpio.gz.sha256), so a dropped transfer resumes. Other versions are at

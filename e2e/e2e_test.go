@@ -15,6 +15,7 @@ import (
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
 	"github.com/clonecd/clonecd/trust"
+	"github.com/clonecd/clonecd/medium"
 )
 
 const (
@@ -78,12 +79,13 @@ type work struct {
 	iso       string // clonecd pack image, dos layout
 	gnuISO    string // GNU find|cpio -o --format=crc|gzip image, gpt layout
 	badISO    string // iso with node.cpio.gz corrupted
-	plain     string // iso built as a new user would: --append clonecd.hostname=node06, no nodes table
+	plain     string // iso of the zstd image built as a new user would: --append clonecd.hostname=node06, no nodes table
 	kernel    string // from the ISO, for direct kernel boots with extra keys
 	initrd    string // trusts key (its public key, built with --trust)
 	key       string // the master's signing key: every ISO and version is signed
 	golden    string
 	image     string
+	zstd      string // clonecd pack --compress zstd image (node.cpio.zst)
 	consMu    sync.Mutex
 	prints    map[string]string // node → ssh host key fingerprint
 	nodes     string
@@ -93,6 +95,7 @@ type work struct {
 	gnuOnce   sync.Once
 	badOnce   sync.Once
 	plainOnce sync.Once
+	zstdOnce  sync.Once
 }
 
 // build makes an ISO of img and layout with the e2e kickstart, the
@@ -113,12 +116,27 @@ func (w *work) build(t testing.TB, iso, img, layout string, extra ...string) {
 	run(t, w.bin, args...)
 }
 
+// zstdImage packs (once) the golden root with --compress zstd.
+func (w *work) zstdImage(t testing.TB) string {
+	w.zstdOnce.Do(func() {
+		img := filepath.Join(w.dir, "zstd", medium.ImageZstd)
+		os.MkdirAll(filepath.Dir(img), 0o755)
+		run(t, w.bin, "pack", "-q", "--compress", "zstd", "-o", img, w.golden)
+		w.zstd = img
+	})
+	if w.zstd == "" {
+		t.Fatal("no zstd image (see above)")
+	}
+	return w.zstd
+}
+
 // plainISO builds (once) the ISO a new user makes for one node: its name
-// on the kernel command line, no nodes table.
+// on the kernel command line, no nodes table, and the zstd image (the CD
+// carries node.cpio.zst).
 func (w *work) plainISO(t testing.TB) string {
 	w.plainOnce.Do(func() {
 		iso := filepath.Join(w.dir, "plain.iso")
-		w.build(t, iso, w.image, w.dos, "--append", "clonecd.hostname=node06")
+		w.build(t, iso, w.zstdImage(t), w.dos, "--append", "clonecd.hostname=node06")
 		w.plain = iso
 	})
 	if w.plain == "" {

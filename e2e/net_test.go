@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -62,7 +63,7 @@ type netServer struct {
 }
 
 func (s *netServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if strings.HasSuffix(r.URL.Path, "/"+medium.ImageGzip) && r.Method == http.MethodGet {
+	if medium.IsImage(path.Base(r.URL.Path)) && r.Method == http.MethodGet {
 		s.imageGETs.Add(1)
 		if r.Header.Get("Range") != "" {
 			s.rangedGETs.Add(1)
@@ -126,7 +127,7 @@ func (f *flipOne) Write(p []byte) (int, error) {
 // storeSpec is what netStore publishes.
 type storeSpec struct {
 	name     string   // directory under w.dir
-	image    string   // node.cpio.gz (its .sha256 beside it)
+	image    string   // node.cpio.gz or node.cpio.zst (its .sha256 beside it)
 	layout   string   // node.sfdisk
 	versions []string // published versions; the last is current
 }
@@ -137,6 +138,10 @@ type storeSpec struct {
 func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 	t.Helper()
 	store := filepath.Join(w.dir, spec.name)
+	img := filepath.Base(spec.image)
+	if !medium.IsImage(img) {
+		t.Fatalf("netStore: %s is not named as an image (%s)", spec.image, strings.Join(medium.Images, ", "))
+	}
 	sum, err := os.ReadFile(spec.image + ".sha256")
 	if err != nil {
 		t.Fatal(err)
@@ -144,10 +149,10 @@ func netStore(t testing.TB, w *work, spec storeSpec) *versions.Store {
 	for _, v := range spec.versions {
 		d := filepath.Join(store, "versions", v)
 		os.MkdirAll(filepath.Join(d, "isolinux"), 0o755)
-		if err := os.Link(spec.image, filepath.Join(d, medium.ImageGzip)); err != nil {
-			testenv.Run(t, "cp", spec.image, filepath.Join(d, medium.ImageGzip))
+		if err := os.Link(spec.image, filepath.Join(d, img)); err != nil {
+			testenv.Run(t, "cp", spec.image, filepath.Join(d, img))
 		}
-		files := map[string]string{medium.SumName(medium.ImageGzip): string(sum), medium.Version: v + "\n"}
+		files := map[string]string{medium.SumName(img): string(sum), medium.Version: v + "\n"}
 		for name, content := range files {
 			os.WriteFile(filepath.Join(d, name), []byte(content), 0o644)
 		}
@@ -212,7 +217,9 @@ func TestNetReclone(t *testing.T) {
 	testenv.NeedTools(t, "ssh", "ssh-keygen")
 	w := setup(t)
 	const host = "node06"
-	vs := netStore(t, w, storeSpec{name: "store", image: w.image, layout: w.dos, versions: []string{version, newer}})
+	// zstd from end to end: the node's first clone is from a CD carrying
+	// node.cpio.zst, the reclone streams a zstd version (issue 16).
+	vs := netStore(t, w, storeSpec{name: "store", image: w.zstdImage(t), layout: w.dos, versions: []string{version, newer}})
 	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)

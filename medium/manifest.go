@@ -55,6 +55,17 @@ func (m *Manifest) Lookup(name string) (File, bool) {
 	return File{}, false
 }
 
+// Image returns the record of the image the manifest lists (the first
+// of Images it has).
+func (m *Manifest) Image() (File, bool) {
+	for _, n := range Images {
+		if f, ok := m.Lookup(n); ok {
+			return f, true
+		}
+	}
+	return File{}, false
+}
+
 // Add records a file (replacing a record of the same name) and keeps the
 // list sorted.
 func (m *Manifest) Add(f File) {

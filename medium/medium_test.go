@@ -193,3 +193,41 @@ func TestIsFile(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckImageName: a .gz, .zst or .zstd name must match the image's
+// compression; other names pass.
+func TestCheckImageName(t *testing.T) {
+	for _, tt := range []struct {
+		file, image string
+		want        string // "": accepted; else the name the error proposes
+	}{
+		{"node.cpio.gz", ImageGzip, ""},
+		{"/data/old.cpio.zst", ImageZstd, ""},
+		{"x.zstd", ImageZstd, ""},
+		{"node.img", ImageZstd, ""},
+		{"/dev/null", ImageGzip, ""},
+		{"/data/node.cpio.gz", ImageZstd, "/data/node.cpio.zst"},
+		{"node.cpio.zst", ImageGzip, "node.cpio.gz"},
+		{"x.zstd", ImageGzip, "x.gz"},
+	} {
+		err := CheckImageName(tt.file, tt.image)
+		if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), "name it "+tt.want)) {
+			t.Errorf("CheckImageName(%q, %q) = %v; want %q", tt.file, tt.image, err, tt.want)
+		}
+	}
+}
+
+// TestManifestImage: Image is the record of whichever image the
+// manifest lists.
+func TestManifestImage(t *testing.T) {
+	for _, names := range [][]string{{ImageGzip}, {ImageZstd, Layout}, {Layout}} {
+		m := &Manifest{}
+		for _, n := range names {
+			m.Add(File{Name: n, Size: 1, SHA256: h1})
+		}
+		f, ok := m.Image()
+		if want := names[0]; IsImage(want) != ok || ok && f.Name != want {
+			t.Errorf("Manifest of %v: Image() = %q, %v", names, f.Name, ok)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 )
 
@@ -73,6 +74,23 @@ func FindImage(fsys fs.FS) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no image (%s): %w", strings.Join(Images, " or "), fs.ErrNotExist)
+}
+
+// CheckImageName refuses a file name for image (one of Images) whose
+// compression suffix says the other compression: node.cpio.gz for a zstd
+// image, x.zst for a gzip one. Names without .gz, .zst or .zstd pass.
+func CheckImageName(file, image string) error {
+	ext := path.Ext(file)
+	want := path.Ext(image)
+	switch ext {
+	case ".gz", ".zst", ".zstd":
+	default:
+		return nil
+	}
+	if ext == want || ext == ".zstd" && want == ".zst" {
+		return nil
+	}
+	return fmt.Errorf("%s: a %s name for the image %s: name it %s", file, ext, image, strings.TrimSuffix(file, ext)+want)
 }
 
 // ValidName reports whether name may be a file of a medium (and a line of

@@ -41,6 +41,8 @@ type FetchOptions struct {
 // FetchResult describes a finished download.
 type FetchResult struct {
 	Version string
+	Image   string // the image's medium name: node.cpio.gz or node.cpio.zst
+	Path    string // FetchFile: the file written
 	Bytes   int64
 	SHA256  string // "": the server has no sha256 file, nothing was checked
 	// Trust says how the version was trusted with FetchOptions.Trust:
@@ -80,28 +82,46 @@ func Fetch(ctx context.Context, serverURL string, o FetchOptions) (*FetchResult,
 	if o.Open == nil {
 		return nil, errors.New("netclone.Fetch: no FetchOptions.Open")
 	}
-	return fetch(ctx, serverURL, o, func() (sink, error) {
-		w, err := o.Open()
-		return plainSink{w}, err
+	return fetch(ctx, serverURL, o, func(string) (string, func() (sink, error), error) {
+		return "", func() (sink, error) {
+			w, err := o.Open()
+			return plainSink{w}, err
+		}, nil
 	})
 }
 
-// FetchFile is Fetch into the file path: each attempt writes a temporary
-// file beside it (mode 0600: the image holds the node's secrets), which
-// replaces path (fsync, rename, fsync of the directory) only after the
-// whole image arrived and its sha256 matched. A failed fetch leaves path
-// as it was.
+// FetchFile is Fetch into the file path ("": the image's medium name,
+// node.cpio.gz or node.cpio.zst, in the current directory): each attempt
+// writes a temporary file beside it (mode 0600: the image holds the
+// node's secrets), which replaces path (fsync, rename, fsync of the
+// directory) only after the whole image arrived and its sha256 matched.
+// A failed fetch leaves path as it was. A path named for the other
+// compression (x.gz for a zstd version) is refused before the download.
 func FetchFile(ctx context.Context, serverURL, path string, o FetchOptions) (*FetchResult, error) {
-	return fetch(ctx, serverURL, o, func() (sink, error) {
-		f, err := atomicfile.Create(path, 0o600)
-		if err != nil {
-			return nil, err
+	return fetch(ctx, serverURL, o, func(img string) (string, func() (sink, error), error) {
+		p := path
+		if p == "" {
+			p = img
 		}
-		return fileSink{f}, nil
+		if err := medium.CheckImageName(p, img); err != nil {
+			return "", nil, err
+		}
+		return p, func() (sink, error) {
+			f, err := atomicfile.Create(p, 0o600)
+			if err != nil {
+				return nil, err
+			}
+			return fileSink{f}, nil
+		}, nil
 	})
 }
 
-func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (sink, error)) (*FetchResult, error) {
+// target returns, for the version's image (its medium name), the path
+// written ("" for a writer) and what opens each attempt's sink; an error
+// refuses the download before it starts.
+type target func(image string) (string, func() (sink, error), error)
+
+func fetch(ctx context.Context, serverURL string, o FetchOptions, to target) (*FetchResult, error) {
 	if o.Attempts <= 0 {
 		o.Attempts = 3
 	}
@@ -157,7 +177,28 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 		}
 		logf("netclone: version %s: %s", m.Version, st)
 	}
-	logf("netclone: fetching %s version %s from %s", medium.ImageGzip, m.Version, serverURL)
+	// The version's image: the one its manifest lists (with Trust), else
+	// the one the server has (Media.FindImage).
+	if man != nil {
+		if f, ok := man.Image(); ok {
+			res.Image = f.Name
+		}
+	}
+	if res.Image == "" {
+		res.Image, err = m.FindImage()
+	}
+	var open func() (sink, error)
+	if err == nil {
+		res.Path, open, err = to(res.Image)
+	}
+	if err != nil {
+		logf("netclone: %v", err)
+		if rep != nil {
+			rep.Done(stepError{"setup", err})
+		}
+		return nil, err
+	}
+	logf("netclone: fetching %s version %s from %s", res.Image, m.Version, serverURL)
 	if rep != nil {
 		if o.Trust == nil {
 			rep.Version = m.Version
@@ -170,7 +211,7 @@ func fetch(ctx context.Context, serverURL string, o FetchOptions, open func() (s
 		if rep != nil {
 			rep.Attempt = attempt
 		}
-		n, sum, resumes, err := fetchOnce(m, man, o, open, rep, res)
+		n, sum, resumes, err := fetchOnce(m, man, res.Image, o, open, rep, res)
 		res.Bytes, res.SHA256, res.Resumes = n, sum, res.Resumes+resumes
 		if err == nil {
 			res.Elapsed = time.Since(start)
@@ -214,11 +255,11 @@ func verifyMedia(m *Media, v *trust.Verifier) (*medium.Manifest, trust.Status, e
 	return man, st, nil
 }
 
-// fetchOnce streams the image once into a new sink, which it commits
+// fetchOnce streams the image img once into a new sink, which it commits
 // only after the stream ended with its sha256 matched (the server's, and
 // man's when not nil).
-func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink, error), rep *Reporter, res *FetchResult) (int64, string, int, error) {
-	s, err := m.OpenImage()
+func fetchOnce(m *Media, man *medium.Manifest, img string, o FetchOptions, open func() (sink, error), rep *Reporter, res *FetchResult) (int64, string, int, error) {
+	s, err := m.openImage(img)
 	if err != nil {
 		return 0, "", 0, err
 	}
@@ -231,7 +272,7 @@ func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink
 	}()
 	var in io.Reader = s
 	if man != nil {
-		if in, err = man.NewReader(medium.ImageGzip, s); err != nil {
+		if in, err = man.NewReader(img, s); err != nil {
 			return 0, "", 0, err
 		}
 	}
@@ -274,7 +315,7 @@ func fetchOnce(m *Media, man *medium.Manifest, o FetchOptions, open func() (sink
 			}
 			sum := s.SHA256()
 			if man != nil {
-				f, _ := man.Lookup(medium.ImageGzip)
+				f, _ := man.Lookup(img)
 				sum = f.SHA256
 			}
 			return n, sum, s.Resumes, nil

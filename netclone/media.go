@@ -136,8 +136,8 @@ func (o *MediaOptions) wait(ctx context.Context, fails int, retryAfter time.Dura
 
 // Media is the clone media served by `clonecd serve`, as an fs.FS and
 // fs.StatFS: every file of one version (pinned when the media is opened,
-// so a promote during the clone cannot mix versions). Opening
-// node.cpio.gz returns a stream that resumes with Range/If-Range after a
+// so a promote during the clone cannot mix versions). Opening the
+// image (node.cpio.gz or node.cpio.zst) returns a stream that resumes with Range/If-Range after a
 // dropped connection (with backoff, up to Retries failures in a row) and
 // checks its sha256 at the end. Stat asks with HEAD, which does not queue
 // for a stream.
@@ -275,7 +275,7 @@ func (m *Media) Open(name string) (fs.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrInvalid}
 	}
 	if medium.IsImage(name) {
-		return m.OpenImage()
+		return m.openImage(name)
 	}
 	b, err := m.get(m.path(name))
 	if err != nil {
@@ -310,29 +310,75 @@ func (m *Media) ReadFile(name string) ([]byte, error) {
 	return io.ReadAll(f)
 }
 
-// OpenImage starts the image stream. Its Read returns ErrChecksum instead
-// of io.EOF when the sha256 at the end does not match.
+// OpenImage starts the stream of the version's image, node.cpio.gz or
+// node.cpio.zst (FindImage). Its Read returns ErrChecksum instead of
+// io.EOF when the sha256 at the end does not match.
 func (m *Media) OpenImage() (*Stream, error) {
-	sumFile := medium.SumName(medium.ImageGzip)
-	var want string
-	if b, err := m.get(m.path(sumFile)); err == nil {
-		if want, err = medium.ParseSum(b, sumFile); err != nil {
-			return nil, err
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
+	name, want, err := m.findImage()
+	if err != nil {
 		return nil, err
 	}
+	return m.stream(name, want)
+}
+
+// FindImage names the version's image: the first of medium.Images whose
+// sha256 file the server has (what the stream is checked against), else,
+// from a server without sums, the first a HEAD finds.
+func (m *Media) FindImage() (string, error) {
+	name, _, err := m.findImage()
+	return name, err
+}
+
+func (m *Media) findImage() (name, sum string, err error) {
+	for _, n := range medium.Images {
+		sum, err := m.sum(n)
+		if err == nil {
+			return n, sum, nil
+		}
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", "", err
+		}
+	}
+	if name, err = medium.FindImage(m); err != nil {
+		return "", "", fmt.Errorf("version %s on %s: %w", m.Version, m.Base, err)
+	}
+	return name, "", nil
+}
+
+// sum reads the sha256 file of the image name; fs.ErrNotExist when the
+// server has none.
+func (m *Media) sum(name string) (string, error) {
+	sumFile := medium.SumName(name)
+	b, err := m.get(m.path(sumFile))
+	if err != nil {
+		return "", err
+	}
+	return medium.ParseSum(b, sumFile)
+}
+
+// openImage starts the stream of the image name (one of medium.Images).
+func (m *Media) openImage(name string) (*Stream, error) {
+	want, err := m.sum(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return m.stream(name, want)
+}
+
+// stream starts the stream of the image name, checked against want
+// ("": unchecked).
+func (m *Media) stream(name, want string) (*Stream, error) {
 	if m.opts.Swarm != nil {
-		s, err := m.openSwarm(want)
+		s, err := m.openSwarm(name, want)
 		if err == nil {
 			return s, nil
 		}
 		if m.ctx.Err() != nil {
 			return nil, m.ctx.Err()
 		}
-		m.opts.Logf("netclone: no swarm: %v; %s over HTTP", err, medium.ImageGzip)
+		m.opts.Logf("netclone: no swarm: %v; %s over HTTP", err, name)
 	}
-	s := &Stream{m: m, name: m.path(medium.ImageGzip), want: want, h: sha256.New(), size: -1}
+	s := &Stream{m: m, file: name, name: m.path(name), want: want, h: sha256.New(), size: -1}
 	if err := s.connect(); err != nil {
 		return nil, err
 	}

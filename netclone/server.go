@@ -441,7 +441,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, e *versions.Entry
 		return
 	}
 	sum := ""
-	if file == medium.ImageGzip {
+	if file == e.ImageName() {
 		sum = e.SHA256 // from the store; never recomputed per request
 	}
 	etag, err := s.etag(p, st, sum)

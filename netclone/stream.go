@@ -21,7 +21,8 @@ import (
 // Stream is a resumable, checksummed image download.
 type Stream struct {
 	m       *Media
-	name    string
+	file    string // the image's medium name (node.cpio.gz, node.cpio.zst)
+	name    string // its path on the server
 	want    string // expected sha256 ("" = unchecked)
 	h       hash.Hash
 	etag    string
@@ -41,6 +42,9 @@ type Stream struct {
 	swarmStats swarm.Stats // the swarm's counts once it closed
 	fromSwarm  bool        // the stream started in the swarm
 }
+
+// Name is the image's medium name: medium.ImageGzip or medium.ImageZstd.
+func (s *Stream) Name() string { return s.file }
 
 // Size is the image size (-1 if the server did not say).
 func (s *Stream) Size() int64 { return s.size }
@@ -234,7 +238,7 @@ func (s *Stream) Read(p []byte) (int, error) {
 			s.done = true
 			if s.want != "" {
 				if got := hex.EncodeToString(s.h.Sum(nil)); got != s.want {
-					return n, fmt.Errorf("%s: %w: got %s, %s says %s", s.m.url(s.name), ErrChecksum, got, medium.SumName(medium.ImageGzip), s.want)
+					return n, fmt.Errorf("%s: %w: got %s, %s says %s", s.m.url(s.name), ErrChecksum, got, medium.SumName(s.file), s.want)
 				}
 			}
 			if n > 0 {
@@ -305,7 +309,7 @@ func (s *Stream) Close() error {
 
 // Stat describes the image.
 func (s *Stream) Stat() (fs.FileInfo, error) {
-	return fileInfo{name: medium.ImageGzip, size: s.size}, nil
+	return fileInfo{name: s.file, size: s.size}, nil
 }
 
 // errorBody reads the start of an error answer's body (its message).

@@ -64,7 +64,7 @@ func (t authTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // openSwarm joins the version's swarm; an error says why the image has
 // to come over HTTP instead.
-func (m *Media) openSwarm(want string) (*Stream, error) {
+func (m *Media) openSwarm(name, want string) (*Stream, error) {
 	o := m.opts.Swarm
 	if _, err := m.get(SwarmPath[1:] + "scrape"); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -80,7 +80,7 @@ func (m *Media) openSwarm(want string) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	ih := man.BTIH[medium.ImageGzip]
+	ih := man.BTIH[name]
 	if ih == "" {
 		return nil, fmt.Errorf("version %s has no torrent (no btih in its %s)", m.Version, medium.ManifestFile)
 	}
@@ -92,7 +92,7 @@ func (m *Media) openSwarm(want string) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f, ok := man.Lookup(medium.ImageGzip); !ok || f.Size != t.Length {
+	if f, ok := man.Lookup(name); !ok || f.Size != t.Length {
 		return nil, fmt.Errorf("%s: %d bytes, but %s lists %d", medium.Torrent, t.Length, medium.ManifestFile, f.Size)
 	}
 	dir, err := os.MkdirTemp(o.Dir, "clonecd-swarm-")
@@ -106,19 +106,19 @@ func (m *Media) openSwarm(want string) (*Stream, error) {
 	sp := &swarmPart{dir: dir, tracker: m.url(SwarmPath[1:] + "announce"), ih: ih, seed: o.Seed,
 		client: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 	sp.node, err = swarm.Open(t, swarm.Options{
-		Dir: dir, WebSeeds: []string{m.url(m.path(medium.ImageGzip))}, Tracker: sp.tracker,
+		Dir: dir, WebSeeds: []string{m.url(m.path(name))}, Tracker: sp.tracker,
 		Listen: o.Listen, Transport: tr, Logf: m.opts.Logf,
 	})
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	s := &Stream{m: m, name: m.path(medium.ImageGzip), want: want, h: sha256.New(), size: t.Length, swarm: sp, fromSwarm: true}
+	s := &Stream{m: m, file: name, name: m.path(name), want: want, h: sha256.New(), size: t.Length, swarm: sp, fromSwarm: true}
 	ctx, cancel := context.WithCancel(m.ctx)
 	s.body = sp.node.Reader(ctx)
 	s.setCancel(cancel)
 	s.idle = time.AfterFunc(m.opts.IdleTimeout, s.cancelBody)
-	m.opts.Logf("netclone: %s from the swarm (btih %s, %d pieces), the server's HTTP as its fallback", medium.ImageGzip, ih, t.NumPieces())
+	m.opts.Logf("netclone: %s from the swarm (btih %s, %d pieces), the server's HTTP as its fallback", name, ih, t.NumPieces())
 	return s, nil
 }
 

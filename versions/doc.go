@@ -8,7 +8,8 @@
 // The store (Open; default /root/clone_image or $CLONECD_STORE) is:
 //
 //	DIR/versions/V/          one version, the medium's names (package medium):
-//	    CLONE_CD_VERSION, node.cpio.gz, node.cpio.gz.sha256, node.sfdisk,
+//	    CLONE_CD_VERSION, node.cpio.gz (or node.cpio.zst: one image,
+//	    named by its compression) with its .sha256, node.sfdisk,
 //	    [ks.cfg, nodes, clonecd.conf, isolinux/vmlinuz, isolinux/initrd.img],
 //	    node.files               every entry of the image (package nodesync; written by Publish)
 //	    MANIFEST                 every file above with its sha256 and size
@@ -16,6 +17,7 @@
 //	    meta.json                the store's record: date, note, bad mark
 //	DIR/current -> versions/V  switched by rename
 //	DIR/{node.cpio.gz,node.cpio.gz.sha256,node.sfdisk,CLONE_CD_VERSION} -> current/...
+//	                           (node.cpio.zst and its .sha256 when current's image is zstd)
 //	DIR/blobs/                 every file's content of every image by its sha256 (package nodesync: clonecd sync)
 //	DIR/history                one line per promotion, bad mark, prune
 //	DIR/nodes/                 the node store (package fleet): state, logs, canary pins

@@ -71,7 +71,8 @@ const (
 	StageCopy  = "copying"
 )
 
-// Publish adds image (a gzip'd cpio, e.g. from `clonecd pack`) with its
+// Publish adds image (a gzip'd or zstd cpio from `clonecd pack`, kept
+// under its medium name, node.cpio.gz or node.cpio.zst) with its
 // layout and optional files as a new version. Everything that can be
 // refused is refused before the first write: the options, the layout,
 // the whole image (image.CheckFile) and IMAGE.sha256 when it exists. The
@@ -97,7 +98,7 @@ func (s *Store) Publish(img string, o PublishOptions) (*Entry, error) {
 		}
 	}()
 	m := &medium.Manifest{}
-	sum, size, mtime, err := copyInto(tmp, medium.ImageGzip, img, m, stage(o.Progress, StageCopy))
+	sum, size, mtime, err := copyInto(tmp, p.name, img, m, stage(o.Progress, StageCopy))
 	if err != nil {
 		return nil, err
 	}
@@ -195,6 +196,7 @@ func errLower(v, cur string) error {
 // published is what preparePublish checked.
 type published struct {
 	check  *image.CheckResult
+	name   string   // the image's medium name, by its compression
 	layout []byte   // nil: the current version's
 	files  []string // names of o.Files, sorted
 }
@@ -254,6 +256,12 @@ func (s *Store) preparePublish(img string, o *PublishOptions) (*published, error
 		return nil, err
 	}
 	if p.check, err = checkImage(img, stage(o.Progress, StageCheck)); err != nil {
+		return nil, err
+	}
+	if p.name = p.check.Compression.ImageName(); p.name == "" {
+		return nil, fmt.Errorf("%s is an uncompressed cpio archive: a version's image is gzip or zstd (clonecd pack [--compress zstd] makes one)", img)
+	}
+	if err := medium.CheckImageName(img, p.name); err != nil {
 		return nil, err
 	}
 	want, err := medium.ReadSum(os.DirFS(filepath.Dir(img)), filepath.Base(img))
@@ -395,8 +403,12 @@ func copyInto(dir, name, from string, m *medium.Manifest, fn func(done, total in
 // fills the store's blob store with the image's contents (package
 // nodesync: what `clonecd sync` fetches) and records node.files in m.
 func (s *Store) publishFiles(dir string, m *medium.Manifest) error {
+	img, ok := m.Image()
+	if !ok {
+		return fmt.Errorf("%s: the manifest lists no image", dir)
+	}
 	out := filepath.Join(dir, medium.Files)
-	_, st, err := nodesync.Publish(filepath.Join(dir, medium.ImageGzip), s.BlobDir(), out, nodesync.BuildOptions{})
+	_, st, err := nodesync.Publish(filepath.Join(dir, img.Name), s.BlobDir(), out, nodesync.BuildOptions{})
 	if err != nil {
 		return err
 	}
@@ -413,14 +425,18 @@ func (s *Store) publishFiles(dir string, m *medium.Manifest) error {
 // and lists its infohash in m: the swarm is trusted only through the
 // signed manifest.
 func addTorrent(dir string, m *medium.Manifest) error {
-	t, err := swarm.MakeTorrentFile(filepath.Join(dir, medium.ImageGzip), swarm.MakeOptions{})
+	img, ok := m.Image()
+	if !ok {
+		return fmt.Errorf("%s: the manifest lists no image", dir)
+	}
+	t, err := swarm.MakeTorrentFile(filepath.Join(dir, img.Name), swarm.MakeOptions{})
 	if err != nil {
 		return err
 	}
 	if err := writeInto(dir, medium.Torrent, t.Bytes, m); err != nil {
 		return err
 	}
-	m.BTIH = map[string]string{medium.ImageGzip: t.InfoHash}
+	m.BTIH = map[string]string{img.Name: t.InfoHash}
 	return nil
 }
 
@@ -437,11 +453,12 @@ func writeInto(dir, name string, data []byte, m *medium.Manifest) error {
 	return nil
 }
 
-// finishDir completes the version directory dir for e: the image's sha256
-// file, CLONE_CD_VERSION, meta.json, MANIFEST listing every file of the
+// finishDir completes the version directory dir for e: the sha256 file
+// of the image dir holds, CLONE_CD_VERSION, meta.json, MANIFEST listing every file of the
 // version (m, the files written so far) and, with key, its signature.
 func (s *Store) finishDir(dir string, e *Entry, m *medium.Manifest, key *trust.SecretKey) error {
-	if err := writeInto(dir, medium.SumName(medium.ImageGzip), medium.FormatSum(e.SHA256, medium.ImageGzip), m); err != nil {
+	img := imageIn(dir)
+	if err := writeInto(dir, medium.SumName(img), medium.FormatSum(e.SHA256, img), m); err != nil {
 		return err
 	}
 	if err := writeInto(dir, medium.Version, []byte(e.Version+"\n"), m); err != nil {
@@ -547,7 +564,7 @@ func (s *Store) adoptLocked() error {
 	}
 	done = true
 	// The data now lives under versions/V; the flat names become aliases.
-	for _, name := range aliases {
+	for _, name := range aliases(medium.ImageGzip) {
 		p := filepath.Join(s.Dir, name)
 		if st, err := os.Lstat(p); err == nil && st.Mode().IsRegular() {
 			if err := os.Remove(p); err != nil {
@@ -561,7 +578,8 @@ func (s *Store) adoptLocked() error {
 // setCurrent points DIR/current at versions/v (symlink to a temporary
 // name, then rename) and makes sure the flat aliases exist.
 func (s *Store) setCurrent(v, why string) error {
-	if _, err := os.Stat(filepath.Join(s.versionDir(v), medium.ImageGzip)); err != nil {
+	img, err := medium.FindImage(os.DirFS(s.versionDir(v)))
+	if err != nil {
 		return fmt.Errorf("version %s: %w", v, err)
 	}
 	tmp := filepath.Join(s.Dir, ".current.tmp")
@@ -573,7 +591,22 @@ func (s *Store) setCurrent(v, why string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("making %s current: %w", v, err)
 	}
-	for _, name := range aliases {
+	// The other compression's aliases would dangle: remove them (only
+	// symlinks; a plain file is the admin's).
+	for _, other := range medium.Images {
+		if other == img {
+			continue
+		}
+		for _, name := range []string{other, medium.SumName(other)} {
+			p := filepath.Join(s.Dir, name)
+			if st, err := os.Lstat(p); err == nil && st.Mode()&fs.ModeSymlink != 0 {
+				if err := os.Remove(p); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	for _, name := range aliases(img) {
 		p := filepath.Join(s.Dir, name)
 		target := filepath.Join(currentLink, name)
 		if t, err := os.Readlink(p); err == nil && t == target {

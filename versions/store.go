@@ -32,9 +32,12 @@ const (
 	flatNodes = "nodes.table"
 )
 
-// aliases are the flat Medusa-style names in the store's top directory;
-// each is a symlink to current/NAME.
-var aliases = []string{medium.ImageGzip, medium.SumName(medium.ImageGzip), medium.Layout, medium.Version}
+// aliases are the flat Medusa-style names in the store's top directory
+// for a current version whose image is img (medium.ImageGzip or
+// medium.ImageZstd); each is a symlink to current/NAME.
+func aliases(img string) []string {
+	return []string{img, medium.SumName(img), medium.Layout, medium.Version}
+}
 
 // DefaultDir is the store directory when none is given: $CLONECD_STORE or
 // /root/clone_image (the Medusa master's path).
@@ -105,8 +108,24 @@ func (e *Entry) Path(name string) string {
 	return p
 }
 
-// Image returns the path of the version's node.cpio.gz.
-func (e *Entry) Image() string { return e.Path(medium.ImageGzip) }
+// ImageName is the medium name of the version's image: medium.ImageGzip
+// or medium.ImageZstd, whichever its directory holds (medium.FindImage);
+// medium.ImageGzip when it holds neither.
+func (e *Entry) ImageName() string {
+	return imageIn(e.Dir)
+}
+
+// imageIn is the medium name of the image directory dir holds
+// (medium.ImageGzip when none).
+func imageIn(dir string) string {
+	if n, err := medium.FindImage(os.DirFS(dir)); err == nil {
+		return n
+	}
+	return medium.ImageGzip
+}
+
+// Image returns the path of the version's image (ImageName).
+func (e *Entry) Image() string { return e.Path(e.ImageName()) }
 
 // Layout returns the path of the version's node.sfdisk.
 func (e *Entry) Layout() string { return e.Path(medium.Layout) }
@@ -328,12 +347,12 @@ func (s *Store) read(v string) (*Entry, error) {
 		}
 	} else if errors.Is(err, fs.ErrNotExist) {
 		// A version directory made by hand: describe it from its files.
-		st, err := os.Stat(filepath.Join(dir, medium.ImageGzip))
+		st, err := os.Stat(filepath.Join(dir, imageIn(dir)))
 		if err != nil {
 			return nil, fmt.Errorf("version %s: %w", v, err)
 		}
 		e.Size, e.Date = st.Size(), st.ModTime().UTC()
-		if sum, err := medium.ReadSum(os.DirFS(dir), medium.ImageGzip); err == nil {
+		if sum, err := medium.ReadSum(os.DirFS(dir), imageIn(dir)); err == nil {
 			e.SHA256 = sum
 		}
 	} else {
@@ -346,7 +365,7 @@ func (s *Store) read(v string) (*Entry, error) {
 			e.KeyID = "damaged"
 		}
 	}
-	if st, err := os.Stat(filepath.Join(dir, medium.ImageGzip)); err != nil {
+	if st, err := os.Stat(filepath.Join(dir, imageIn(dir))); err != nil {
 		e.Changed = true
 	} else if st.Size() != e.Size || (!e.ImageMTime.IsZero() && !st.ModTime().Equal(e.ImageMTime)) {
 		e.Changed = true
