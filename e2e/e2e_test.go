@@ -14,8 +14,8 @@ import (
 
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
-	"github.com/clonecd/clonecd/trust"
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/trust"
 )
 
 const (
