@@ -122,6 +122,12 @@ func TestJSON(t *testing.T) {
 	if len(results) != 1 || results[0].Node != "s001" || results[0].OK || !strings.Contains(errs, "recloning 1 nodes") {
 		t.Errorf("reclone --json: %+v, stderr %q", results, errs)
 	}
+	// reclone-all (review row R11): the same, for a range of nodes
+	results = nil
+	errs = jsonOut(t, 1, &results, "reclone-all", "--json", "--dir", store, "--rsh", "/bin/false", "--delay", "0s", "--grace", "0s", "1", "2")
+	if len(results) != 2 || results[0].Node != "s001" || results[1].Node != "s002" || !strings.Contains(errs, "recloning 2 nodes") {
+		t.Errorf("reclone-all --json: %+v, stderr %q", results, errs)
+	}
 }
 
 func writeFile(t *testing.T, name, data string) {
