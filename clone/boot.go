@@ -81,6 +81,7 @@ func Boot(env *bootenv.Env, o BootOptions) error {
 		DataKeep: cl["clonecd.data"] == "keep",
 		Break:    cl["clonecd.break"],
 		Server:   cl["clonecd.server"],
+		TLSPin:   cl["clonecd.tls-pin"],
 		Log:      log,
 		Work:     "/target",
 		OnBreak: func(step string) error {

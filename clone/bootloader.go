@@ -354,13 +354,25 @@ func (r *run) server() string {
 	return r.conf["server"]
 }
 
+// tlsPin is the server's certificate pin for the ramclone entry: the
+// cloner's own (network mode), else the CD's clonecd.conf.
+func (r *run) tlsPin() string {
+	if r.cfg.TLSPin != "" {
+		return r.cfg.TLSPin
+	}
+	return r.conf["tls-pin"]
+}
+
 // ramcloneArgs is the kernel command line of the ramclone entry: network
-// mode, the server, and the node's name, so that a node recloned over the
+// mode, the server and its pin, and the node's name, so that a node recloned over the
 // network keeps it whatever the nodes table or DHCP say.
 func (r *run) ramcloneArgs() string {
 	args := "clonecd.mode=net"
 	if s := r.server(); s != "" {
 		args += " clonecd.server=" + s
+	}
+	if p := r.tlsPin(); p != "" {
+		args += " clonecd.tls-pin=" + p
 	}
 	if r.hostname != "" {
 		args += " clonecd.hostname=" + r.hostname

@@ -63,6 +63,9 @@ type Config struct {
 	// Server is the image server URL for the node's ramclone entry; empty:
 	// server= of the media's clonecd.conf.
 	Server string
+	// TLSPin is the server's certificate pin for the ramclone entry
+	// (clonecd.tls-pin=); empty: tls-pin= of the media's clonecd.conf.
+	TLSPin string
 	// Self is the clonecd binary installed on the node as
 	// /usr/local/sbin/clonecd; empty: the running executable.
 	Self string

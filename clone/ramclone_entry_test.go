@@ -35,3 +35,28 @@ func TestRamcloneEntry(t *testing.T) {
 		}
 	}
 }
+
+// TestRamcloneArgs: the ramclone entry names the server, its TLS pin and
+// the node: from the cloner's own command line in network mode, else from
+// the CD's clonecd.conf (without the pin an HTTPS reclone cannot check the
+// server's self-signed certificate).
+func TestRamcloneArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		conf map[string]string
+		want string
+	}{
+		{"CD", Config{}, map[string]string{"server": "https://10.0.0.1:8443", "tls-pin": "sha256//AAAA"},
+			"clonecd.mode=net clonecd.server=https://10.0.0.1:8443 clonecd.tls-pin=sha256//AAAA clonecd.hostname=s001 "},
+		{"network", Config{Server: "https://m:8443", TLSPin: "sha256//BBBB"}, map[string]string{"server": "https://10.0.0.1:8443", "tls-pin": "sha256//AAAA"},
+			"clonecd.mode=net clonecd.server=https://m:8443 clonecd.tls-pin=sha256//BBBB clonecd.hostname=s001 "},
+		{"plain HTTP", Config{Server: "http://m:8080"}, map[string]string{},
+			"clonecd.mode=net clonecd.server=http://m:8080 clonecd.hostname=s001 "},
+	} {
+		r := &run{cfg: tc.cfg, conf: tc.conf, hostname: "s001"}
+		if got := r.ramcloneArgs(); !strings.HasPrefix(got, tc.want) {
+			t.Errorf("%s: ramclone args %q, want %q...", tc.name, got, tc.want)
+		}
+	}
+}
