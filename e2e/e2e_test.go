@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"crypto/tls"
 	"fmt"
 	"os"
 	"os/exec"
@@ -85,7 +86,9 @@ type work struct {
 	key       string // the master's signing key: every ISO and version is signed
 	golden    string
 	image     string
-	zstd      string // clonecd pack --compress zstd image (node.cpio.zst)
+	zstd      string          // clonecd pack --compress zstd image (node.cpio.zst)
+	cert      tls.Certificate // the image servers' certificate (for 10.0.2.2 and 127.0.0.1)
+	pin       string          // its pin: build --tls-pin, the master's commands' --tls-pin
 	consMu    sync.Mutex
 	prints    map[string]string // node → ssh host key fingerprint
 	nodes     string
@@ -106,7 +109,7 @@ func (w *work) build(t testing.TB, iso, img, layout string, extra ...string) {
 		extra = []string{"--nodes", w.nodes}
 	}
 	args := append([]string{"build", "-q", "--root", w.golden, "--image", img, "--layout", layout, "--kickstart", w.ks,
-		"--version", version, "--server", serverURL(), "-o", iso}, extra...)
+		"--version", version, "--server", serverURL(), "--tls-pin", w.pin, "-o", iso}, extra...)
 	if w.initrd != "" { // the first ISO's initramfs: building one takes minutes here
 		args = append(args, "--initrd", w.initrd, "--kernel", w.kernel)
 	} else { // it trusts the master's key, and so do the ISOs built with it
@@ -114,6 +117,14 @@ func (w *work) build(t testing.TB, iso, img, layout string, extra ...string) {
 	}
 	args = append(args, "--key", w.key)
 	run(t, w.bin, args...)
+}
+
+// serverTLS is the image servers' TLS: HTTP/1.1, the certificate the
+// ISOs pin.
+func (w *work) serverTLS() *tls.Config {
+	cfg := trust.ServerTLSConfig(w.cert)
+	cfg.NextProtos = []string{"http/1.1"}
+	return cfg
 }
 
 // zstdImage packs (once) the golden root with --compress zstd.
@@ -230,6 +241,15 @@ func setup(t testing.TB) *work {
 	w.nodes = write("nodes", nodes.String())
 	w.key = filepath.Join(w.dir, "clonecd.key")
 	run(t, w.bin, "key", "generate", "-o", w.key)
+	// The image servers speak HTTPS with a pinned self-signed certificate,
+	// as clonecd serve does: the ISOs carry the pin (build --tls-pin).
+	tlsDir := filepath.Join(w.dir, "tls")
+	if err := os.Mkdir(tlsDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if w.cert, w.pin, err = trust.LoadOrCreateServerCert(tlsDir, []string{"10.0.2.2", "127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
 	w.ks = write("ks.cfg", ksPost)
 	w.dos, w.gpt = write("dos.sfdisk", dosLayout), write("gpt.sfdisk", gptLayout)
 	img := filepath.Join(w.dir, "node.cpio.gz")

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/http"
@@ -46,13 +47,14 @@ func freeAddr() string {
 // serverURL is the image server as the guest reaches it.
 func serverURL() string {
 	_, port, _ := net.SplitHostPort(serverAddr)
-	return "http://10.0.2.2:" + port
+	return "https://10.0.2.2:" + port
 }
 
 // netServer is the image server of the test: killable, restartable, and
 // able to corrupt one byte of the next resumed image stream.
 type netServer struct {
-	addr       string // "": serverAddr
+	addr       string      // "": serverAddr
+	tls        *tls.Config // HTTPS (work.serverTLS)
 	h          http.Handler
 	mu         sync.Mutex
 	hs         *http.Server
@@ -93,6 +95,7 @@ func (s *netServer) start(t testing.TB) {
 	if err != nil {
 		t.Fatalf("image server on %s: %v", addr, err)
 	}
+	ln = tls.NewListener(ln, s.tls)
 	hs := &http.Server{Handler: s}
 	s.mu.Lock()
 	s.hs = hs
@@ -220,7 +223,7 @@ func TestNetReclone(t *testing.T) {
 	// zstd from end to end: the node's first clone is from a CD carrying
 	// node.cpio.zst, the reclone streams a zstd version (issue 16).
 	vs := netStore(t, w, storeSpec{name: "store", image: w.zstdImage(t), layout: w.dos, versions: []string{version, newer}})
-	srv := &netServer{h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
+	srv := &netServer{tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 
@@ -262,7 +265,7 @@ func TestNetReclone(t *testing.T) {
 
 	// 3. clonecd reclone on the host.
 	var out bytes.Buffer
-	rc := exec.Command(w.bin, "reclone", "--server", "http://"+serverAddr, "--dir", vs.Dir, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
+	rc := exec.Command(w.bin, "reclone", "--server", "https://"+serverAddr, "--tls-pin", w.pin, "--dir", vs.Dir, "--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=10",
 		"--delay", "0s", "--timeout", cloneWait.String(), host)
 	rc.Stdout, rc.Stderr = &out, &out
 	if err := rc.Start(); err != nil {
@@ -384,7 +387,7 @@ func TestNetReclone(t *testing.T) {
 	}
 
 	// 7. clonecd status shows it done, with the version and its log.
-	status := testenv.Run(t, w.bin, "status", "--server", "http://"+serverAddr, "--dir", vs.Dir, host)
+	status := testenv.Run(t, w.bin, "status", "--server", "https://"+serverAddr, "--tls-pin", w.pin, "--dir", vs.Dir, host)
 	t.Logf("clonecd status:\n%s", status)
 	st, err := vs.Nodes(fleet.Limits{}).Get(host)
 	if err != nil {

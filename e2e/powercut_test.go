@@ -82,7 +82,7 @@ var chainAddr = freeAddr()
 
 func chainURL() string {
 	_, port, _ := net.SplitHostPort(chainAddr)
-	return "http://10.0.2.2:" + port
+	return "https://10.0.2.2:" + port
 }
 
 // TestPowerCut runs the four chains, two VMs at a time with the other
@@ -93,7 +93,7 @@ func TestPowerCut(t *testing.T) {
 	w := setup(t)
 	gnu := w.gnu(t)
 	vs := netStore(t, w, storeSpec{name: "cutstore", image: filepath.Join(w.dir, "gnu", "node.cpio.gz"), layout: w.gpt, versions: []string{version}})
-	srv := &netServer{addr: chainAddr, h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
+	srv := &netServer{addr: chainAddr, tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
 	for _, c := range []chain{
@@ -150,7 +150,7 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		b.machineID = strings.TrimSpace(string(id))
 		if c.net {
 			cfg, _ := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
-			if !strings.Contains(string(cfg), "clonecd.server="+chainURL()+" clonecd.hostname="+c.host+" ") {
+			if !strings.Contains(string(cfg), "clonecd.server="+chainURL()+" clonecd.tls-pin="+w.pin+" clonecd.hostname="+c.host+" ") {
 				t.Fatalf("the ramclone entry does not name the chain server and %s:\n%s", c.host, cfg)
 			}
 		}
@@ -183,7 +183,7 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		case i == 0 && c.name == "net-bios":
 			// PXE-like: the cloner from the network, named by DHCP
 			o.Kernel, o.Initrd = w.kernel, w.initrd
-			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL() + " clonecd.credential=" + nodeCredential(t, vs, c.host).String()
+			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL() + " clonecd.tls-pin=" + w.pin + " clonecd.credential=" + nodeCredential(t, vs, c.host).String()
 			o.Net = "hostname=" + c.host
 		default:
 			o.Boot = "c" // the node's own disk
