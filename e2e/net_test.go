@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/internal/browser"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testsign"
 	"github.com/clonecd/clonecd/internal/vm"
@@ -296,6 +297,15 @@ func TestNetReclone(t *testing.T) {
 			t.Fatalf("no stream from %s", host)
 		}
 		time.Sleep(time.Second) // polling the server's state file
+	}
+	// The fleet page during the reclone, as the admin sees it (issue 15):
+	// an artifact for the closing note, not an assertion (the page has
+	// its own browser tests in netclone).
+	adm := nodeCredential(t, vs, trust.AdminUser)
+	if shot, err := browser.Screenshot(t, "https://"+serverAddr+"/", "fleet-page-reclone.png", `#conn[data-state="live"]`, adm.User, adm.Token); err != nil {
+		t.Logf("no screenshot of the fleet page: %v", err)
+	} else {
+		t.Logf("the fleet page during the reclone: %s", shot)
 	}
 	srv.kill()
 	srv.corrupt.Store(true)

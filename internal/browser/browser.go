@@ -56,6 +56,9 @@ func New(t testing.TB) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.Flag("disable-extensions", true),
+		// the tests' servers have self-signed certificates (clonecd
+		// serve's): the pin is what clients check, a browser cannot
+		chromedp.Flag("ignore-certificate-errors", true),
 		chromedp.UserDataDir(filepath.Join(t.TempDir(), "chromium")),
 		chromedp.WindowSize(Width, Height),
 		chromedp.CombinedOutput(&out),
@@ -106,23 +109,30 @@ func Save(t testing.TB, ctx context.Context, name string) string {
 	return p
 }
 
-// Screenshot opens url in a new headless Chromium, waits until the CSS
-// selector ready is visible ("": the body) and the page has settled, and
-// saves a PNG of the whole page as ArtifactsDir/name; it returns the
-// file's path. For the fleet page, ready `#conn[data-state="live"]`
-// waits until the page follows the server's events.
-func Screenshot(t testing.TB, url, name, ready string) string {
+// Screenshot opens url in a new headless Chromium as user (HTTP Basic
+// with token; "" for none), waits until the CSS selector ready is
+// visible ("": the body) and the page has settled, and saves a PNG of the
+// whole page as ArtifactsDir/name; it returns the file's path. For the
+// fleet page, ready `#conn[data-state="live"]` waits until the page
+// follows the server's events. Errors are returned, not fatal: a
+// screenshot is an artifact, taken in the middle of longer tests.
+func Screenshot(t testing.TB, url, name, ready, user, token string) (string, error) {
 	t.Helper()
 	ctx := New(t)
+	if user != "" {
+		if err := Authorize(ctx, user, token); err != nil {
+			return "", err
+		}
+	}
 	if ready == "" {
 		ready = "body"
 	}
-	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(wctx, chromedp.Navigate(url), chromedp.WaitVisible(chromedp.CSS(ready)), chromedp.Sleep(500*time.Millisecond)); err != nil {
-		t.Fatalf("opening %s (waiting for %s): %v", url, ready, err)
+		return "", fmt.Errorf("opening %s (waiting for %s): %w", url, ready, err)
 	}
-	return Save(t, ctx, name)
+	return Save(t, ctx, name), nil
 }
 
 // Authorize makes every request of ctx's tab carry user's credential
