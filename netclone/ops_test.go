@@ -361,7 +361,7 @@ func TestActions(t *testing.T) {
 	if e, _ := openStore(t, dir).Get("1.19"); !e.Bad || e.BadReason != "slow" {
 		t.Errorf("1.19 after mark bad: %+v", e.Record)
 	}
-	for _, want := range []string{`"msg":"action","action":"promote","by":"nobody"`, `"action":"rollback"`, `"reason":"hangs[31m"`,
+	for _, want := range []string{`"msg":"action","action":"promote","by":"admin"`, `"action":"rollback"`, `"reason":"hangs[31m"`,
 		`"msg":"version","event":"bad","version":"1.19","reason":"hangs[31m"`} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("the log lacks %s", want)
