@@ -52,7 +52,7 @@ test: golden $(BIN) lint
 bench: golden $(BIN)
 	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./... 2>&1 | tee build/bench.log; exit $${PIPESTATUS[0]}
 
-# The boot matrix of docs/readme-pxe.md (not in CI: about an hour under
+# The boot matrix of docs/pxe.md (not in CI: about an hour under
 # TCG): the ISO in probe mode under SeaBIOS and OVMF x IDE, SATA, virtio,
 # NVMe x e1000, virtio-net, rtl8139 (24 boots), then one full clone per
 # disk type booted to login; the Secure Boot PXE chain (TestPXESecureBoot)

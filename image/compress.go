@@ -23,7 +23,7 @@ const (
 	// Gzip is the default: the Medusa format, and what GNU cpio and
 	// every initramfs tool read.
 	Gzip Compression = iota
-	// Zstd restores about twice as fast, in fewer bytes (docs/readme-image.md).
+	// Zstd restores about twice as fast, in fewer bytes (docs/image.md).
 	Zstd
 	// None is a plain cpio archive.
 	None
@@ -68,7 +68,7 @@ func (c Compression) ImageName() string {
 
 // DefaultLevel is the level Pack uses when PackOptions.Level is 0: gzip's
 // own default, and for zstd the level measured to match `zstd -T0 -3` in
-// size at less time (docs/readme-image.md).
+// size at less time (docs/image.md).
 func (c Compression) DefaultLevel() int {
 	if c == Zstd {
 		return 3

@@ -15,7 +15,7 @@ import (
 )
 
 // The server's metrics, GET /metrics in the Prometheus text format (see
-// docs/readme-ops.md for the list). The streams, bytes, nodes and
+// docs/ops.md for the list). The streams, bytes, nodes and
 // versions are read when scraped; the runs and step durations are
 // counted from the nodes' reports as the node store writes them: a step
 // lasts from the first report that names it to the first report that

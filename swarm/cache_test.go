@@ -116,10 +116,10 @@ func TestCacheConfig(t *testing.T) {
 	}
 }
 
-// TestCacheConfigInDocs: the configuration docs/readme-swarm.md tells an
+// TestCacheConfigInDocs: the configuration docs/swarm.md tells an
 // admin to copy is CacheConfig's, the one TestCacheTier runs.
 func TestCacheConfigInDocs(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "readme-swarm.md"))
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "swarm.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +129,6 @@ func TestCacheConfigInDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !strings.Contains(string(doc), "```nginx\n"+string(conf)+"```\n") {
-		t.Errorf("docs/readme-swarm.md does not show CacheConfig's output:\n%s", conf)
+		t.Errorf("docs/swarm.md does not show CacheConfig's output:\n%s", conf)
 	}
 }

@@ -25,7 +25,7 @@ import (
 // a request that does not fit, nothing is ever released and the upload
 // to that peer stops for good. The default (1 MiB, 64 requests) stalls
 // as soon as a peer queues more than 64 requests: see TestAllocStall and
-// docs/readme-swarm.md. With the whole queue fitting, a reservation never
+// docs/swarm.md. With the whole queue fitting, a reservation never
 // waits; memory stays bounded by the queue (at most 16 MiB a connection,
 // only while the peer's socket is slower than the disk).
 const allocLimit = 1024 * 16 << 10

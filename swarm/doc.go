@@ -30,6 +30,6 @@
 //
 // The library's upload path stalls for good when a peer has more requests
 // outstanding than MaxAllocPeerRequestDataPerConn allows (see allocLimit
-// in client.go and docs/readme-swarm.md): every client made here sets the
+// in client.go and docs/swarm.md): every client made here sets the
 // limit so that a peer's whole request queue fits.
 package swarm

@@ -1,7 +1,7 @@
 // Package trust owns what makes a clone trustworthy: the master's signing
 // key and the signature of a version's manifest, the credentials of an
 // authenticated server, and the server's TLS certificate and its pin.
-// The threat model is docs/readme-trust.md.
+// The threat model is docs/trust.md.
 //
 // # Signed versions
 //
