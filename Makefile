@@ -46,8 +46,10 @@ lint:
 	$(GO) vet ./...
 	staticcheck ./...
 
+# Then the overlapped unpack once more under the race detector (cgo: gcc).
 test: golden $(BIN) lint
 	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 60m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
+	CLONECD_STRICT=1 CGO_ENABLED=1 $(GO) test -race -count=1 -run '^TestUnpackParallel$$' ./image 2>&1 | tee -a build/test.log; exit $${PIPESTATUS[0]}
 
 bench: golden $(BIN)
 	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 1 -timeout 60m -run '^$$' -bench . -benchtime 1x ./... 2>&1 | tee build/bench.log; exit $${PIPESTATUS[0]}

@@ -7,7 +7,8 @@ grub-pc-bin grub-efi-amd64-bin grub-common cpio pigz debootstrap
 openssh-server openssh-client busybox-static xfsprogs kmod iproute2 curl
 ca-certificates util-linux
 minisign rsync nginx-light dnsmasq-base ipxe shim-signed grub-efi-amd64-signed
-libcap2-bin zstd chromium lintian systemd iptables ethtool tcpdump dmsetup"
+libcap2-bin zstd chromium lintian systemd iptables ethtool tcpdump dmsetup
+gcc libc6-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
