@@ -379,7 +379,9 @@ func TestNetReclone(t *testing.T) {
 
 	// 6. The node reboots into the new version.
 	login(t, v, host)
-	v.Send("echo \"V\"\"1 $(cat /etc/clonecd-version) $(hostname) END\"\r")
+	// root's authorized_keys comes from the image, which does not know
+	// the test's key: authorise it again (the host key is what 6b checks)
+	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"V\"\"1 $(cat /etc/clonecd-version) $(hostname) END\"\r", strings.TrimSpace(string(pub))))
 	line, err = v.Expect(`V1 \S+ \S+ END`, 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
