@@ -48,7 +48,7 @@ lint:
 
 # Then the overlapped unpack once more under the race detector (cgo: gcc).
 test: golden $(BIN) lint
-	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 60m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
+	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 85m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
 	CLONECD_STRICT=1 CGO_ENABLED=1 $(GO) test -race -count=1 -run '^TestUnpackParallel$$' ./image 2>&1 | tee -a build/test.log; exit $${PIPESTATUS[0]}
 
 bench: golden $(BIN)
