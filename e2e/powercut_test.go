@@ -144,7 +144,7 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		lap("first clone", t0)
 	}
 	var b before
-	onHost(t, img, rootPart, c.name == "net-uefi", func(dir string) {
+	onHost(t, img, rootPart, c.net, func(dir string) { // writable for the network chains: their credential and grubenv
 		b.fp = strings.Fields(testenv.Run(t, "ssh-keygen", "-lf", filepath.Join(dir, "etc/ssh/ssh_host_ed25519_key.pub")))[1]
 		id, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id"))
 		b.machineID = strings.TrimSpace(string(id))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"sync"
 
 	"github.com/anacrolix/torrent/metainfo"
@@ -52,9 +53,20 @@ func (s fileStore) OpenTorrent(_ context.Context, info *metainfo.Info, _ metainf
 			t.complete[i] = true
 		}
 	}
+	// The file is closed when the torrent's storage is unreachable, not
+	// when the library closes it: anacrolix/torrent v1.59.1 panics
+	// (peerconn.go servePeerRequest's panicif) when a peer's request is
+	// read from storage after its torrent was closed and the read fails.
+	// A read that still succeeds is simply never sent.
+	runtime.AddCleanup(t, func(f *os.File) { f.Close() }, f)
 	return storage.TorrentImpl{
 		Piece: func(p metainfo.Piece) storage.PieceImpl { return filePiece{t, p} },
-		Close: f.Close,
+		Close: func() error {
+			if t.readOnly {
+				return nil
+			}
+			return f.Sync() // what the torrent wrote is on disk when it closes
+		},
 	}, nil
 }
 
