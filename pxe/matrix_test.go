@@ -112,12 +112,7 @@ func probe(t *testing.T, dir, iso, fw, bus, diskDriver, nic, nicDriver string) m
 	name := fmt.Sprintf("probe-%s-%s-%s", strings.ToLower(fw), bus, nic)
 	r := matrixResult{fw: fw}
 	disk := filepath.Join(dir, name+".img")
-	f, err := os.Create(disk)
-	if err == nil {
-		err = f.Truncate(4 << 30)
-		f.Close()
-	}
-	if err != nil {
+	if err := sparseDisk(disk); err != nil {
 		r.note = err.Error()
 		return r
 	}
@@ -165,12 +160,7 @@ func fullClone(t *testing.T, dir, iso, bus string) matrixResult {
 	r := matrixResult{fw: "BIOS", nic: "e1000 (clone, login)"}
 	name := "clone-" + bus
 	disk := filepath.Join(dir, name+".img")
-	f, err := os.Create(disk)
-	if err == nil {
-		err = f.Truncate(4 << 30)
-		f.Close()
-	}
-	if err != nil {
+	if err := sparseDisk(disk); err != nil {
 		r.note = err.Error()
 		return r
 	}
@@ -247,4 +237,17 @@ func matrixTable(rs []matrixResult) string {
 		}
 	}
 	return b.String()
+}
+
+// sparseDisk makes a blank 4 GiB sparse disk image at path.
+func sparseDisk(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = f.Truncate(4 << 30)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
