@@ -33,8 +33,10 @@ deps:
 deb: $(BIN)
 	SOURCE_DATE_EPOCH=$$(git log -1 --format=%ct 2>/dev/null || date +%s) $(GO) run ./packaging/cmd/mkdeb -o build $(BIN)
 
+# The golden root, and the test nodes' root made from it (scripts/node-root.sh).
 golden: deps
 	@sh scripts/golden-root.sh $(GOLDEN) >/dev/null
+	@sh scripts/node-root.sh $(GOLDEN) >/dev/null
 
 # The golden root packed by clonecd, shared by the tests that need an image.
 $(CACHE)/node-golden.cpio.gz: $(BIN) FORCE
@@ -47,8 +49,10 @@ lint:
 	staticcheck ./...
 
 # Then the overlapped unpack once more under the race detector (cgo: gcc).
+# build/vm.log: every VM's slot wait and run time.
 test: golden $(BIN) lint
-	CLONECD_STRICT=1 CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 85m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
+	: > build/vm.log
+	CLONECD_STRICT=1 CLONECD_VM_LOG=$(abspath build/vm.log) CLONECD_BIN=$(abspath $(BIN)) $(GO) test -p 2 -timeout 85m -count=1 ./... 2>&1 | tee build/test.log; exit $${PIPESTATUS[0]}
 	CLONECD_STRICT=1 CGO_ENABLED=1 $(GO) test -race -count=1 -run '^TestUnpackParallel$$' ./image 2>&1 | tee -a build/test.log; exit $${PIPESTATUS[0]}
 
 bench: golden $(BIN)
@@ -58,13 +62,16 @@ bench: golden $(BIN)
 # TCG): the ISO in probe mode under SeaBIOS and OVMF x IDE, SATA, virtio,
 # NVMe x e1000, virtio-net, rtl8139 (24 boots), then one full clone per
 # disk type booted to login; the Secure Boot PXE chain (TestPXESecureBoot)
-# and the UEFI PXE boots make test leaves out (TestPXEUEFIProxy, TestPXEHTTPBoot).
-# The table lands in build/matrix.md.
+# and the UEFI PXE boots make test leaves out (TestPXEUEFIProxy, TestPXEHTTPBoot);
+# then e2e's power-cut matrix with every step cut in every chain (make test
+# cuts each step in two of the four chains). The table lands in build/matrix.md.
 .PHONY: matrix
 matrix: golden $(BIN) ## boot matrix: BIOS/UEFI x 4 disk buses x 3 NICs, plus a clone per disk (slow, not in CI)
 	@mkdir -p build
 	CLONECD_STRICT=1 CLONECD_MATRIX=1 CLONECD_MATRIX_OUT=$(abspath build/matrix.md) CLONECD_BIN=$(abspath $(BIN)) \
 		$(GO) test -count=1 -timeout 240m -run '^(TestMatrix|TestPXESecureBoot|TestPXEUEFIProxy|TestPXEHTTPBoot)$$' -v ./pxe/ 2>&1 | tee build/matrix.log; exit $${PIPESTATUS[0]}
+	CLONECD_STRICT=1 CLONECD_MATRIX=1 CLONECD_BIN=$(abspath $(BIN)) \
+		$(GO) test -count=1 -timeout 180m -run '^TestPowerCut$$' -v ./e2e/ 2>&1 | tee -a build/matrix.log; exit $${PIPESTATUS[0]}
 
 demo: golden $(BIN)
 	sh scripts/demo.sh $(BIN) $(GOLDEN)

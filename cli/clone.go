@@ -45,7 +45,9 @@ streamed, resumable and sha256 checked, with the steps, progress, result
 and log reported to the server as the node --hostname (clonecd status).
 It presents the node's credential (--credential FILE, --token or
 $CLONECD_TOKEN: clonecd token NODE) and checks the server's certificate
-against --tls-pin or $CLONECD_TLS_PIN (or --tls-ca). Needs root.
+against --tls-pin or $CLONECD_TLS_PIN (or --tls-ca). With --media,
+--server URL and --tls-pin PIN are the server and pin the node's ramclone
+boot entry names (default: the media's clonecd.conf). Needs root.
 
 --trust FILE.pub|DIR (default: the keys in ` + trust.TrustDir + `, which the
 cloner's initramfs and a node's ramclone entry carry) clones only a
@@ -121,6 +123,9 @@ func runClone(ctx context.Context, out Output, f *cloneFlags, _ []string) error 
 		Target: f.target, Hostname: string(f.hostname), Break: f.brk, DataKeep: f.dataKeep,
 		Version: string(f.version), Server: string(f.server), NoTune: f.noTune, MACs: []string{},
 		MediaDev: mediaDev,
+	}
+	if f.net == "" { // --server and --tls-pin name the ramclone entry's server
+		cfg.TLSPin = string(f.access.pin)
 	}
 	if mediaDev != "" { // on the node itself: its NICs name it
 		cfg.MACs = nil

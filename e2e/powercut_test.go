@@ -2,8 +2,13 @@ package e2e
 
 // The power-cut matrix (issue 10). One chain per firmware and mode: a disk
 // that already holds the node (and a file in /data) is cloned again and
-// again, and on each attempt QEMU is killed at the next step: partition,
-// mkfs, unpack, identity, bootloader. After each cut the next attempt
+// again, and on each attempt QEMU is killed at the chain's next step. In
+// make test every step is cut twice: once in a BIOS chain and once in a
+// UEFI one, once in network mode and once in CD mode (cd-bios and
+// net-uefi are cut at partition, unpack and bootloader; cd-uefi and
+// net-bios at mkfs and identity). make matrix (CLONECD_MATRIX=1) cuts
+// every chain at every step: partition, mkfs, unpack, identity,
+// bootloader. After each cut the next attempt
 // starts as it would in the machine room: in network mode the node's own
 // disk must boot the cloner (the safety net), in CD mode the CD is booted
 // again. The last attempt runs to the end; the disk is then booted alone
@@ -18,11 +23,12 @@ package e2e
 //	cd-uefi   OVMF; virtio disk, gpt layout (BIOS boot, ESP, swap, /, /data),
 //	          first cloned from gnu.iso (the GNU cpio archive) on a blank
 //	          disk; CD drive with gnu.iso. node04
-//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso by a direct
-//	          kernel boot whose clonecd.server= is the chain server; the
-//	          first network attempt is a PXE-like direct kernel boot whose
-//	          name comes from QEMU's DHCP (hostname=node03), then the disk
-//	          boots the cloner by itself. node03
+//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso on the host
+//	          by `clonecd clone --server URL --tls-pin PIN` (the chain
+//	          server, for the ramclone entry); the first network attempt is
+//	          a PXE-like direct kernel boot whose name comes from QEMU's
+//	          DHCP (hostname=node03), then the disk boots the cloner by
+//	          itself. node03
 //	net-uefi  OVMF; virtio disk, gpt, first cloned like net-bios; the host
 //	          sets next_entry=ramclone in its grubenv (what `clonecd ramclone`
 //	          does) and the disk boots the cloner. node07
@@ -41,6 +47,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,7 +81,19 @@ type chain struct {
 	net  bool
 	bus  string
 	host string
-	iso  string // CD chains: booted on each attempt
+	iso  string   // CD chains: booted on each attempt
+	cut  []string // the steps cut in make test (make matrix: all of cuts)
+}
+
+// steps is the cuts made in chain c.
+func (c chain) steps() []int {
+	var out []int
+	for i, k := range cuts {
+		if os.Getenv("CLONECD_MATRIX") == "1" || slices.Contains(c.cut, k.step) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // chainServer is the network chains' image server.
@@ -96,11 +115,12 @@ func TestPowerCut(t *testing.T) {
 	srv := &netServer{addr: chainAddr, tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
+	even, odd := []string{"mkfs", "identity"}, []string{"partition", "unpack", "bootloader"}
 	for _, c := range []chain{
-		{name: "cd-uefi", uefi: true, bus: "virtio", host: "node04", iso: gnu},
-		{name: "net-bios", net: true, bus: "ide", host: "node03"},
-		{name: "net-uefi", uefi: true, net: true, bus: "virtio", host: "node07"},
-		{name: "cd-bios", bus: "ahci", host: "node02", iso: w.iso},
+		{name: "cd-uefi", uefi: true, bus: "virtio", host: "node04", iso: gnu, cut: even},
+		{name: "net-bios", net: true, bus: "ide", host: "node03", cut: even},
+		{name: "net-uefi", uefi: true, net: true, bus: "virtio", host: "node07", cut: odd},
+		{name: "cd-bios", bus: "ahci", host: "node02", iso: w.iso, cut: odd},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
@@ -131,14 +151,13 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	t0 := time.Now()
 	switch {
 	case c.name == "cd-bios":
-		media := filepath.Join(t.TempDir(), "media")
-		run(t, "xorriso", "-osirrox", "on", "-indev", c.iso, "-extract", "/", media)
-		run(t, w.bin, "clone", "-q", "--media", media, "--target", img, "--hostname", c.host, "--no-tune")
+		run(t, w.bin, "clone", "-q", "--media", extractISO(t, c.iso), "--target", img, "--hostname", c.host, "--no-tune")
 		lap("host clone", t0)
 	case c.net:
 		// a CD clone whose ramclone entry points at the chain server
-		cloneDirect(t, w, c.name+"-first", w.gnu(t), disk, c.uefi, c.host, "clonecd.server="+chainURL())
-		lap("first clone", t0)
+		run(t, w.bin, "clone", "-q", "--media", extractISO(t, w.gnu(t)), "--target", img, "--hostname", c.host, "--no-tune",
+			"--server", chainURL(), "--tls-pin", w.pin)
+		lap("host clone", t0)
 	default:
 		cloneFromISO(t, w, c.name+"-first", c.iso, disk, c.uefi, c.host)
 		lap("first clone", t0)
@@ -174,7 +193,8 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	})
 
 	// The cuts, then the attempt that finishes.
-	for i := 0; i <= len(cuts); i++ {
+	steps := append(c.steps(), len(cuts))
+	for i, cut := range steps {
 		name := fmt.Sprintf("%s-%d", c.name, i+1)
 		o := vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: c.uefi, MemMB: 2048, NIC: nic(c.host), Log: consoleLog(t, w, name)}
 		switch {
@@ -195,8 +215,8 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		}
 		t.Cleanup(v.Kill)
 		marker, what := `clonecd: clone done`, "done"
-		if i < len(cuts) {
-			marker, what = cuts[i].marker, "cut at "+cuts[i].step
+		if cut < len(cuts) {
+			marker, what = cuts[cut].marker, "cut at "+cuts[cut].step
 		}
 		// a node that boots its old system (a login prompt) instead of the
 		// cloner, or a clone that fails, ends the chain at once
@@ -241,24 +261,11 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	t.Logf("power-cut chain %s: %.0fs wall: %s", c.name, time.Since(start).Seconds(), strings.Join(times, ", "))
 }
 
-// cloneDirect clones disk from iso by a direct kernel boot of the ISO's
-// cloner with extra kernel arguments, and powers off when done.
-func cloneDirect(t testing.TB, w *work, name, iso string, disk vm.Disk, uefi bool, host, extra string) {
+// extractISO copies the files of iso into a directory: clone media for
+// `clonecd clone --media` on the host.
+func extractISO(t testing.TB, iso string) string {
 	t.Helper()
-	v, err := vm.Start(vm.Options{Name: name, CDROM: iso, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host),
-		Kernel: w.kernel, Initrd: w.initrd, Append: "console=tty0 console=ttyS0,115200 clonecd.after=poweroff " + extra, Log: consoleLog(t, w, name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(v.Kill)
-	m, err := v.Expect(`clonecd: (clone done|FAILED at step .*)`, cloneWait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(m, "clone done") {
-		t.Fatalf("%s: %s", name, m)
-	}
-	if err := v.Wait(5 * time.Minute); err != nil {
-		t.Fatalf("after clone done: %v", err)
-	}
+	media := filepath.Join(t.TempDir(), "media")
+	run(t, "xorriso", "-osirrox", "on", "-indev", iso, "-extract", "/", media)
+	return media
 }

@@ -137,7 +137,7 @@ func newMedia(t *testing.T) *labMedia {
 		t.Fatal(err)
 	}
 	m.initrd = filepath.Join(dir, "initrd.img")
-	runClonecd(t, m.bin, "pack", map[string]string{"out": m.image, "root": m.golden})
+	runClonecd(t, m.bin, "pack", map[string]string{"out": m.image, "root": testenv.NodeRoot(t)})
 	runClonecd(t, m.bin, "initramfs", map[string]string{"out": m.initrd, "root": m.golden})
 	runClonecd(t, m.bin, "publish", map[string]string{"store": m.store, "layout": m.layout, "nodes": m.nodes,
 		"kernel": m.kernel, "initrd": m.initrd, "version": labVersion, "image": m.image})

@@ -121,6 +121,19 @@ func GoldenRoot(t testing.TB) string {
 	return d
 }
 
+// NodeRoot returns the test nodes' root that `make golden` makes from the
+// golden root (scripts/node-root.sh: without the drivers, translations
+// and manuals a QEMU node never uses), what the VM tests pack into their
+// images; skipping (or failing under Strict) when it is missing.
+func NodeRoot(t testing.TB) string {
+	t.Helper()
+	d := GoldenDir() + "-node"
+	if _, err := os.Stat(d + ".ok-v1"); err != nil {
+		Missing(t, "test nodes' root %s (run `make golden`)", d)
+	}
+	return d
+}
+
 // RepoRoot returns the repository's top directory.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)

@@ -146,10 +146,12 @@ func Args(o Options) []string {
 
 // Start boots a VM. The caller must Kill or Wait for it.
 func Start(o Options) (*VM, error) {
+	queued := time.Now()
 	slot, err := acquire()
 	if err != nil {
 		return nil, fmt.Errorf("vm %s: waiting for a VM slot: %w", o.Name, err)
 	}
+	started := time.Now()
 	cmd := exec.Command("qemu-system-x86_64", Args(o)...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -188,6 +190,7 @@ func Start(o Options) (*VM, error) {
 	go func() {
 		v.err = cmd.Wait()
 		v.slot.Close()
+		account(o.Name, started.Sub(queued), time.Since(started))
 		pw.Close()
 		close(v.done)
 		select {
@@ -291,4 +294,20 @@ func (v *VM) Kill() {
 		v.cmd.Process.Signal(os.Kill)
 	}
 	<-v.done
+}
+
+// account appends a line to $CLONECD_VM_LOG (make test sets it to
+// build/vm.log): the VM's name, how long it waited for a slot and how long
+// it ran, what make test's wall time is made of.
+func account(name string, waited, ran time.Duration) {
+	p := os.Getenv("CLONECD_VM_LOG")
+	if p == "" {
+		return
+	}
+	f, err := os.OpenFile(p, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s %s waited %.0fs ran %.0fs\n", time.Now().UTC().Format(time.TimeOnly), name, waited.Seconds(), ran.Seconds())
 }
