@@ -23,12 +23,11 @@ package e2e
 //	cd-uefi   OVMF; virtio disk, gpt layout (BIOS boot, ESP, swap, /, /data),
 //	          first cloned from gnu.iso (the GNU cpio archive) on a blank
 //	          disk; CD drive with gnu.iso. node04
-//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso on the host
-//	          by `clonecd clone --server URL --tls-pin PIN` (the chain
-//	          server, for the ramclone entry); the first network attempt is
-//	          a PXE-like direct kernel boot whose name comes from QEMU's
-//	          DHCP (hostname=node03), then the disk boots the cloner by
-//	          itself. node03
+//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso by a direct
+//	          kernel boot whose clonecd.server= is the chain server; the
+//	          first network attempt is a PXE-like direct kernel boot whose
+//	          name comes from QEMU's DHCP (hostname=node03), then the disk
+//	          boots the cloner by itself. node03
 //	net-uefi  OVMF; virtio disk, gpt, first cloned like net-bios; the host
 //	          sets next_entry=ramclone in its grubenv (what `clonecd ramclone`
 //	          does) and the disk boots the cloner. node07
@@ -154,10 +153,10 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		run(t, w.bin, "clone", "-q", "--media", extractISO(t, c.iso), "--target", img, "--hostname", c.host, "--no-tune")
 		lap("host clone", t0)
 	case c.net:
-		// a CD clone whose ramclone entry points at the chain server
-		run(t, w.bin, "clone", "-q", "--media", extractISO(t, w.gnu(t)), "--target", img, "--hostname", c.host, "--no-tune",
-			"--server", chainURL(), "--tls-pin", w.pin)
-		lap("host clone", t0)
+		// a CD clone whose ramclone entry points at the chain server (in a
+		// VM: the host's kernel may have no vfat for the ESP)
+		cloneDirect(t, w, c.name+"-first", w.gnu(t), disk, c.uefi, c.host, "clonecd.server="+chainURL())
+		lap("first clone", t0)
 	default:
 		cloneFromISO(t, w, c.name+"-first", c.iso, disk, c.uefi, c.host)
 		lap("first clone", t0)
@@ -259,6 +258,28 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	powerOff(t, v)
 	lap("boot to login", t0)
 	t.Logf("power-cut chain %s: %.0fs wall: %s", c.name, time.Since(start).Seconds(), strings.Join(times, ", "))
+}
+
+// cloneDirect clones disk from iso by a direct kernel boot of the ISO's
+// cloner with extra kernel arguments, and powers off when done.
+func cloneDirect(t testing.TB, w *work, name, iso string, disk vm.Disk, uefi bool, host, extra string) {
+	t.Helper()
+	v, err := vm.Start(vm.Options{Name: name, CDROM: iso, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host),
+		Kernel: w.kernel, Initrd: w.initrd, Append: "console=tty0 console=ttyS0,115200 clonecd.after=poweroff " + extra, Log: consoleLog(t, w, name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(v.Kill)
+	m, err := v.Expect(`clonecd: (clone done|FAILED at step .*)`, cloneWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(m, "clone done") {
+		t.Fatalf("%s: %s", name, m)
+	}
+	if err := v.Wait(5 * time.Minute); err != nil {
+		t.Fatalf("after clone done: %v", err)
+	}
 }
 
 // extractISO copies the files of iso into a directory: clone media for
