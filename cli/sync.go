@@ -69,7 +69,9 @@ A failure leaves every file old or new and lists those not updated; the
 next sync finishes the job.
 
 It never touches the identity files (hostname, machine-id, ssh host keys,
-fstab, network setup, /boot/grub), the trees pack leaves out, /data and
+fstab, network setup, /boot/grub, and the network cloner the clone
+installed: /boot/clonecd, /usr/local/sbin/clonecd, its GRUB entry and
+GRUB_DEFAULT=saved drop-in), the trees pack leaves out, /data and
 the node's other state, paths listed in /etc/clonecd/sync.exclude or
 given with --exclude, and mounted filesystems other than the image's own
 (/boot). /etc/clonecd-version is set to the new version.

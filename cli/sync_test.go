@@ -22,6 +22,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/nodesync"
 	"github.com/clonecd/clonecd/trust"
@@ -50,7 +51,8 @@ func writeVersion(t *testing.T, root string, b bool) []byte {
 		}
 		return a
 	}
-	for _, d := range []string{"etc", "usr/bin", "usr/lib", "usr/share", "bin", "data"} {
+	// and the directories of a Debian root that hold what a clone installs
+	for _, d := range []string{"etc", "usr/bin", "usr/lib", "usr/share", "bin", "data", "boot", "etc/default/grub.d", "etc/grub.d", "usr/local/sbin"} {
 		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -146,8 +148,18 @@ func newSyncFixture(t *testing.T) *syncFixture {
 	}
 	writeFile(t, filepath.Join(fx.node, "etc/hostname"), "node1\n")
 	writeFile(t, filepath.Join(fx.node, "etc/machine-id"), "0123456789abcdef0123456789abcdef\n")
+	for _, f := range clonerFiles {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(fx.node, f)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(fx.node, f), "installed by the clone\n")
+	}
 	return fx
 }
+
+// clonerFiles are what a clone installs beside the image (the network
+// cloner): sync must leave them be.
+var clonerFiles = []string{"boot/clonecd/vmlinuz", image.ClonerBinary, image.ClonerGrubScript, image.ClonerGrubDefault}
 
 // serveStore runs clonecd serve on the store on a loopback port until
 // the test ends and returns its URL and TLS pin ("" with plain HTTP).
@@ -237,12 +249,16 @@ func TestSyncAcceptance(t *testing.T) {
 	}
 	var vr verifyReport
 	json.Unmarshal([]byte(vout), &vr)
+	own := map[string]string{"etc/hostname": "node1\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n", "etc/clonecd-version": "1.1\n"}
+	for _, f := range clonerFiles {
+		own[f] = "installed by the clone\n"
+	}
 	for _, d := range vr.Identity {
-		if d.Path != "/etc/hostname" && d.Path != "/etc/machine-id" && d.Path != "/etc/clonecd-version" {
-			t.Errorf("verify lists %s as an identity difference; only hostname, machine-id, clonecd-version differ", d.Path)
+		if _, ok := own[strings.TrimPrefix(d.Path, "/")]; !ok && !strings.HasSuffix(d.Path, "/") && d.Path != "/boot/clonecd" {
+			t.Errorf("verify lists %s as an identity difference; only the node's own files differ", d.Path)
 		}
 	}
-	for name, want := range map[string]string{"etc/hostname": "node1\n", "etc/machine-id": "0123456789abcdef0123456789abcdef\n", "etc/clonecd-version": "1.1\n"} {
+	for name, want := range own {
 		if b, _ := os.ReadFile(filepath.Join(fx.node, name)); string(b) != want {
 			t.Errorf("/%s after sync = %q; want %q", name, b, want)
 		}

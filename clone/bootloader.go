@@ -8,13 +8,13 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/clonecd/clonecd/builder"
+	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/partition"
 )
@@ -153,6 +153,9 @@ func (r *run) bootloader() error {
 		if u := r.uuids[r.rootPart().Number]; u != "" && !bytes.Contains(cfg, []byte("root=UUID="+u)) {
 			return fmt.Errorf("boot/grub/grub.cfg does not boot root=UUID=%s", u)
 		}
+		if err := settle(r.newRoot, "boot"); err != nil { // grub.cfg as GRUB will read it
+			return err
+		}
 		r.logf("bootloader: grub.cfg boots root=UUID=%s", r.uuids[r.rootPart().Number])
 		if err := r.signedChain(esp); err != nil {
 			return err
@@ -163,7 +166,9 @@ func (r *run) bootloader() error {
 			if err := setGrubenv(r.newRoot, "boot/grub/grubenv", map[string]string{"saved_entry": "0", "next_entry": ""}); err != nil {
 				return err
 			}
-			unix.Sync()
+			if err := settle(r.newRoot, "boot"); err != nil {
+				return err
+			}
 			r.logf("bootloader: grubenv saved_entry=0: the node boots the new system from now on")
 		}
 	case r.exists("usr/bin/extlinux") || r.exists("sbin/extlinux") || r.exists("usr/sbin/extlinux"):
@@ -272,11 +277,14 @@ func (r *run) extlinux() error {
 	return nil
 }
 
-var grubDefaultRE = regexp.MustCompile(`(?m)^GRUB_DEFAULT=.*$`)
+const grubDefaultSaved = `# written by clonecd: grub-reboot ramclone (clonecd reclone) needs a saved default
+GRUB_DEFAULT=saved
+`
 
 // installRamclone puts the network cloner on the node: /boot/clonecd's
 // kernel and initramfs from the media, clonecd in /usr/local/sbin, a
-// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot. Media
+// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot (in
+// image.ClonerGrubDefault). Media
 // without isolinux/vmlinuz make no entry; a media error (a server's 5xx)
 // fails the step.
 func (r *run) installRamclone() error {
@@ -312,7 +320,7 @@ func (r *run) installRamclone() error {
 		if err != nil {
 			return err
 		}
-		err = copyIn(r.newRoot, "usr/local/sbin/clonecd", f, 0o755)
+		err = copyIn(r.newRoot, image.ClonerBinary, f, 0o755)
 		f.Close()
 		if err != nil {
 			return err
@@ -328,19 +336,19 @@ func (r *run) installRamclone() error {
 # written by clonecd: boots the network cloner (grub-reboot ramclone)
 exec tail -n +4 "$0"
 ` + ramcloneEntry(uuid, prefix, r.ramcloneArgs())
-	if err := writeIn(r.newRoot, "etc/grub.d/45_clonecd", []byte(script), 0o755); err != nil {
+	if err := writeIn(r.newRoot, image.ClonerGrubScript, []byte(script), 0o755); err != nil {
 		return err
 	}
-	if b, err := readIn(r.newRoot, "etc/default/grub"); err == nil {
-		var nb []byte
-		if grubDefaultRE.Match(b) {
-			nb = grubDefaultRE.ReplaceAll(b, []byte("GRUB_DEFAULT=saved"))
-		} else {
-			nb = append(b, []byte("GRUB_DEFAULT=saved\n")...)
-		}
-		if err := writeIn(r.newRoot, "etc/default/grub", nb, 0o644); err != nil {
-			return err
-		}
+	// a drop-in (grub-mkconfig reads it after /etc/default/grub), so the
+	// image's own GRUB settings stay as they are and a sync can bring new
+	// ones
+	if err := writeIn(r.newRoot, image.ClonerGrubDefault, []byte(grubDefaultSaved), 0o644); err != nil {
+		return err
+	}
+	// what GRUB reads after a cut from here on: on the disk, not only in
+	// the journal
+	if err := settle(r.newRoot, "boot"); err != nil {
+		return err
 	}
 	r.logf("bootloader: ramclone entry (server %s, node %s) and /usr/local/sbin/clonecd installed", orNone(r.server()), r.hostname)
 	return nil

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/clonecd/clonecd/image"
 	"github.com/clonecd/clonecd/internal/testenv"
 )
 
@@ -167,8 +168,8 @@ func TestCloneLoop(t *testing.T) {
 		if !strings.Contains(grub, "menuentry 'ramclone' --id ramclone") || !strings.Contains(grub, "clonecd.mode=net clonecd.server=http://10.0.2.2:8080 clonecd.hostname=fromtable ") {
 			t.Errorf("grub.cfg has no ramclone entry with the node's name")
 		}
-		if !strings.Contains(n.read("etc/default/grub"), "GRUB_DEFAULT=saved") {
-			t.Errorf("GRUB_DEFAULT is not saved")
+		if !strings.Contains(n.read(image.ClonerGrubDefault), "\nGRUB_DEFAULT=saved\n") || strings.Contains(n.read("etc/default/grub"), "GRUB_DEFAULT=saved") {
+			t.Errorf("GRUB_DEFAULT is not saved in %s, or the image's /etc/default/grub was edited", image.ClonerGrubDefault)
 		}
 		if n.read("boot/clonecd/vmlinuz") != "kernel" || n.read("boot/clonecd/initrd.img") != "initrd" {
 			t.Errorf("network cloner kernel/initrd not installed")

@@ -28,8 +28,12 @@ import (
 	"github.com/clonecd/clonecd/versions"
 )
 
-// newer is the version the network reclone moves the node to.
-const newer = "9.10"
+// newer is the version the network reclone moves the node to, synced
+// the one `clonecd sync` then brings the running node to.
+const (
+	newer  = "9.10"
+	synced = "9.11"
+)
 
 // serverAddr is where the ISO's --server URL (http://10.0.2.2:PORT) lands
 // on the host through QEMU's user network: a port that was free when the
@@ -227,6 +231,8 @@ func TestNetReclone(t *testing.T) {
 	srv := &netServer{tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
 	srv.start(t)
 	t.Cleanup(srv.kill)
+	// The version of step 8, published (not current) as the master does.
+	kernel := w.publishSynced(t, vs.Dir)
 
 	// 1. Clone from the plain ISO.
 	disk := vm.Disk{Path: blankDisk(t, "net.img")}
@@ -411,7 +417,61 @@ func TestNetReclone(t *testing.T) {
 	if lg, err := os.ReadFile(st.Log); err != nil || !bytes.Contains(lg, []byte("unpack")) {
 		t.Errorf("uploaded log %s: %v\n%.2000s", st.Log, err, lg)
 	}
+
+	// 8. Sync (issue 12): `clonecd sync NODE` on the master runs sync on
+	// the running node over ssh (its credential on ssh's stdin), which
+	// brings it to the next version over the network without a reboot:
+	// a marker file and a newer kernel arrive, update-grub runs and
+	// makes that kernel the default. The node then reboots into it.
+	sync := exec.Command(w.bin, "sync", "--server", serverURL(), "--dir", vs.Dir, "--version", synced,
+		"--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=30", "--timeout", "15m", host)
+	sout, err := sync.CombinedOutput()
+	t.Logf("clonecd sync %s:\n%s", host, sout)
+	if err != nil || !regexp.MustCompile(`(?m)^`+host+`: synced$`).Match(sout) {
+		t.Fatalf("clonecd sync %s: %v", host, err)
+	}
+	check := "cat /etc/clonecd-sync-marker /etc/clonecd-version; grep -c 'vmlinuz-" + kernel + " ' /boot/grub/grub.cfg; cat /proc/sys/kernel/random/boot_id"
+	out1, err := exec.Command("ssh", "-F", sshCfg, "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", host, check).CombinedOutput()
+	if f := strings.Fields(string(out1)); err != nil || len(f) != 4 || f[0] != "synced" || f[1] != synced || f[2] == "0" {
+		t.Errorf("after clonecd sync, the node's marker, version and grub.cfg entries for %s (want synced %s and at least 1): %v %q", kernel, synced, err, out1)
+	}
+	v.Send("reboot\r")
+	login(t, v, host)
+	v.Send("echo \"S\"\"1 $(cat /etc/clonecd-version) $(sed -n 's|.*BOOT_IMAGE=/boot/vmlinuz-\\([^ ]*\\).*|\\1|p' /proc/cmdline) END\"\r")
+	line, err = v.Expect(`S1 \S+ \S+ END`, 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(regexp.MustCompile(`S1 \S+ \S+ END`).FindString(line)); f[1] != synced || f[2] != kernel {
+		t.Errorf("after the sync and a reboot: version %s kernel %s, want %s %s", f[1], f[2], synced, kernel)
+	}
 	powerOff(t, v)
+}
+
+// publishSynced publishes version synced into store (not current): the
+// nodes' root with /etc/clonecd-sync-marker and a second kernel, the
+// root's own kernel and initrd under a newer release name (RELEASE.sync,
+// which update-grub puts first). It returns that release.
+func (w *work) publishSynced(t testing.TB, store string) string {
+	t.Helper()
+	root := filepath.Join(t.TempDir(), "root")
+	run(t, "cp", "-a", w.node, root)
+	ks, _ := filepath.Glob(filepath.Join(root, "boot", "vmlinuz-*"))
+	if len(ks) != 1 {
+		t.Fatalf("the nodes' root has kernels %v; want one", ks)
+	}
+	rel := strings.TrimPrefix(filepath.Base(ks[0]), "vmlinuz-")
+	next := rel + ".sync"
+	for _, f := range []string{"vmlinuz-", "initrd.img-", "config-", "System.map-"} {
+		run(t, "cp", "-a", filepath.Join(root, "boot", f+rel), filepath.Join(root, "boot", f+next))
+	}
+	if err := os.WriteFile(filepath.Join(root, "etc/clonecd-sync-marker"), []byte("synced\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	img := filepath.Join(t.TempDir(), "node.cpio.zst")
+	run(t, w.bin, "pack", "-q", "--compress", "zstd", "-o", img, root)
+	run(t, w.bin, "publish", "-q", "--dir", store, "--key", w.key, "--version", synced, "--no-promote", img)
+	return next
 }
 
 // login waits for HOST login: on the serial console and logs in as root.

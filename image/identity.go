@@ -2,8 +2,10 @@ package image
 
 // IdentityFiles are the files a clone personalises (hostname, machine id,
 // host keys, fstab by new UUIDs, network setup, the bootloader installed
-// for the new disk). Verify lists differences in them apart, not as
-// failures. Patterns are rsync-style, as for --exclude.
+// for the new disk, the network cloner it installs beside the system:
+// clone's installRamclone). Verify lists differences in them apart, not
+// as failures; sync leaves them alone. Patterns are rsync-style, as for
+// --exclude.
 var IdentityFiles = []string{
 	"/etc/hostname",
 	"/etc/machine-id",
@@ -22,7 +24,25 @@ var IdentityFiles = []string{
 	"/var/lib/systemd/random-seed",
 	"/boot/grub/***",
 	"/boot/efi/***",
+	"/boot/clonecd/***",
+	"/" + ClonerBinary,
+	"/" + ClonerGrubScript,
+	"/" + ClonerGrubDefault,
 }
+
+// What a clone installs on the node beside the image's files, for the
+// node to reclone itself over the network (clone's installRamclone):
+// inside the node's root, and identity files.
+const (
+	// ClonerBinary is clonecd itself.
+	ClonerBinary = "usr/local/sbin/clonecd"
+	// ClonerGrubScript makes the ramclone GRUB entry.
+	ClonerGrubScript = "etc/grub.d/45_clonecd"
+	// ClonerGrubDefault sets GRUB_DEFAULT=saved (for grub-reboot
+	// ramclone), a drop-in that grub-mkconfig reads after the image's own
+	// /etc/default/grub.
+	ClonerGrubDefault = "etc/default/grub.d/clonecd.cfg"
+)
 
 var identityFilter = mustFilter(IdentityFiles)
 

@@ -108,7 +108,9 @@
 //
 // Sync never touches (neither changes, adds nor removes): the identity
 // files (image.IdentityFiles: hostname, machine-id, ssh host keys, fstab,
-// network setup, /boot/grub, ...; /etc/clonecd-version is set as said
+// network setup, /boot/grub, the network cloner the clone installed:
+// /boot/clonecd, /usr/local/sbin/clonecd, its GRUB entry and
+// GRUB_DEFAULT=saved drop-in, ...; /etc/clonecd-version is set as said
 // above), the trees pack leaves out (image.DefaultExcludes: /proc, /sys,
 // /dev, /run, /tmp, package caches), NodeState (/data, logs, spools,
 // leases), what the node lists in its own /etc/clonecd/sync.exclude and

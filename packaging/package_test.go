@@ -29,6 +29,7 @@ var fixedFiles = map[string]string{
 	"./usr/share/doc/clonecd/README.Debian":              "-rw-r--r--",
 	"./usr/share/doc/clonecd/examples/low-port.conf":     "-rw-r--r--",
 	"./usr/share/doc/clonecd/examples/pxe.conf":          "-rw-r--r--",
+	"./usr/share/doc/clonecd/examples/medusa-store.conf": "-rw-r--r--",
 	"./usr/share/lintian/overrides/clonecd":              "-rw-r--r--",
 }
 

@@ -21,7 +21,7 @@ import (
 // (the golden root has no curl). %[1]s is the version file's name, %[2]s
 // the store's node directory.
 const checkScript = `#!/bin/bash
-fetch() { clonecd fetch --server https://127.0.0.1:8080 --dir /var/lib/clonecd -o /tmp/probe "$@"; }
+fetch() { clonecd fetch --server https://127.0.0.1:8080 --dir "${STORE:-/var/lib/clonecd}" -o /tmp/probe "$@"; }
 waitup() {
 	for i in $(seq 300); do
 		fetch >/dev/null 2>&1 && return 0
@@ -38,6 +38,18 @@ echo "CHECK report: $(fetch --node s001 --report >/dev/null 2>&1 && echo reporte
 echo "CHECK owner: $(stat -c %%U:%%G /var/lib/clonecd/%[2]s/s001/state.json 2>&1)"
 echo "CHECK root-view: $(nsenter -t $(mainpid) -m ls -A /root | tr '\n' ' ')"
 echo "CHECK writable: $(nsenter -t $(mainpid) -m sh -c 'touch /etc/x /usr/x /var/tmp/x /var/lib/clonecd/x 2>&1' | sed 's/.*cannot touch .\(.*\).: \(.*\)/\1 \2;/' | tr -d '\n')"
+# A Medusa store served where it is (examples/medusa-store.conf), then
+# the unit as shipped again.
+dropins=/etc/systemd/system/clonecd-serve.service.d
+mkdir -p $dropins && cp /usr/share/doc/clonecd/examples/medusa-store.conf $dropins/
+systemctl daemon-reload && systemctl restart clonecd-serve
+export STORE=/root/clone_image
+waitup
+echo "CHECK medusa: $(ps -o user= -p $(mainpid)) $(fetch --json | sed -n 's/.*"version": "\(.*\)".*/\1/p') $(fetch --node s002 --report >/dev/null 2>&1 && echo reported || echo failed) $(stat -c %%U:%%G $STORE/%[2]s/s002/state.json 2>&1) caps=$(sed -n 's/^CapEff:\t*//p' /proc/$(mainpid)/status) root-view=$(nsenter -t $(mainpid) -m ls -A /root | tr '\n' ' ')"
+rm $dropins/medusa-store.conf
+systemctl daemon-reload && systemctl restart clonecd-serve
+unset STORE
+waitup
 pid=$(mainpid)
 dpkg -i /var/tmp/clonecd.deb >/tmp/dpkg.log 2>&1; rc=$?
 [ "$(mainpid)" != "$pid" ] && restarted=yes || restarted=no
@@ -67,8 +79,11 @@ WantedBy=multi-user.target
 // installed (QEMU, its own kernel and systemd) and the service enabled by
 // the admin: serve runs as clonecd under the unit's sandbox, serves the
 // store root published, keeps a node's report (owned by clonecd), sees
-// nothing of /root, can write only its store; the maintainer scripts restart it on reinstall, stop it on
-// remove and keep the store on purge, with systemd running.
+// nothing of /root, can write only its store; with the drop-in
+// medusa-store.conf it serves /root/clone_image in place as root without
+// capabilities, seeing only that of /root; the maintainer scripts restart
+// it on reinstall, stop it on remove and keep the store on purge, with
+// systemd running.
 func TestServiceUnderSystemd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("boots a VM")
@@ -97,6 +112,8 @@ func TestServiceUnderSystemd(t *testing.T) {
 	os.WriteFile(layout, []byte("label: dos\nunit: sectors\nsector-size: 512\n\n/dev/sda1 : start=2048, type=83\n# clonecd: part=1 fs=ext4 mount=/\n"), 0o644)
 	run(t, bin, "pack", "-q", "-o", img, src)
 	run(t, bin, "publish", "--unsigned", "--dir", filepath.Join(root, "var/lib/clonecd"), "--layout", layout, "--version", "1.0", img)
+	// a Medusa store left in /root (served by the drop-in medusa-store.conf)
+	run(t, bin, "publish", "--unsigned", "--dir", filepath.Join(root, "root/clone_image"), "--layout", layout, "--version", "2.0", img)
 	os.WriteFile(filepath.Join(root, "root/secret"), []byte("root's\n"), 0o600)
 	if err := os.WriteFile(filepath.Join(root, "usr/local/sbin/clonecd-check"), fmt.Appendf(nil, checkScript, medium.Version, medium.Nodes), 0o755); err != nil {
 		t.Fatal(err)
@@ -130,6 +147,7 @@ func TestServiceUnderSystemd(t *testing.T) {
 		{"owner", `^clonecd:clonecd$`},
 		{"root-view", `^$`},
 		{"writable", `^/etc/x Read-only file system;/usr/x Read-only file system;$`},
+		{"medusa", `^root 2\.0 reported root:root caps=0+ root-view=clone_image $`},
 		{"reinstall", `^rc=0 active restarted=yes$`},
 		{"remove", `^rc=0 (inactive|unknown)$`},
 		{"purge", `^rc=0 store-kept$`},

@@ -122,13 +122,13 @@ func GoldenRoot(t testing.TB) string {
 }
 
 // NodeRoot returns the test nodes' root that `make golden` makes from the
-// golden root (scripts/node-root.sh: without the drivers, translations
-// and manuals a QEMU node never uses), what the VM tests pack into their
+// golden root (scripts/node-root.sh: only the kernel modules a QEMU node
+// loads, no translations or manuals), what the VM tests pack into their
 // images; skipping (or failing under Strict) when it is missing.
 func NodeRoot(t testing.TB) string {
 	t.Helper()
 	d := GoldenDir() + "-node"
-	if _, err := os.Stat(d + ".ok-v1"); err != nil {
+	if _, err := os.Stat(d + ".ok-v2"); err != nil { // scripts/node-root.sh's stamp
 		Missing(t, "test nodes' root %s (run `make golden`)", d)
 	}
 	return d
