@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/trust"
 )
@@ -28,7 +29,7 @@ func TestServeLogFormat(t *testing.T) {
 	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, testimage.Write(t, t.TempDir(), "log")); code != 0 {
 		t.Fatalf("publish: %s", errs)
 	}
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/swarm"
@@ -64,14 +65,14 @@ type serving struct {
 	url    string
 	client *http.Client // pinned to the server's certificate, no credential
 	admin  trust.Credential
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 }
 
 // startServe runs serve with f until the test ends.
 func startServe(t *testing.T, f *serveFlags) *serving {
 	t.Helper()
-	var out syncBuffer
-	s := &serving{stderr: &syncBuffer{}}
+	var out testenv.SyncBuffer
+	s := &serving{stderr: &testenv.SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runServe(ctx, Output{Stdout: &out, Stderr: s.stderr}, f, nil) }()
