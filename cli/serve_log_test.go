@@ -24,11 +24,7 @@ func TestServeLogFormat(t *testing.T) {
 		t.Errorf("serve --log-format xml: exit %d, %q", code, errs)
 	}
 	store := filepath.Join(t.TempDir(), "clone_image")
-	lay := filepath.Join(t.TempDir(), "node.sfdisk")
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, testimage.Write(t, t.TempDir(), "log")); code != 0 {
-		t.Fatalf("publish: %s", errs)
-	}
+	publishStore(t, store, testimage.Write(t, t.TempDir(), "log"))
 	var out, errb testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

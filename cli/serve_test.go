@@ -36,11 +36,7 @@ func TestServeListen(t *testing.T) {
 
 	_, img := packedTree(t)
 	store := t.TempDir()
-	lay := t.TempDir() + "/node.sfdisk"
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, img); code != 0 {
-		t.Fatalf("publish: %s", errs)
-	}
+	publishStore(t, store, img)
 	_, token, _ := runMain(t, "token", "--dir", store, "admin")
 	admin, err := trust.ParseCredential(token)
 	if err != nil {

@@ -44,11 +44,7 @@ func swarmStore(t *testing.T, size int) (string, *versions.Entry) {
 		t.Fatalf("pack: exit %d: %s", code, errs)
 	}
 	store := filepath.Join(dir, "store")
-	lay := filepath.Join(dir, "node.sfdisk")
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "-q", "--dir", store, "--layout", lay, img); code != 0 {
-		t.Fatalf("publish: exit %d: %s", code, errs)
-	}
+	publishStore(t, store, img, "-q")
 	s, err := versions.Open(store)
 	if err != nil {
 		t.Fatal(err)
