@@ -17,8 +17,8 @@ type commandGroup struct {
 
 // commands lists every command, in the order an admin uses them: make
 // the image, build the CD and clone, keep versions, reclone over the
-// network. Each command's file holds its constructor and its run
-// function.
+// network. A command's constructor and its run function stand together
+// (see doc.go).
 func commands(out Output) []commandGroup {
 	return []commandGroup{
 		{"image", "Make the node image:", []*cobra.Command{

@@ -3,10 +3,12 @@ package cli
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/clonecd/clonecd/internal/testenv"
+	"github.com/clonecd/clonecd/medium"
 )
 
 // TestMain fails the package if its tests changed the host's /etc.
@@ -30,4 +32,16 @@ func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
 func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return line
+}
+
+// publishStore publishes img, unsigned and with cliLayout, as a new
+// version of the store (made if missing), with more publish flags args.
+func publishStore(t *testing.T, store, img string, args ...string) {
+	t.Helper()
+	lay := filepath.Join(t.TempDir(), medium.Layout)
+	writeFile(t, lay, cliLayout)
+	args = append(append([]string{"publish", "--unsigned", "--dir", store, "--layout", lay}, args...), img)
+	if code, _, errs := runMain(t, args...); code != 0 {
+		t.Fatalf("publish: exit %d: %s", code, errs)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/trust"
 )
@@ -23,12 +24,8 @@ func TestServeLogFormat(t *testing.T) {
 		t.Errorf("serve --log-format xml: exit %d, %q", code, errs)
 	}
 	store := filepath.Join(t.TempDir(), "clone_image")
-	lay := filepath.Join(t.TempDir(), "node.sfdisk")
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, testimage.Write(t, t.TempDir(), "log")); code != 0 {
-		t.Fatalf("publish: %s", errs)
-	}
-	var out, errb syncBuffer
+	publishStore(t, store, testimage.Write(t, t.TempDir(), "log"))
+	var out, errb testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
@@ -9,31 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/trust"
 )
-
-// syncBuffer is a bytes.Buffer safe for a command that prints while the
-// test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestServeListen: serve listens on this machine only unless told; every
 // interface must be written out (0.0.0.0:PORT), ":PORT" is refused, and
@@ -56,11 +36,7 @@ func TestServeListen(t *testing.T) {
 
 	_, img := packedTree(t)
 	store := t.TempDir()
-	lay := t.TempDir() + "/node.sfdisk"
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", store, "--layout", lay, img); code != 0 {
-		t.Fatalf("publish: %s", errs)
-	}
+	publishStore(t, store, img)
 	_, token, _ := runMain(t, "token", "--dir", store, "admin")
 	admin, err := trust.ParseCredential(token)
 	if err != nil {
@@ -71,7 +47,7 @@ func TestServeListen(t *testing.T) {
 		plain bool
 	}{{"https", false}, {"plain http", true}} {
 		t.Run(tt.name, func(t *testing.T) {
-			var out, errb syncBuffer
+			var out, errb testenv.SyncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			done := make(chan error, 1)

@@ -18,11 +18,7 @@ import (
 func TestStatusEscapesReports(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	lay := filepath.Join(t.TempDir(), "node.sfdisk")
-	os.WriteFile(lay, []byte(cliLayout), 0o644)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "--dir", dir, "--layout", lay, testimage.Write(t, t.TempDir(), "a")); code != 0 {
-		t.Fatalf("publish: %s", errs)
-	}
+	publishStore(t, dir, testimage.Write(t, t.TempDir(), "a"))
 	evil := "unpack\x1b[31mRED\x1b]52;c;ZXZpbA==\a"
 	// Written as a node's state file directly: the server cleans what it
 	// stores (fleet.Clean), and status must not trust that either.

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/swarm"
@@ -43,11 +44,7 @@ func swarmStore(t *testing.T, size int) (string, *versions.Entry) {
 		t.Fatalf("pack: exit %d: %s", code, errs)
 	}
 	store := filepath.Join(dir, "store")
-	lay := filepath.Join(dir, "node.sfdisk")
-	writeFile(t, lay, cliLayout)
-	if code, _, errs := runMain(t, "publish", "--unsigned", "-q", "--dir", store, "--layout", lay, img); code != 0 {
-		t.Fatalf("publish: exit %d: %s", code, errs)
-	}
+	publishStore(t, store, img, "-q")
 	s, err := versions.Open(store)
 	if err != nil {
 		t.Fatal(err)
@@ -64,14 +61,14 @@ type serving struct {
 	url    string
 	client *http.Client // pinned to the server's certificate, no credential
 	admin  trust.Credential
-	stderr *syncBuffer
+	stderr *testenv.SyncBuffer
 }
 
 // startServe runs serve with f until the test ends.
 func startServe(t *testing.T, f *serveFlags) *serving {
 	t.Helper()
-	var out syncBuffer
-	s := &serving{stderr: &syncBuffer{}}
+	var out testenv.SyncBuffer
+	s := &serving{stderr: &testenv.SyncBuffer{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- runServe(ctx, Output{Stdout: &out, Stderr: s.stderr}, f, nil) }()

@@ -165,7 +165,7 @@ var clonerFiles = []string{"boot/clonecd/vmlinuz", image.ClonerBinary, image.Clo
 // the test ends and returns its URL and TLS pin ("" with plain HTTP).
 func serveStore(t *testing.T, store string, plain bool) (url, pin string) {
 	t.Helper()
-	var out, errb syncBuffer
+	var out, errb testenv.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true, plainHTTP: plain}

@@ -76,7 +76,7 @@ func (s *netServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.rangedGETs.Add(1)
 			if s.corrupt.CompareAndSwap(true, false) {
 				s.corrupted.Add(1)
-				w = &flipOne{ResponseWriter: w, at: 100000}
+				w = &testenv.FlipWriter{ResponseWriter: w, At: 100000, Mask: 0x01}
 			}
 		}
 	}
@@ -115,21 +115,6 @@ func (s *netServer) kill() {
 		s.hs.Close() // listener and open streams: like kill -9
 		s.hs = nil
 	}
-}
-
-type flipOne struct {
-	http.ResponseWriter
-	at, off int64
-}
-
-func (f *flipOne) Write(p []byte) (int, error) {
-	if f.at >= f.off && f.at < f.off+int64(len(p)) {
-		q := append([]byte(nil), p...)
-		q[f.at-f.off] ^= 0x01
-		p = q
-	}
-	f.off += int64(len(p))
-	return f.ResponseWriter.Write(p)
 }
 
 // storeSpec is what netStore publishes.

@@ -29,21 +29,31 @@ func TestValidName(t *testing.T) {
 	}
 }
 
+// TestClean: what Clean replaces or drops (no cap), then where a cap
+// cuts: after cleaning, at a rune boundary, none for max <= 0.
 func TestClean(t *testing.T) {
+	for in, want := range map[string]string{
+		"unpack":                   "unpack",
+		"unpack\x1b[31mRED\x1b[0m": "unpack[31mRED[0m",
+		"title\x1b]0;pwned\x07":    "title]0;pwned",
+		"two\nlines\tand\rtab":     "two lines and tab",
+		"c1\u009bcsi":              "c1csi",
+		"bidi\u202eevil":           "bidievil",
+		"bad\xffutf8":              "bad\uFFFDutf8",
+	} {
+		if got := Clean(in, 0); got != want {
+			t.Errorf("Clean(%q, 0) = %q; want %q", in, got, want)
+		}
+	}
 	for _, tt := range []struct {
 		in   string
 		max  int
 		want string
 	}{
-		{"unpack", 0, "unpack"},
-		{"unpack\x1b[31mRED\x1b[0m", 0, "unpack[31mRED[0m"},
-		{"title\x1b]0;pwned\x07", 0, "title]0;pwned"},
-		{"two\nlines\tand\rtab", 0, "two lines and tab"},
-		{"c1\u009bcsi", 0, "c1csi"},
-		{"bidi\u202eevil", 0, "bidievil"},
-		{"bad\xffutf8", 0, "bad\uFFFDutf8"},
 		{"héhé", 3, "hé"},
 		{"abcdef", 4, "abcd"},
+		{"abcdef", -1, "abcdef"},
+		{"a\x1b[1mbc", 3, "a[1"},
 	} {
 		if got := Clean(tt.in, tt.max); got != tt.want {
 			t.Errorf("Clean(%q, %d) = %q; want %q", tt.in, tt.max, got, tt.want)

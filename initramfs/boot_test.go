@@ -101,26 +101,12 @@ func bootFiles(t *testing.T) (kernel, initrd, media string) {
 
 func blank(t *testing.T, name string) string { return testenv.Sparse(t, name, 64<<20) }
 
-// consoleLog keeps a VM's console in the test log when the test fails.
-type consoleLog struct {
-	t    *testing.T
-	mu   sync.Mutex
-	data strings.Builder
-}
-
-func (c *consoleLog) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.data.Write(p)
-}
-
-func newConsole(t *testing.T) *consoleLog {
-	c := &consoleLog{t: t}
+// newConsole is a VM's console, kept in the test log when the test fails.
+func newConsole(t *testing.T) *testenv.SyncBuffer {
+	c := &testenv.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
-			c.mu.Lock()
-			s := c.data.String()
-			c.mu.Unlock()
+			s := c.String()
 			if len(s) > 12000 {
 				s = s[len(s)-12000:]
 			}

@@ -114,15 +114,24 @@ func (s *Server) handleNodeGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st, err := s.nodes.Get(node)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.fail(w, r, http.StatusNotFound, fmt.Errorf("no state for node %s", node))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	if s.readFailed(w, r, err, "state", node) {
 		return
 	}
 	writeJSON(w, st)
+}
+
+// readFailed answers the error of a read from the node store, if any (404
+// where the node has no what, else 500), and reports whether it did.
+func (s *Server) readFailed(w http.ResponseWriter, r *http.Request, err error, what, node string) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, fs.ErrNotExist):
+		s.fail(w, r, http.StatusNotFound, fmt.Errorf("no %s for node %s", what, node))
+	default:
+		s.fail(w, r, http.StatusInternalServerError, err)
+	}
+	return true
 }
 
 // writeError answers an error of a write to the node store.
@@ -202,12 +211,7 @@ func (s *Server) handleLogGet(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err := s.nodes.OpenLog(node)
-	if errors.Is(err, fs.ErrNotExist) {
-		s.fail(w, r, http.StatusNotFound, fmt.Errorf("no log for node %s", node))
-		return
-	}
-	if err != nil {
-		s.fail(w, r, http.StatusInternalServerError, err)
+	if s.readFailed(w, r, err, "log", node) {
 		return
 	}
 	defer f.Close()

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 )
 
@@ -102,24 +103,9 @@ type corrupter struct {
 func (c *corrupter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/v/1.0/"+medium.ImageGzip && r.Header.Get("Range") == "" && c.left.Add(-1) >= 0 {
 		c.served.Add(1)
-		w = &flipWriter{ResponseWriter: w, at: c.at}
+		w = &testenv.FlipWriter{ResponseWriter: w, At: c.at, Mask: 0x20}
 	}
 	c.h.ServeHTTP(w, r)
-}
-
-type flipWriter struct {
-	http.ResponseWriter
-	at, off int64
-}
-
-func (f *flipWriter) Write(p []byte) (int, error) {
-	if f.at >= f.off && f.at < f.off+int64(len(p)) {
-		q := append([]byte(nil), p...)
-		q[f.at-f.off] ^= 0x20
-		p = q
-	}
-	f.off += int64(len(p))
-	return f.ResponseWriter.Write(p)
 }
 
 // TestStreamRejectsCorruptByte: one flipped byte makes the stream end in

@@ -22,12 +22,7 @@ import (
 
 // The test binary doubles as a simulated node's network cloner: the fake
 // node's ssh command starts it with NETCLONE_FAKE_NODE=1 (see nodeScript).
-func TestMain(m *testing.M) {
-	if os.Getenv("NETCLONE_FAKE_NODE") == "1" {
-		os.Exit(fakeNode())
-	}
-	os.Exit(testenv.GuardEtc(m)) // fails if the tests changed the host's /etc
-}
+func TestMain(m *testing.M) { os.Exit(testenv.GuardEtcOr(m, "NETCLONE_FAKE_NODE", fakeNode)) }
 
 // fakeNode does what a rebooted node's cloner does over the network:
 // stream the image from the server (resume, sha256), report its steps,

@@ -20,12 +20,13 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/clonecd/clonecd/fleet"
+	"github.com/clonecd/clonecd/internal/testenv"
 )
 
 // opsServer serves the store in dir with a JSON log in a buffer.
-func opsServer(t *testing.T, dir string, o ServerOptions) (*httptest.Server, *syncBuffer) {
+func opsServer(t *testing.T, dir string, o ServerOptions) (*httptest.Server, *testenv.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testenv.SyncBuffer{}
 	o.Logger = slog.New(slog.NewJSONHandler(logs, nil))
 	srv := serverWith(t, dir, o)
 	ts := httptest.NewUnstartedServer(srv)

@@ -1,7 +1,6 @@
 package netclone
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,32 +18,14 @@ import (
 	"github.com/clonecd/clonecd/trust"
 )
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // serveLogged runs the real `clonecd serve` on a free loopback port with
 // args (plain HTTP: the browser does not know the store's certificate)
 // and returns its URL and its output.
-func serveLogged(t *testing.T, dir string, args ...string) (string, *syncBuffer) {
+func serveLogged(t *testing.T, dir string, args ...string) (string, *testenv.SyncBuffer) {
 	t.Helper()
 	addr := freePort(t)
 	cmd := exec.Command(testenv.Clonecd(t), append([]string{"serve", "--dir", dir, "--listen", addr, "--plain-http"}, args...)...)
-	out := &syncBuffer{}
+	out := &testenv.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -9,10 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/testimage"
 	"github.com/clonecd/clonecd/swarm"
 	"github.com/clonecd/clonecd/versions"
@@ -40,15 +40,10 @@ func TestSwarmStreamFallsBack(t *testing.T) {
 	}
 	hs := httptest.NewServer(serverWith(t, dir, ServerOptions{Swarm: swarm.NewTracker(swarm.TrackerOptions{})}))
 	defer hs.Close()
-	var logMu sync.Mutex
-	var log bytes.Buffer
+	var log testenv.SyncBuffer
 	m, err := NewMedia(context.Background(), hs.URL, MediaOptions{Access: admin(), IdleTimeout: time.Second,
 		Swarm: &SwarmOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0"},
-		Logf: func(format string, a ...any) {
-			logMu.Lock()
-			defer logMu.Unlock()
-			fmt.Fprintf(&log, format+"\n", a...)
-		}})
+		Logf:  func(format string, a ...any) { fmt.Fprintf(&log, format+"\n", a...) }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,8 +60,6 @@ func TestSwarmStreamFallsBack(t *testing.T) {
 	if err != nil || !bytes.Equal(got, want) {
 		t.Errorf("image after the swarm failed: %d bytes, %v; want the %d bytes of %s", len(got), err, len(want), img)
 	}
-	logMu.Lock()
-	defer logMu.Unlock()
 	if !strings.Contains(log.String(), "the swarm failed at byte 0") {
 		t.Errorf("log does not say the stream left the swarm:\n%s", log.String())
 	}

@@ -238,6 +238,25 @@ func (l *lab) waitStage2() {
 	}
 }
 
+// clientLab is the lab of a test that is the DHCP client itself, in the
+// test's own network namespace: dnsmasq on br0, this package's proxy on
+// vB (the interface returned), and a third port of the bridge, cA -- cB,
+// for the client's socket on cB. It returns nil in the parent (inNetns ran
+// the test in its namespace): the test returns.
+func clientLab(t *testing.T) (*lab, string) {
+	t.Helper()
+	if !inNetns(t, 5*time.Minute) {
+		return nil, ""
+	}
+	testenv.NeedTools(t, "dnsmasq")
+	l := &lab{t: t, dir: t.TempDir(), cloned: make(chan string, 1)}
+	iface, _ := l.network(true)
+	ip(t, "link", "add", "cA", "type", "veth", "peer", "name", "cB")
+	ip(t, "link", "set", "cA", "master", "br0", "up")
+	ip(t, "link", "set", "cB", "up")
+	return l, iface
+}
+
 // network makes br0 (and, for proxyDHCP, dnsmasq on br0 and the veth
 // pair) and returns the interface and range this package's server uses.
 func (l *lab) network(proxy bool) (string, *Range) {

@@ -15,8 +15,6 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 	"pack.ag/tftp"
-
-	"github.com/clonecd/clonecd/internal/testenv"
 )
 
 // TestProxyBesideDnsmasq: on a real bridge in the test's namespace,
@@ -29,15 +27,10 @@ import (
 // 4011, the boot file over TFTP and stage 2 over HTTP, all on the bridge.
 func TestProxyBesideDnsmasq(t *testing.T) {
 	t.Parallel()
-	if !inNetns(t, 5*time.Minute) {
+	l, iface := clientLab(t)
+	if l == nil {
 		return
 	}
-	testenv.NeedTools(t, "dnsmasq")
-	l := &lab{t: t, dir: t.TempDir(), cloned: make(chan string, 1)}
-	iface, rng := l.network(true)
-	ip(t, "link", "add", "cA", "type", "veth", "peer", "name", "cB")
-	ip(t, "link", "set", "cA", "master", "br0", "up")
-	ip(t, "link", "set", "cB", "up")
 	bootDir := filepath.Join(l.dir, "boot")
 	os.MkdirAll(bootDir, 0o755)
 	efi := bytes.Repeat([]byte("snponly.efi "), 30000) // 360 KB: many TFTP blocks
@@ -46,7 +39,7 @@ func TestProxyBesideDnsmasq(t *testing.T) {
 	if err := l.policy.Mark(mustMAC(t, "52:54:00:7e:00:01"), "", ""); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(Config{Interface: iface, ServerIP: net.ParseIP(l.ip), Range: rng, BootURL: "http://" + l.ip + ":8080",
+	srv, err := New(Config{Interface: iface, ServerIP: net.ParseIP(l.ip), BootURL: "http://" + l.ip + ":8080",
 		BootDir: bootDir, Media: testMedia, Policy: l.policy, Logf: func(f string, a ...any) { t.Logf(f, a...) }})
 	if err != nil {
 		t.Fatal(err)

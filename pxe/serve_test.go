@@ -32,19 +32,14 @@ import (
 // disk.
 func TestServePXE(t *testing.T) {
 	t.Parallel()
-	if !inNetns(t, 5*time.Minute) {
+	l, iface := clientLab(t)
+	if l == nil {
 		return
 	}
-	testenv.NeedTools(t, "dnsmasq")
 	if _, err := os.Stat("/usr/lib/ipxe/" + FileUEFI); err != nil {
 		testenv.Missing(t, "Debian's ipxe (%v)", err)
 	}
 	bin := testenv.Clonecd(t)
-	l := &lab{t: t, dir: t.TempDir(), cloned: make(chan string, 1)}
-	iface, _ := l.network(true)
-	ip(t, "link", "add", "cA", "type", "veth", "peer", "name", "cB")
-	ip(t, "link", "set", "cA", "master", "br0", "up")
-	ip(t, "link", "set", "cB", "up")
 	store := smallStore(t, bin, l.dir)
 	defer func() {
 		if t.Failed() {

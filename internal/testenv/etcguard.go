@@ -43,6 +43,19 @@ func GuardEtc(m interface{ Run() int }) int {
 	return code
 }
 
+// GuardEtcOr is GuardEtc for a package whose test binary doubles as a
+// helper process that its tests start with the environment variable env
+// set: then the binary runs helper instead of the tests and returns its
+// exit code.
+//
+//	func TestMain(m *testing.M) { os.Exit(testenv.GuardEtcOr(m, "PKG_HELPER", helper)) }
+func GuardEtcOr(m interface{ Run() int }, env string, helper func() int) int {
+	if os.Getenv(env) != "" {
+		return helper()
+	}
+	return GuardEtc(m)
+}
+
 // HashTree describes every entry under dir: type, mode, owner, and the
 // sha256 of a file's content or a symlink's target.
 func HashTree(dir string) (map[string]string, error) {

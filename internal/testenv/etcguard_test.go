@@ -38,3 +38,26 @@ func TestDiffTrees(t *testing.T) {
 		}
 	}
 }
+
+type runs struct{ n int }
+
+func (r *runs) Run() int { r.n++; return 0 }
+
+// TestGuardEtcOr: with its variable set the binary is the helper (its
+// code, no tests); without, the tests run.
+func TestGuardEtcOr(t *testing.T) {
+	const env = "TESTENV_GUARD_HELPER"
+	for _, c := range []struct {
+		value          string
+		code, testRuns int
+	}{
+		{"1", 7, 0},
+		{"", 0, 1},
+	} {
+		t.Setenv(env, c.value)
+		m := &runs{}
+		if code := GuardEtcOr(m, env, func() int { return 7 }); code != c.code || m.n != c.testRuns {
+			t.Errorf("%s=%q: code %d, %d test runs; want %d, %d", env, c.value, code, m.n, c.code, c.testRuns)
+		}
+	}
+}

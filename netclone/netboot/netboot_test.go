@@ -29,12 +29,7 @@ import (
 
 // The test binary, run inside a network namespace with NETBOOT_HELPER=1,
 // is the network cloner's start: DHCP, media, report.
-func TestMain(m *testing.M) {
-	if os.Getenv("NETBOOT_HELPER") == "1" {
-		os.Exit(helper())
-	}
-	os.Exit(testenv.GuardEtc(m)) // fails if the tests changed the host's /etc
-}
+func TestMain(m *testing.M) { os.Exit(testenv.GuardEtcOr(m, "NETBOOT_HELPER", helper)) }
 
 func helper() int {
 	env := &bootenv.Env{Cmdline: bootenv.ParseCmdline(os.Getenv("CMDLINE")), Log: os.Stdout}
