@@ -408,7 +408,7 @@ func TestNetReclone(t *testing.T) {
 	// brings it to the next version over the network without a reboot:
 	// a marker file and a newer kernel arrive, update-grub runs and
 	// makes that kernel the default. The node then reboots into it.
-	sync := exec.Command(w.bin, "sync", "--server", serverURL(), "--dir", vs.Dir, "--version", synced,
+	sync := exec.Command(w.bin, "sync", "--server", serverURL(), "--tls-pin", w.pin, "--dir", vs.Dir, "--version", synced,
 		"--rsh", "ssh -F "+sshCfg+" -o BatchMode=yes -o ConnectTimeout=30", "--timeout", "15m", host)
 	sout, err := sync.CombinedOutput()
 	t.Logf("clonecd sync %s:\n%s", host, sout)
