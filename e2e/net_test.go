@@ -240,8 +240,10 @@ func TestNetReclone(t *testing.T) {
 	}
 	t.Cleanup(v.Kill)
 	login(t, v, host)
-	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"K\"\"1 $(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub) $(cat /etc/clonecd-version) $(cat /etc/machine-id) END\"\r", strings.TrimSpace(string(pub))))
-	k1 := regexp.MustCompile(`K1 ssh-ed25519 \S+ \S+ \S+ END`)
+	// ks.cfg's %post scripts ran in the clone (chroot) and in the cloner
+	// (--nochroot, through INSTALL_ROOT) with the node's HOSTNAME
+	v.Send(fmt.Sprintf("mkdir -p /root/.ssh && echo '%s' > /root/.ssh/authorized_keys && echo \"K\"\"1 $(cut -d' ' -f1,2 /etc/ssh/ssh_host_ed25519_key.pub) $(cat /etc/clonecd-version) $(cat /etc/machine-id) $(cat /etc/clonecd-post) $(cat /etc/clonecd-post-nochroot) END\"\r", strings.TrimSpace(string(pub))))
+	k1 := regexp.MustCompile(`K1 ssh-ed25519 \S+ \S+ \S+ \S+ \S+ END`)
 	line, err := v.Expect(k1.String(), 2*time.Minute)
 	if err != nil {
 		t.Fatal(err)
@@ -249,6 +251,9 @@ func TestNetReclone(t *testing.T) {
 	f := strings.Fields(k1.FindString(line))
 	if f[3] != version {
 		t.Fatalf("cloned from the ISO: version %s, want %s", f[3], version)
+	}
+	if want := "nochroot:" + host + ":" + version; f[5] != host || f[6] != want {
+		t.Errorf("ks.cfg %%post effects after the clone: %s %s, want %s %s", f[5], f[6], host, want)
 	}
 	machineID := f[4]
 	os.WriteFile(filepath.Join(keys, "known_hosts"), []byte(fmt.Sprintf("[127.0.0.1]:%d %s %s\n", port, f[1], f[2])), 0o644)

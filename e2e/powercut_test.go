@@ -23,18 +23,21 @@ package e2e
 //	cd-uefi   OVMF; virtio disk, gpt layout (BIOS boot, ESP, swap, /, /data),
 //	          first cloned from gnu.iso (the GNU cpio archive) on a blank
 //	          disk; CD drive with gnu.iso. node04
-//	net-bios  SeaBIOS; IDE disk, gpt, first cloned from gnu.iso by a direct
-//	          kernel boot whose clonecd.server= is the chain server; the
-//	          first network attempt is a PXE-like direct kernel boot whose
-//	          name comes from QEMU's DHCP (hostname=node03), then the disk
-//	          boots the cloner by itself. node03
-//	net-uefi  OVMF; virtio disk, gpt, first cloned like net-bios; the host
+//	net-bios  SeaBIOS; IDE disk, dos layout, prepared on the host by
+//	          `clonecd clone --server URL --tls-pin PIN` (its chain server,
+//	          for the ramclone entry); the first network attempt is a
+//	          PXE-like direct kernel boot whose name comes from QEMU's DHCP
+//	          (hostname=node03), then the disk boots the cloner by itself.
+//	          node03
+//	net-uefi  OVMF; virtio disk, gpt, first cloned from gnu.iso by a direct
+//	          kernel boot whose clonecd.server= is its chain server (in a
+//	          VM: the ESP is vfat, which a host kernel may lack); the host
 //	          sets next_entry=ramclone in its grubenv (what `clonecd ramclone`
 //	          does) and the disk boots the cloner. node07
 //
-// The network chains stream the GNU cpio image with the gpt layout from
-// their own image server (chainServer, 10.0.2.2:PORT on the host), which
-// has no nodes table. A cut is made when the step's console line appears
+// Each network chain streams from its own image server (chainServer,
+// 10.0.2.2:PORT on the host, no nodes table): net-uefi the GNU cpio image
+// with the gpt layout, net-bios clonecd's image with the dos layout. A cut is made when the step's console line appears
 // (markers below), never after a sleep.
 
 import (
@@ -77,7 +80,8 @@ var cuts = []struct{ step, marker string }{
 type chain struct {
 	name string
 	uefi bool
-	net  bool
+	net  *chainServer // network chains: their server
+	dos  bool         // the dos layout (else gpt)
 	bus  string
 	host string
 	iso  string   // CD chains: booted on each attempt
@@ -95,12 +99,22 @@ func (c chain) steps() []int {
 	return out
 }
 
-// chainServer is the network chains' image server.
-var chainAddr = freeAddr()
+// chainServer is a network chain's image server: its store (one version
+// of an image and layout) and its URL as the guest reaches it.
+type chainServer struct {
+	vs  *versions.Store
+	url string
+}
 
-func chainURL() string {
-	_, port, _ := net.SplitHostPort(chainAddr)
-	return "https://10.0.2.2:" + port
+// startChainServer serves image with layout from a store of its own on a
+// free loopback port until the test ends.
+func startChainServer(t *testing.T, w *work, name, image, layout string) *chainServer {
+	vs := netStore(t, w, storeSpec{name: name, image: image, layout: layout, versions: []string{version}})
+	srv := &netServer{addr: freeAddr(), tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
+	srv.start(t)
+	t.Cleanup(srv.kill)
+	_, port, _ := net.SplitHostPort(srv.addr)
+	return &chainServer{vs: vs, url: "https://10.0.2.2:" + port}
 }
 
 // TestPowerCut runs the four chains, two VMs at a time with the other
@@ -110,20 +124,18 @@ func TestPowerCut(t *testing.T) {
 	testenv.NeedTools(t, "ssh-keygen", "grub-editenv")
 	w := setup(t)
 	gnu := w.gnu(t)
-	vs := netStore(t, w, storeSpec{name: "cutstore", image: filepath.Join(w.dir, "gnu", "node.cpio.gz"), layout: w.gpt, versions: []string{version}})
-	srv := &netServer{addr: chainAddr, tls: w.serverTLS(), h: netclone.NewServer(vs, netclone.ServerOptions{MaxStreams: 4, Secret: storeSecret(t, vs)})}
-	srv.start(t)
-	t.Cleanup(srv.kill)
+	gpt := startChainServer(t, w, "cutstore-gpt", filepath.Join(w.dir, "gnu", "node.cpio.gz"), w.gpt)
+	dos := startChainServer(t, w, "cutstore-dos", w.image, w.dos)
 	even, odd := []string{"mkfs", "identity"}, []string{"partition", "unpack", "bootloader"}
 	for _, c := range []chain{
 		{name: "cd-uefi", uefi: true, bus: "virtio", host: "node04", iso: gnu, cut: even},
-		{name: "net-bios", net: true, bus: "ide", host: "node03", cut: even},
-		{name: "net-uefi", uefi: true, net: true, bus: "virtio", host: "node07", cut: odd},
-		{name: "cd-bios", bus: "ahci", host: "node02", iso: w.iso, cut: odd},
+		{name: "net-bios", net: dos, dos: true, bus: "ide", host: "node03", cut: even},
+		{name: "net-uefi", uefi: true, net: gpt, bus: "virtio", host: "node07", cut: odd},
+		{name: "cd-bios", dos: true, bus: "ahci", host: "node02", iso: w.iso, cut: odd},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			runChain(t, w, vs, c)
+			runChain(t, w, c)
 		})
 	}
 }
@@ -133,13 +145,13 @@ type before struct {
 	fp, machineID, dataSum string
 }
 
-func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
+func runChain(t *testing.T, w *work, c chain) {
 	start := time.Now()
 	img := blankDisk(t, c.name+".img")
 	disk := vm.Disk{Path: img, Bus: c.bus}
 	rootPart, dataPart := 4, 5 // gpt
-	if !c.uefi && !c.net {
-		rootPart, dataPart = 2, 3 // dos
+	if c.dos {
+		rootPart, dataPart = 2, 3
 	}
 	var times []string
 	lap := func(what string, t0 time.Time) {
@@ -149,31 +161,34 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 	// The node as it is before the chain.
 	t0 := time.Now()
 	switch {
-	case c.name == "cd-bios":
-		run(t, w.bin, "clone", "-q", "--media", extractISO(t, c.iso), "--target", img, "--hostname", c.host, "--no-tune")
+	case c.dos: // on the host (the dos layout has no ESP, which needs vfat)
+		args := []string{"clone", "-q", "--media", extractISO(t, w.iso), "--target", img, "--hostname", c.host, "--no-tune"}
+		if c.net != nil { // the ramclone entry names the chain server
+			args = append(args, "--server", c.net.url, "--tls-pin", w.pin)
+		}
+		run(t, w.bin, args...)
 		lap("host clone", t0)
-	case c.net:
-		// a CD clone whose ramclone entry points at the chain server (in a
-		// VM: the host's kernel may have no vfat for the ESP)
-		cloneDirect(t, w, c.name+"-first", w.gnu(t), disk, c.uefi, c.host, "clonecd.server="+chainURL())
+	case c.net != nil:
+		// a CD clone whose ramclone entry points at the chain server
+		cloneDirect(t, w, c.name+"-first", w.gnu(t), disk, c.uefi, c.host, "clonecd.server="+c.net.url)
 		lap("first clone", t0)
 	default:
 		cloneFromISO(t, w, c.name+"-first", c.iso, disk, c.uefi, c.host)
 		lap("first clone", t0)
 	}
 	var b before
-	onHost(t, img, rootPart, c.net, func(dir string) { // writable for the network chains: their credential and grubenv
+	onHost(t, img, rootPart, c.net != nil, func(dir string) { // writable for the network chains: their credential and grubenv
 		b.fp = strings.Fields(testenv.Run(t, "ssh-keygen", "-lf", filepath.Join(dir, "etc/ssh/ssh_host_ed25519_key.pub")))[1]
 		id, _ := os.ReadFile(filepath.Join(dir, "etc/machine-id"))
 		b.machineID = strings.TrimSpace(string(id))
-		if c.net {
+		if c.net != nil {
 			cfg, _ := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
-			if !strings.Contains(string(cfg), "clonecd.server="+chainURL()+" clonecd.tls-pin="+w.pin+" clonecd.hostname="+c.host+" ") {
+			if !strings.Contains(string(cfg), "clonecd.server="+c.net.url+" clonecd.tls-pin="+w.pin+" clonecd.hostname="+c.host+" ") {
 				t.Fatalf("the ramclone entry does not name the chain server and %s:\n%s", c.host, cfg)
 			}
 		}
-		if c.net { // the node's credential, as `clonecd ramclone --credential -` keeps it
-			if err := netclone.WriteCredential(filepath.Join(dir, "boot"), nodeCredential(t, vs, c.host)); err != nil {
+		if c.net != nil { // the node's credential, as `clonecd ramclone --credential -` keeps it
+			if err := netclone.WriteCredential(filepath.Join(dir, "boot"), nodeCredential(t, c.net.vs, c.host)); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -197,12 +212,12 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		name := fmt.Sprintf("%s-%d", c.name, i+1)
 		o := vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: c.uefi, MemMB: 2048, NIC: nic(c.host), Log: consoleLog(t, w, name)}
 		switch {
-		case !c.net:
+		case c.net == nil:
 			o.CDROM, o.Boot = c.iso, "d"
 		case i == 0 && c.name == "net-bios":
 			// PXE-like: the cloner from the network, named by DHCP
 			o.Kernel, o.Initrd = w.kernel, w.initrd
-			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + chainURL() + " clonecd.tls-pin=" + w.pin + " clonecd.credential=" + nodeCredential(t, vs, c.host).String()
+			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + c.net.url + " clonecd.tls-pin=" + w.pin + " clonecd.credential=" + nodeCredential(t, c.net.vs, c.host).String()
 			o.Net = "hostname=" + c.host
 		default:
 			o.Boot = "c" // the node's own disk
@@ -229,13 +244,13 @@ func runChain(t *testing.T, w *work, vs *versions.Store, c chain) {
 		v.Kill() // the power cut (or, once done, the end of the run)
 		lap(fmt.Sprintf("%d:%s", i+1, what), t0)
 		out := v.Output()
-		if c.net && !strings.Contains(out, "clonecd: safety: ") {
+		if c.net != nil && !strings.Contains(out, "clonecd: safety: ") {
 			t.Errorf("attempt %d: no safety net in the log", i+1)
 		}
 		if i == 0 && c.name == "net-bios" && !strings.Contains(out, "setup: node name "+c.host+" (DHCP)") {
 			t.Errorf("the name from DHCP did not reach the clone (want \"setup: node name %s (DHCP)\")", c.host)
 		}
-		if i == 0 && c.net && !strings.Contains(out, "every boot is the cloner until this clone succeeds") {
+		if i == 0 && c.net != nil && !strings.Contains(out, "every boot is the cloner until this clone succeeds") {
 			t.Errorf("the cloner did not make itself the default boot")
 		}
 	}
