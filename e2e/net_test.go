@@ -420,10 +420,16 @@ func TestNetReclone(t *testing.T) {
 	if err != nil || !regexp.MustCompile(`(?m)^`+host+`: synced$`).Match(sout) {
 		t.Fatalf("clonecd sync %s: %v", host, err)
 	}
-	check := "cat /etc/clonecd-sync-marker /etc/clonecd-version; grep -c 'vmlinuz-" + kernel + " ' /boot/grub/grub.cfg; cat /proc/sys/kernel/random/boot_id"
-	out1, err := exec.Command("ssh", "-F", sshCfg, "-o", "BatchMode=yes", "-o", "ConnectTimeout=30", host, check).CombinedOutput()
-	if f := strings.Fields(string(out1)); err != nil || len(f) != 4 || f[0] != "synced" || f[1] != synced || f[2] == "0" {
-		t.Errorf("after clonecd sync, the node's marker, version and grub.cfg entries for %s (want synced %s and at least 1): %v %q", kernel, synced, err, out1)
+	// on the console, still logged in: the sync made root's
+	// authorized_keys the image's again (none), as it should
+	v.Send("echo \"Y\"\"1 $(cat /etc/clonecd-sync-marker) $(cat /etc/clonecd-version) $(grep -c 'vmlinuz-" + kernel + " ' /boot/grub/grub.cfg) $(test -x /usr/local/sbin/clonecd && grep -c ramclone /boot/grub/grub.cfg || echo 0) END\"\r")
+	y1 := regexp.MustCompile(`Y1 \S+ \S+ \d+ \d+ END`)
+	line, err = v.Expect(y1.String(), 2*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := strings.Fields(y1.FindString(line)); f[1] != "synced" || f[2] != synced || f[3] == "0" || f[4] == "0" {
+		t.Errorf("after clonecd sync: marker %s, version %s, grub.cfg entries for %s %s, ramclone entries %s; want synced, %s, at least 1, at least 1 (the network cloner kept)", f[1], f[2], kernel, f[3], f[4], synced)
 	}
 	v.Send("reboot\r")
 	login(t, v, host)
