@@ -92,7 +92,7 @@ type chain struct {
 func (c chain) steps() []int {
 	var out []int
 	for i, k := range cuts {
-		if os.Getenv("CLONECD_MATRIX") == "1" || slices.Contains(c.cut, k.step) {
+		if testenv.Matrix() || slices.Contains(c.cut, k.step) {
 			out = append(out, i)
 		}
 	}

@@ -38,7 +38,7 @@ type matrixResult struct {
 }
 
 func TestMatrix(t *testing.T) {
-	if os.Getenv("CLONECD_MATRIX") != "1" {
+	if !testenv.Matrix() {
 		t.Skip("the boot matrix runs with make matrix (CLONECD_MATRIX=1)")
 	}
 	testenv.NeedRoot(t)

@@ -169,7 +169,7 @@ func installChain(t *testing.T, disk string) {
 // cloner clones; with the signed chain on its ESP the clone then boots
 // from its disk (the next PXE answer has no boot file) with Secure Boot on.
 func TestPXESecureBoot(t *testing.T) {
-	if os.Getenv("CLONECD_MATRIX") != "1" {
+	if !testenv.Matrix() {
 		t.Skip("slow (two Secure Boot VMs, the initramfs over TFTP): runs with make matrix (CLONECD_MATRIX=1)")
 	}
 	t.Parallel()

@@ -174,7 +174,7 @@ func TestPXEHTTPBoot(t *testing.T) {
 // boot (TestPXEBIOS: a bare node cloned, an unknown MAC to its own disk)
 // and make matrix (CLONECD_MATRIX=1) runs the UEFI ones.
 func matrixOnly(t *testing.T) {
-	if os.Getenv("CLONECD_MATRIX") != "1" {
+	if !testenv.Matrix() {
 		t.Skip("one PXE boot in make test (TestPXEBIOS); this one runs with make matrix (CLONECD_MATRIX=1)")
 	}
 }

@@ -14,6 +14,10 @@ import (
 // Strict reports whether missing prerequisites fail tests (CLONECD_STRICT=1).
 func Strict() bool { return os.Getenv("CLONECD_STRICT") == "1" }
 
+// Matrix reports whether the slow sweeps run (CLONECD_MATRIX=1: make
+// matrix): the boot matrix, the UEFI PXE chains, every power cut.
+func Matrix() bool { return os.Getenv("CLONECD_MATRIX") == "1" }
+
 // Missing skips the test (or fails it under Strict) for a prerequisite
 // that is not there.
 func Missing(t testing.TB, format string, a ...any) {
