@@ -283,10 +283,9 @@ GRUB_DEFAULT=saved
 
 // installRamclone puts the network cloner on the node: /boot/clonecd's
 // kernel and initramfs from the media, clonecd in /usr/local/sbin, a
-// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot (in
-// image.ClonerGrubDefault). Media
-// without isolinux/vmlinuz make no entry; a media error (a server's 5xx)
-// fails the step.
+// `ramclone` GRUB entry and GRUB_DEFAULT=saved for grub-reboot (the
+// image.Cloner* paths). Media without isolinux/vmlinuz make no entry; a
+// media error (a server's 5xx) fails the step.
 func (r *run) installRamclone() error {
 	kernel, ok, err := optional(r.media, medium.Kernel)
 	if err != nil {
@@ -350,7 +349,7 @@ exec tail -n +4 "$0"
 	if err := settle(r.newRoot, "boot"); err != nil {
 		return err
 	}
-	r.logf("bootloader: ramclone entry (server %s, node %s) and /usr/local/sbin/clonecd installed", orNone(r.server()), r.hostname)
+	r.logf("bootloader: ramclone entry (server %s, node %s) and /%s installed", orNone(r.server()), r.hostname, image.ClonerBinary)
 	return nil
 }
 
