@@ -155,7 +155,9 @@ func runFetch(ctx context.Context, out Output, f *fetchFlags, _ []string) error 
 		MediaOptions: netclone.MediaOptions{Access: acc, Node: string(f.node), Version: string(f.version), Retries: f.retries},
 		Report:       f.report, LogFile: f.logFile, Attempts: f.attempts, LimitRate: int64(f.limitRate), Trust: verifier,
 	}
-	o.Swarm = f.sw.options()
+	if o.Swarm, err = f.sw.options(); err != nil {
+		return err
+	}
 	if !f.quiet {
 		o.Logf = logLine(out.Stderr)
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -11,33 +12,40 @@ import (
 
 // swarmFetchFlags are fetch's swarm flags.
 type swarmFetchFlags struct {
-	on     bool
+	off    bool
+	on     bool // --swarm: the default, accepted for scripts written when it was not
 	dir    string
 	listen listenFlag
 	seed   time.Duration
 }
 
-const swarmFetchHelp = `--swarm takes the image from the swarm of the nodes fetching the same
-version when the server runs one (serve --swarm) and the version has a
+const swarmFetchHelp = `The image comes from the swarm of the nodes fetching the same version
+when the server runs one (serve --swarm) and the version has a
 node.torrent: each piece is checked against the torrent (whose infohash is
 the manifest's) before it is written, the whole image against the sha256
-as over HTTP; without a swarm, and when it fails, the image comes over
-HTTP. The image sits in --swarm-dir while it streams; --seed keeps serving
-it to the others afterwards while the server says nodes still need it.`
+as over HTTP. Without a swarm, when --swarm-dir has no room for the image,
+when the swarm fails, and with --no-swarm, the image comes over HTTP. The
+image sits in --swarm-dir while it streams; --seed keeps serving it to the
+others afterwards while the server says nodes still need it.`
 
 func (f *swarmFetchFlags) define(fl *pflag.FlagSet) {
-	fl.BoolVar(&f.on, "swarm", false, "take the image from the swarm when the server offers one (BitTorrent), else over HTTP")
+	fl.BoolVar(&f.off, "no-swarm", false, "take the image over HTTP even when the server offers a swarm (BitTorrent)")
+	fl.BoolVar(&f.on, "swarm", false, "take the image from the swarm when the server offers one (the default)")
+	fl.MarkHidden("swarm")
 	fl.StringVar(&f.dir, "swarm-dir", "", "`DIR` holding the image while it streams from the swarm (default: $TMPDIR)")
 	fl.Var(&f.listen, "swarm-listen", "address other nodes reach this one on for the swarm (default: every address, a free port)")
-	durationVar(fl, &f.seed, "seed", 0, 0, "with --swarm, keep serving the image to the other nodes this long at most once it is here")
+	durationVar(fl, &f.seed, "seed", 0, 0, "when the image came from the swarm, keep serving it to the other nodes this long at most")
 }
 
-// options are the netclone settings of the flags; nil without --swarm.
-func (f *swarmFetchFlags) options() *netclone.SwarmOptions {
-	if !f.on {
-		return nil
+// options are the netclone settings of the flags; nil with --no-swarm.
+func (f *swarmFetchFlags) options() (*netclone.SwarmOptions, error) {
+	if f.off {
+		if f.on || f.seed > 0 || f.dir != "" || f.listen != "" {
+			return nil, errors.New("--no-swarm takes the image over HTTP: --swarm, --seed, --swarm-dir and --swarm-listen contradict it")
+		}
+		return nil, nil
 	}
-	return &netclone.SwarmOptions{Dir: f.dir, Listen: string(f.listen), Seed: f.seed}
+	return &netclone.SwarmOptions{Dir: f.dir, Listen: string(f.listen), Seed: f.seed}, nil
 }
 
 // fetchSwarm is fetch --json's swarm counts.

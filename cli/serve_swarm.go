@@ -7,9 +7,11 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/spf13/pflag"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/swarm"
@@ -28,7 +30,11 @@ tracker at /swarm/announce (any credential; it hands out the addresses of
 the nodes fetching the same version) and seeds every published version
 that has a node.torrent itself as a peer (--swarm-listen, port 6881 of
 the --listen address by default), its image route being the webseed.
-Nodes use the swarm only when told to (clonecd.swarm=1, fetch --swarm).
+Nodes use the swarm when the server offers it (clonecd.swarm=0 on the
+cloner's command line and fetch --no-swarm take HTTP). A node that has the
+image keeps seeding (clonecd.seed=, fetch --seed) while nodes still need
+the version: fetching it in the swarm, or cloning or waiting to clone it
+in the fleet's state.
 The peers' own connections (the seeder's port, the nodes' ports) are
 BitTorrent: no credential, no encryption; whoever reaches them and knows
 a version's infohash reads its image. Keep them on the cluster network.`
@@ -51,8 +57,8 @@ func startSwarm(ctx context.Context, store *versions.Store, f *serveFlags, o *ne
 		listen = net.JoinHostPort(host, "6881")
 	}
 	sv := &swarmServer{store: store, listen: listen, seeders: map[string]*swarm.Seeder{}, known: map[string]string{},
-		logf: func(format string, a ...any) { fmt.Fprintf(stderr, "clonecd serve: "+format+"\n", a...) }}
-	sv.tracker = swarm.NewTracker(swarm.TrackerOptions{Allow: sv.allow})
+		nodes: o.Nodes, logf: func(format string, a ...any) { fmt.Fprintf(stderr, "clonecd serve: "+format+"\n", a...) }}
+	sv.tracker = swarm.NewTracker(swarm.TrackerOptions{Allow: sv.allow, Pending: sv.pending})
 	cur, err := store.Current()
 	if err != nil {
 		return nil, err
@@ -75,9 +81,46 @@ type swarmServer struct {
 	listen  string
 	logf    func(string, ...any)
 
-	mu      sync.Mutex // guards seeders, known
+	nodes   fleet.Limits
+	mu      sync.Mutex // guards seeders, known, needs, needsAt
 	seeders map[string]*swarm.Seeder
 	known   map[string]string // infohash: version
+	needs   map[string]int    // version: nodes waiting for or cloning it (pendingTTL old at most)
+	needsAt time.Time
+}
+
+// The fleet's view of which nodes still need a version is read again at
+// most every pendingTTL; a node whose last report is older than
+// pendingStale (a node that died mid-clone) no longer counts.
+const (
+	pendingTTL   = 5 * time.Second
+	pendingStale = 30 * time.Minute
+)
+
+// pending is the tracker's Pending: the nodes that still need the
+// version of infohash ih in the fleet's state (waiting or cloning it),
+// whether they joined the swarm yet or not, so that a node that has the
+// image keeps seeding for the nodes that come late.
+func (sv *swarmServer) pending(ih string) int {
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	if now := time.Now(); sv.needs == nil || now.Sub(sv.needsAt) > pendingTTL {
+		sv.needs, sv.needsAt = map[string]int{}, now
+		all, err := sv.store.Nodes(sv.nodes).All()
+		if err != nil {
+			sv.logf("swarm: the nodes' states: %v", err)
+		}
+		for _, st := range all {
+			if (st.State == fleet.Waiting || st.State == fleet.Cloning) && st.Operation() == fleet.OpClone && now.Sub(st.When) < pendingStale {
+				sv.needs[st.Version]++
+			}
+		}
+	}
+	v, ok := sv.known[ih]
+	if !ok {
+		return 0
+	}
+	return sv.needs[v]
 }
 
 // torrentOf is the infohash of a version's image in its manifest; "":

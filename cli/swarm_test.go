@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -18,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/medium"
 	"github.com/clonecd/clonecd/netclone"
@@ -222,7 +224,7 @@ func TestSwarmFetch(t *testing.T) {
 			r := &results[i]
 			r.file = filepath.Join(t.TempDir(), medium.ImageGzip)
 			r.code, r.out, r.err = runMain(t, "fetch", "--server", srv.url, "--dir", store, "--node", fmt.Sprintf("s%03d", i+1),
-				"--swarm", "--swarm-listen", "127.0.0.1:0", "--swarm-dir", t.TempDir(), "--seed", "30s", "--json", "-o", r.file)
+				"--swarm-listen", "127.0.0.1:0", "--swarm-dir", t.TempDir(), "--seed", "30s", "--json", "-o", r.file)
 		}()
 	}
 	wg.Wait()
@@ -324,18 +326,116 @@ func grepLines(s, sub string) string {
 	return strings.Join(out, "\n")
 }
 
-// TestSwarmFetchFallback: fetch --swarm from a server without a swarm
-// gets the image over HTTP and says why.
+// TestSwarmFetchFallback: fetch takes the image from the swarm by
+// default, and over HTTP, saying why, when the server runs no swarm,
+// when --swarm-dir has no room for the image (the cloner's tmpfs is its
+// RAM) and with --no-swarm; --no-swarm with swarm flags is refused.
 func TestSwarmFetchFallback(t *testing.T) {
-	store, e := swarmStore(t, 1<<20)
-	srv := startServe(t, &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true})
-	out := filepath.Join(t.TempDir(), medium.ImageGzip)
-	code, stdout, errs := runMain(t, "fetch", "--server", srv.url, "--dir", store, "--swarm", "--json", "-o", out)
-	var res fetchResult
-	if code != 0 || json.Unmarshal([]byte(stdout), &res) != nil || res.Swarm != nil || !strings.Contains(errs, "offers no swarm") {
-		t.Errorf("fetch --swarm from serve without --swarm: exit %d, %s, %s; want the image over HTTP and why", code, stdout, errs)
+	plainStore, _ := swarmStore(t, 1<<20)
+	plain := startServe(t, &serveFlags{dir: plainStore, listen: "127.0.0.1:0", maxStreams: 4, quiet: true})
+	swarmStoreDir, _ := swarmStore(t, 1<<20)
+	f := &serveFlags{dir: swarmStoreDir, listen: "127.0.0.1:0", maxStreams: 4, quiet: true}
+	f.sw = swarmServeFlags{on: true, listen: "127.0.0.1:0"}
+	withSwarm := startServe(t, f)
+	small := filepath.Join(t.TempDir(), "small")
+	testenv.Tmpfs(t, small, "256k")
+	for _, tt := range []struct {
+		name      string
+		srv       *serving
+		store     string
+		args      []string
+		code      int
+		fromSwarm bool
+		said      string // on standard error
+	}{
+		{"swarm by default", withSwarm, swarmStoreDir, []string{"--swarm-dir", t.TempDir(), "--swarm-listen", "127.0.0.1:0"}, 0, true, "from the swarm"},
+		{"no swarm on the server", plain, plainStore, nil, 0, false, "offers no swarm"},
+		{"--swarm-dir too small", withSwarm, swarmStoreDir, []string{"--swarm-dir", small}, 0, false, "no room for the image in " + small},
+		{"--no-swarm", withSwarm, swarmStoreDir, []string{"--no-swarm"}, 0, false, ""},
+		{"--no-swarm --seed", withSwarm, swarmStoreDir, []string{"--no-swarm", "--seed", "1m"}, 2, false, "--no-swarm takes the image over HTTP"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), medium.ImageGzip)
+			code, stdout, errs := runMain(t, append([]string{"fetch", "--server", tt.srv.url, "--dir", tt.store, "--json", "-o", out}, tt.args...)...)
+			if code != tt.code || !strings.Contains(errs, tt.said) {
+				t.Fatalf("exit %d, stderr %q; want exit %d and %q", code, errs, tt.code, tt.said)
+			}
+			if code != 0 {
+				return
+			}
+			var res fetchResult
+			if err := json.Unmarshal([]byte(stdout), &res); err != nil || (res.Swarm != nil) != tt.fromSwarm || strings.Contains(errs, "from the swarm") != tt.fromSwarm {
+				t.Errorf("from the swarm: %v (%v); want %v\n%s", res.Swarm != nil, err, tt.fromSwarm, errs)
+			}
+			vs, err := versions.Open(tt.store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cur, err := vs.Current()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := sha256.Sum256(mustRead(t, out)), sha256.Sum256(mustRead(t, cur.Image())); got != want {
+				t.Errorf("sha256 %x; want %x", got, want)
+			}
+		})
 	}
-	if got, want := sha256.Sum256(mustRead(t, out)), sha256.Sum256(mustRead(t, e.Image())); got != want {
-		t.Errorf("fetch --swarm over HTTP: sha256 %x; want %x", got, want)
+}
+
+// TestSwarmPending: the tracker counts as still needing a version the
+// nodes the fleet's state shows waiting for or cloning it, swarm or not,
+// so that a seeding node (fetch --seed, clonecd.seed=) stays for a node
+// that joins late; a node done, one syncing and another version's do not
+// count.
+func TestSwarmPending(t *testing.T) {
+	store, e := swarmStore(t, 1<<20)
+	man, err := medium.ParseManifest(bytes.NewReader(mustRead(t, e.Path(medium.ManifestFile))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ih, _ := hex.DecodeString(man.BTIH[medium.ImageGzip])
+	f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true}
+	f.sw = swarmServeFlags{on: true, listen: "127.0.0.1:0"}
+	srv := startServe(t, f)
+	vs, err := versions.Open(store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := vs.Nodes(fleet.Limits{})
+	for _, st := range []fleet.State{
+		{Node: "n1", State: fleet.Cloning, Version: e.Version},
+		{Node: "n2", State: fleet.Waiting, Version: e.Version},
+		{Node: "n3", State: fleet.Done, Version: e.Version},
+		{Node: "n4", State: fleet.Cloning, Version: e.Version, Op: fleet.OpSync},
+		{Node: "n5", State: fleet.Cloning, Version: "0.1"},
+	} {
+		if _, err := nodes.Update(st); err != nil {
+			t.Fatal(err)
+		}
+	}
+	incomplete := func() string {
+		_, b := srv.get(t, "/swarm/scrape?info_hash="+urlQuery(string(ih)), srv.admin)
+		m := regexp.MustCompile(`10:incompletei(\d+)e`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("scrape: %q", b)
+		}
+		return string(m[1])
+	}
+	if got := incomplete(); got != "2" {
+		t.Errorf("scrape's incomplete with n1 cloning and n2 waiting for %s: %s; want 2", e.Version, got)
+	}
+	for _, n := range []string{"n1", "n2"} {
+		if _, err := nodes.Update(fleet.State{Node: n, State: fleet.Done, Version: e.Version}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := ""
+	for deadline := time.Now().Add(3 * pendingTTL); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if got = incomplete(); got == "0" {
+			break
+		}
+	}
+	if got != "0" {
+		t.Errorf("scrape's incomplete once n1 and n2 are done: %s; want 0", got)
 	}
 }

@@ -352,7 +352,7 @@ var factsRE = regexp.MustCompile(`R1 host=(\S+) ver=(\S+) root=(\S+) data=(\S*) 
 // bootAndCheck boots disk alone, waits for HOST login:, logs in as root on
 // the serial console and reads the node's identity. It leaves the VM
 // running at a root prompt.
-func bootAndCheck(t testing.TB, w *work, name string, disk vm.Disk, uefi bool, host string) (*vm.VM, facts) {
+func bootAndCheck(t testing.TB, w *work, name string, disk vm.Disk, uefi bool, host, ver string) (*vm.VM, facts) {
 	t.Helper()
 	v, err := vm.Start(vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: uefi, MemMB: 2048, NIC: nic(host), Boot: "c", Log: consoleLog(t, w, name)})
 	if err != nil {
@@ -384,8 +384,8 @@ func bootAndCheck(t testing.TB, w *work, name string, disk vm.Disk, uefi bool, h
 	f.fstabUUIDs, _ = strconv.Atoi(m[7])
 	f.fstabRoot = m[8] == "1"
 	f.machineID, f.dataSum = m[9], m[10]
-	if f.host != host || f.version != version || !f.fstabRoot || f.swaps != 1 || f.dataUUID == "" || f.fstabUUIDs < 3 {
-		t.Errorf("%s: booted clone reports %+v; want host %s, version %s, / and /data and swap by UUID", name, f, host, version)
+	if f.host != host || f.version != ver || !f.fstabRoot || f.swaps != 1 || f.dataUUID == "" || f.fstabUUIDs < 3 {
+		t.Errorf("%s: booted clone reports %+v; want host %s, version %s, / and /data and swap by UUID", name, f, host, ver)
 	}
 	w.consMu.Lock()
 	for other, fp := range w.prints {

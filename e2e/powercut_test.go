@@ -62,7 +62,9 @@ import (
 
 // cuts are the steps cut, in order, and the console line at which QEMU is
 // killed: each lies inside its step, after what the step must survive.
-var cuts = []struct{ step, marker string }{
+type cutStep struct{ step, marker string }
+
+var cuts = []cutStep{
 	// the check is done, the old system's identity read (and, network,
 	// the cloner made the default boot); nothing formatted yet
 	{"partition", `clonecd: partition: table kept`},
@@ -100,10 +102,16 @@ func (c chain) steps() []int {
 }
 
 // chainServer is a network chain's image server: its store (one version
-// of an image and layout) and its URL as the guest reaches it.
+// of an image and layout, or two: swarm_test.go) and its URL as the guest
+// reaches it.
 type chainServer struct {
-	vs  *versions.Store
-	url string
+	vs       *versions.Store
+	url      string
+	pin      string // its certificate's TLS pin
+	version  string // the version it serves
+	netns    string // "": QEMU in the host's namespace; else in this one (swarm_test.go)
+	seederNS string // the swarm's namespace seeder's namespace ("": no swarm)
+	serveLog *testenv.SyncBuffer
 }
 
 // startChainServer serves image with layout from a store of its own on a
@@ -114,7 +122,7 @@ func startChainServer(t *testing.T, w *work, name, image, layout string) *chainS
 	srv.start(t)
 	t.Cleanup(srv.kill)
 	_, port, _ := net.SplitHostPort(srv.addr)
-	return &chainServer{vs: vs, url: "https://10.0.2.2:" + port}
+	return &chainServer{vs: vs, url: "https://10.0.2.2:" + port, pin: w.pin, version: version}
 }
 
 // TestPowerCut runs the four chains, two VMs at a time with the other
@@ -125,7 +133,7 @@ func TestPowerCut(t *testing.T) {
 	w := setup(t)
 	gnu := w.gnu(t)
 	gpt := startChainServer(t, w, "cutstore-gpt", filepath.Join(w.dir, "gnu", "node.cpio.gz"), w.gpt)
-	dos := startChainServer(t, w, "cutstore-dos", w.image, w.dos)
+	dos := startSwarmChainServer(t, w, "cutstore-dos", w.image, w.dos)
 	even, odd := []string{"mkfs", "identity"}, []string{"partition", "unpack", "bootloader"}
 	for _, c := range []chain{
 		{name: "cd-uefi", uefi: true, bus: "virtio", host: "node04", iso: gnu, cut: even},
@@ -164,7 +172,7 @@ func runChain(t *testing.T, w *work, c chain) {
 	case c.dos: // on the host (the dos layout has no ESP, which needs vfat)
 		args := []string{"clone", "-q", "--media", extractISO(t, w.iso), "--target", img, "--hostname", c.host, "--no-tune"}
 		if c.net != nil { // the ramclone entry names the chain server
-			args = append(args, "--server", c.net.url, "--tls-pin", w.pin)
+			args = append(args, "--server", c.net.url, "--tls-pin", c.net.pin)
 		}
 		run(t, w.bin, args...)
 		lap("host clone", t0)
@@ -183,7 +191,7 @@ func runChain(t *testing.T, w *work, c chain) {
 		b.machineID = strings.TrimSpace(string(id))
 		if c.net != nil {
 			cfg, _ := os.ReadFile(filepath.Join(dir, "boot/grub/grub.cfg"))
-			if !strings.Contains(string(cfg), "clonecd.server="+c.net.url+" clonecd.tls-pin="+w.pin+" clonecd.hostname="+c.host+" ") {
+			if !strings.Contains(string(cfg), "clonecd.server="+c.net.url+" clonecd.tls-pin="+c.net.pin+" clonecd.hostname="+c.host+" ") {
 				t.Fatalf("the ramclone entry does not name the chain server and %s:\n%s", c.host, cfg)
 			}
 		}
@@ -208,16 +216,24 @@ func runChain(t *testing.T, w *work, c chain) {
 
 	// The cuts, then the attempt that finishes.
 	steps := append(c.steps(), len(cuts))
+	var seeder *seederProc
 	for i, cut := range steps {
 		name := fmt.Sprintf("%s-%d", c.name, i+1)
 		o := vm.Options{Name: name, Disks: []vm.Disk{disk}, UEFI: c.uefi, MemMB: 2048, NIC: nic(c.host), Log: consoleLog(t, w, name)}
+		if c.net != nil {
+			o.Netns = c.net.netns
+		}
+		if i == 1 && c.net != nil && c.net.seederNS != "" {
+			// the node is now cloning c.net.version in the fleet's state
+			seeder = c.net.startSeeder(t, w)
+		}
 		switch {
 		case c.net == nil:
 			o.CDROM, o.Boot = c.iso, "d"
 		case i == 0 && c.name == "net-bios":
 			// PXE-like: the cloner from the network, named by DHCP
 			o.Kernel, o.Initrd = w.kernel, w.initrd
-			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + c.net.url + " clonecd.tls-pin=" + w.pin + " clonecd.credential=" + nodeCredential(t, c.net.vs, c.host).String()
+			o.Append = "console=tty0 console=ttyS0,115200 clonecd.mode=net clonecd.server=" + c.net.url + " clonecd.tls-pin=" + c.net.pin + " clonecd.credential=" + nodeCredential(t, c.net.vs, c.host).String()
 			o.Net = "hostname=" + c.host
 		default:
 			o.Boot = "c" // the node's own disk
@@ -253,11 +269,18 @@ func runChain(t *testing.T, w *work, c chain) {
 		if i == 0 && c.net != nil && !strings.Contains(out, "every boot is the cloner until this clone succeeds") {
 			t.Errorf("the cloner did not make itself the default boot")
 		}
+		if seeder != nil && cut >= slices.IndexFunc(cuts, func(k cutStep) bool { return k.step == "unpack" }) {
+			swarmUsed(t, i+1, out) // the attempt got to the image
+		}
 	}
 
 	// The result.
 	t0 = time.Now()
-	v, f := bootAndCheck(t, w, c.name+"-boot", disk, c.uefi, c.host)
+	ver := version
+	if c.net != nil {
+		ver = c.net.version
+	}
+	v, f := bootAndCheck(t, w, c.name+"-boot", disk, c.uefi, c.host, ver)
 	if f.fp != b.fp || f.machineID != b.machineID {
 		t.Errorf("after the chain: ssh host key %s machine-id %s; before %s %s (want them kept)", f.fp, f.machineID, b.fp, b.machineID)
 	}
@@ -272,6 +295,10 @@ func runChain(t *testing.T, w *work, c chain) {
 	}
 	powerOff(t, v)
 	lap("boot to login", t0)
+	if seeder != nil {
+		seeder.finish(t, 5*time.Minute)
+		servedByPeers(t, w, c.net)
+	}
 	t.Logf("power-cut chain %s: %.0fs wall: %s", c.name, time.Since(start).Seconds(), strings.Join(times, ", "))
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/progress"
 	"github.com/clonecd/clonecd/swarm"
 )
 
@@ -303,6 +304,9 @@ func (s *Stream) Close() error {
 		}
 		s.swarmStats = s.swarm.close(seed)
 		s.swarm = nil
+		st := s.swarmStats
+		s.m.opts.Logf("netclone: %s through the swarm: %s from peers, %s from the server (webseed), %s sent to peers",
+			s.file, progress.Bytes(st.FromPeers), progress.Bytes(st.FromWebSeeds), progress.Bytes(st.Uploaded))
 	}
 	return nil
 }

@@ -9,9 +9,11 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/clonecd/clonecd/medium"
+	"github.com/clonecd/clonecd/progress"
 	"github.com/clonecd/clonecd/swarm"
 )
 
@@ -95,6 +97,9 @@ func (m *Media) openSwarm(name, want string) (*Stream, error) {
 	if f, ok := man.Lookup(name); !ok || f.Size != t.Length {
 		return nil, fmt.Errorf("%s: %d bytes, but %s lists %d", medium.Torrent, t.Length, medium.ManifestFile, f.Size)
 	}
+	if err := checkRoom(o.Dir, t.Length); err != nil {
+		return nil, err
+	}
 	dir, err := os.MkdirTemp(o.Dir, "clonecd-swarm-")
 	if err != nil {
 		return nil, err
@@ -120,6 +125,25 @@ func (m *Media) openSwarm(name, want string) (*Stream, error) {
 	s.idle = time.AfterFunc(m.opts.IdleTimeout, s.cancelBody)
 	m.opts.Logf("netclone: %s from the swarm (btih %s, %d pieces), the server's HTTP as its fallback", name, ih, t.NumPieces())
 	return s, nil
+}
+
+// checkRoom says why dir (""; os.TempDir()) cannot hold an image of
+// size bytes while it streams from the swarm: on the network cloner that
+// is its tmpfs, in RAM, which an image too big would fill. A margin of a
+// sixteenth and 16 MiB stays free.
+func checkRoom(dir string, size int64) error {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return fmt.Errorf("the swarm's directory %s: %w", dir, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if need := size + size/16 + 16<<20; free < need {
+		return fmt.Errorf("no room for the image in %s: %s free, %s needed", dir, progress.Bytes(free), progress.Bytes(need))
+	}
+	return nil
 }
 
 // leaveSwarm drops the swarm after its reader failed: the stream goes on

@@ -251,18 +251,6 @@ func readFiles(t testing.TB, b []byte) *Files {
 	return f
 }
 
-// mountTmpfs mounts a tmpfs on dir for the test.
-func mountTmpfs(t testing.TB, dir string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Mount("tmpfs", dir, "tmpfs", 0, "size=16m"); err != nil {
-		t.Fatalf("mount tmpfs on %s: %v", dir, err)
-	}
-	t.Cleanup(func() { unix.Unmount(dir, unix.MNT_DETACH) })
-}
-
 // temps lists temporary files of ours left in dir.
 func temps(t testing.TB, dir string) []string {
 	t.Helper()

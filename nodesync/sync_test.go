@@ -122,7 +122,7 @@ func nodeFrom(t *testing.T, img string) string {
 		}
 	}
 	for _, m := range []string{"data", "srv/scratch"} {
-		mountTmpfs(t, filepath.Join(dir, m))
+		testenv.Tmpfs(t, filepath.Join(dir, m), "16m")
 		if err := os.WriteFile(filepath.Join(dir, m, "keep"), []byte(m+" of the node\n"), 0o600); err != nil {
 			t.Fatal(err)
 		}

@@ -39,6 +39,11 @@ type Options struct {
 	Reboot bool   // let the guest reboot (default: -no-reboot, QEMU exits)
 	Extra  []string
 	Log    io.Writer // copy of the serial console (e.g. a file or os.Stderr)
+	// Netns runs QEMU in that network namespace (ip netns exec): the
+	// user network's connections leave from there, so a guest reaches
+	// the namespace's addresses and what they route to, and nothing of
+	// the host's own namespace but through it.
+	Netns string
 }
 
 // VM is a running QEMU.
@@ -153,6 +158,9 @@ func Start(o Options) (*VM, error) {
 	}
 	started := time.Now()
 	cmd := exec.Command("qemu-system-x86_64", Args(o)...)
+	if o.Netns != "" { // ip execs QEMU: the process killed is QEMU
+		cmd = exec.Command("ip", append([]string{"netns", "exec", o.Netns, "qemu-system-x86_64"}, Args(o)...)...)
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		slot.Close()

@@ -242,8 +242,9 @@ func TestFindAccess(t *testing.T) {
 	}
 }
 
-// TestSwarmOptions: clonecd.swarm=1 turns the swarm on, clonecd.seed
-// bounds the seeding; anything else is refused with the argument's name.
+// TestSwarmOptions: the swarm is on unless clonecd.swarm=0 (issue 13:
+// the cloner uses it when the server offers it), clonecd.seed bounds the
+// seeding; anything else is refused with the argument's name.
 func TestSwarmOptions(t *testing.T) {
 	for _, tt := range []struct {
 		cmdline map[string]string
@@ -251,8 +252,11 @@ func TestSwarmOptions(t *testing.T) {
 		seed    time.Duration
 		err     string
 	}{
-		{map[string]string{}, false, 0, ""},
+		{map[string]string{}, true, 0, ""},
+		{map[string]string{"clonecd.seed": "90s"}, true, 90 * time.Second, ""},
 		{map[string]string{"clonecd.swarm": "0"}, false, 0, ""},
+		{map[string]string{"clonecd.swarm": "off"}, false, 0, ""},
+		{map[string]string{"clonecd.swarm": ""}, true, 0, ""},
 		{map[string]string{"clonecd.swarm": "1"}, true, 0, ""},
 		{map[string]string{"clonecd.swarm": "1", "clonecd.seed": "2m"}, true, 2 * time.Minute, ""},
 		{map[string]string{"clonecd.swarm": "maybe"}, false, 0, "clonecd.swarm=maybe"},

@@ -9,9 +9,10 @@ import (
 
 // The kernel arguments of the swarm.
 const (
-	// SwarmArg=1 takes the image from the swarm when the server runs one
-	// (serve --swarm) and the version has a torrent; absent, 0 or off:
-	// over HTTP.
+	// SwarmArg=0 (or off) takes the image over HTTP even when the
+	// server runs a swarm; absent or 1: from the swarm when the server
+	// runs one (serve --swarm), the version has a torrent and the
+	// cloner's tmpfs has room for the image, else over HTTP.
 	SwarmArg = "clonecd.swarm"
 	// SeedArg=DURATION keeps seeding the image to the other nodes once
 	// it is here, while the server says nodes still need it, at most
@@ -20,13 +21,14 @@ const (
 )
 
 // SwarmOptions are the swarm settings of the kernel command line; nil
-// without clonecd.swarm=1. The image streams through the initramfs's
-// /tmp (its tmpfs: the image's size in RAM).
+// with clonecd.swarm=0. The image streams through the initramfs's /tmp
+// (its tmpfs: the image's size in RAM; netclone falls back to HTTP when
+// it has no room).
 func SwarmOptions(cmdline map[string]string) (*netclone.SwarmOptions, error) {
-	switch v := cmdline[SwarmArg]; v {
-	case "", "0", "off", "no":
+	switch v, ok := cmdline[SwarmArg]; {
+	case !ok, v == "", v == "1", v == "on", v == "yes": // a bare clonecd.swarm is on too
+	case v == "0", v == "off", v == "no":
 		return nil, nil
-	case "1", "on", "yes":
 	default:
 		return nil, fmt.Errorf("%s=%s: want 1 or 0", SwarmArg, v)
 	}
