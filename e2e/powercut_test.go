@@ -54,6 +54,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clonecd/clonecd/fleet"
 	"github.com/clonecd/clonecd/internal/testenv"
 	"github.com/clonecd/clonecd/internal/vm"
 	"github.com/clonecd/clonecd/netclone"
@@ -257,6 +258,9 @@ func runChain(t *testing.T, w *work, c chain) {
 		if !regexp.MustCompile(marker).MatchString(m) {
 			t.Fatalf("attempt %d (%s): %q on the console", i+1, what, m)
 		}
+		if cut == len(cuts) && c.net != nil {
+			waitDone(t, c.net.vs, c.host) // the done report, before the cloner reboots
+		}
 		v.Kill() // the power cut (or, once done, the end of the run)
 		lap(fmt.Sprintf("%d:%s", i+1, what), t0)
 		out := v.Output()
@@ -300,6 +304,19 @@ func runChain(t *testing.T, w *work, c chain) {
 		servedByPeers(t, w, c.net)
 	}
 	t.Logf("power-cut chain %s: %.0fs wall: %s", c.name, time.Since(start).Seconds(), strings.Join(times, ", "))
+}
+
+// waitDone waits for host's done report to reach the server's store.
+func waitDone(t *testing.T, vs *versions.Store, host string) {
+	t.Helper()
+	var st fleet.State
+	var err error
+	for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(time.Second) { // polling the state file
+		if st, err = vs.Nodes(fleet.Limits{}).Get(host); err == nil && st.State == fleet.Done {
+			return
+		}
+	}
+	t.Errorf("%s's clone is done but the server shows %+v (%v)", host, st, err)
 }
 
 // cloneDirect clones disk from iso by a direct kernel boot of the ISO's

@@ -47,14 +47,14 @@ func swarmNet(t *testing.T) (master, seeder string) {
 	base := fmt.Sprintf("cde2e%d", os.Getpid())
 	master, seeder = base+"m", base+"s"
 	for _, ns := range []string{master, seeder} {
-		run(t, "ip", "netns", "add", ns)
+		testenv.Run(t, "ip", "netns", "add", ns)
 		t.Cleanup(func() { testenv.Output("ip", "netns", "del", ns) })
-		run(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		testenv.Run(t, "ip", "-n", ns, "link", "set", "lo", "up")
 	}
-	run(t, "ip", "-n", master, "link", "add", "m0", "type", "veth", "peer", "name", "s0", "netns", seeder)
+	testenv.Run(t, "ip", "-n", master, "link", "add", "m0", "type", "veth", "peer", "name", "s0", "netns", seeder)
 	for _, l := range []struct{ ns, dev, ip string }{{master, "m0", swarmMasterIP}, {seeder, "s0", swarmSeederIP}} {
-		run(t, "ip", "-n", l.ns, "addr", "add", l.ip+"/24", "dev", l.dev)
-		run(t, "ip", "-n", l.ns, "link", "set", l.dev, "up")
+		testenv.Run(t, "ip", "-n", l.ns, "addr", "add", l.ip+"/24", "dev", l.dev)
+		testenv.Run(t, "ip", "-n", l.ns, "link", "set", l.dev, "up")
 	}
 	return master, seeder
 }

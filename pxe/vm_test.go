@@ -9,7 +9,8 @@ import (
 	"github.com/clonecd/clonecd/internal/testenv"
 )
 
-// The QEMU tests of issue 14 (TCG: each boot costs minutes). In CI:
+// The QEMU tests of issue 14 (TCG: each boot costs minutes), all in make
+// test:
 //
 //	TestPXEBIOS        full DHCP, SeaBIOS: pxe01 marked -> iPXE -> cloned ->
 //	                   reboots -> PXE says local (sanboot) -> login; then the
@@ -143,7 +144,6 @@ func TestPXEBIOS(t *testing.T) {
 
 // TestPXEUEFIProxy: proxyDHCP beside dnsmasq, OVMF's own PXE.
 func TestPXEUEFIProxy(t *testing.T) {
-	matrixOnly(t)
 	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
@@ -157,7 +157,6 @@ func TestPXEUEFIProxy(t *testing.T) {
 
 // TestPXEHTTPBoot: full DHCP, OVMF with PXE off: UEFI HTTP boot.
 func TestPXEHTTPBoot(t *testing.T) {
-	matrixOnly(t)
 	t.Parallel()
 	if !inNetns(t, vmTimeout) {
 		return
@@ -166,15 +165,5 @@ func TestPXEHTTPBoot(t *testing.T) {
 	cycle(t, l, node{name: "pxe03", mac: "52:54:00:7e:00:03", uefi: true, httpBoot: true}, "UEFI HTTP boot")
 	if !strings.Contains(l.logText(), "HTTPClient") {
 		t.Errorf("no HTTPClient request in the PXE log")
-	}
-}
-
-// matrixOnly skips a PXE boot that make test does not run: the package's
-// VM tests took over 15 minutes under TCG, so make test keeps one PXE
-// boot (TestPXEBIOS: a bare node cloned, an unknown MAC to its own disk)
-// and make matrix (CLONECD_MATRIX=1) runs the UEFI ones.
-func matrixOnly(t *testing.T) {
-	if !testenv.Matrix() {
-		t.Skip("one PXE boot in make test (TestPXEBIOS); this one runs with make matrix (CLONECD_MATRIX=1)")
 	}
 }
