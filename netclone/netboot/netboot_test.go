@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -31,8 +32,19 @@ import (
 // is the network cloner's start: DHCP, media, report.
 func TestMain(m *testing.M) { os.Exit(testenv.GuardEtcOr(m, "NETBOOT_HELPER", helper)) }
 
+// With NETBOOT_HELPER=up it is only the cloner's DHCP (Up, writing no
+// resolv.conf), and prints the lease.
 func helper() int {
 	env := &bootenv.Env{Cmdline: bootenv.ParseCmdline(os.Getenv("CMDLINE")), Log: os.Stdout}
+	if os.Getenv("NETBOOT_HELPER") == "up" {
+		l, err := Up(stdctx.Background(), env.Cmdline, "", env.Logf)
+		if err != nil {
+			fmt.Println("FAIL", err)
+			return 1
+		}
+		fmt.Printf("LEASE %s %s %s\n", l.Name, l.Addr, l.Hostname)
+		return 0
+	}
 	src, err := Open(stdctx.Background(), env, os.Getenv("SERVER"))
 	if err != nil {
 		fmt.Println("FAIL", err)
@@ -65,45 +77,9 @@ func helper() int {
 // image from the server (HTTPS, pinned with clonecd.tls-pin=, the node's
 // credential from clonecd.credential=) and reports done.
 func TestNetbootDHCP(t *testing.T) {
-	testenv.NeedRoot(t)
-	testenv.NeedTools(t, "ip")
-	id := os.Getpid() % 100000
-	subnet := fmt.Sprintf("10.214.%d", id%250)
-	ns, host := fmt.Sprintf("cdd%d", id), fmt.Sprintf("cdd%dh", id)
-	testenv.Run(t, "ip", "netns", "add", ns)
-	t.Cleanup(func() { testenv.Output("ip", "netns", "del", ns) })
-	testenv.Run(t, "ip", "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns)
-	t.Cleanup(func() { testenv.Output("ip", "link", "del", host) })
-	testenv.Run(t, "ip", "addr", "add", subnet+".1/24", "dev", host)
-	testenv.Run(t, "ip", "link", "set", host, "up")
-
-	// DHCP server on the host end.
-	srvIP := net.ParseIP(subnet + ".1").To4()
-	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
-		typ := dhcpv4.MessageTypeOffer
-		if m.MessageType() == dhcpv4.MessageTypeRequest {
-			typ = dhcpv4.MessageTypeAck
-		} else if m.MessageType() != dhcpv4.MessageTypeDiscover {
-			return
-		}
-		reply, err := dhcpv4.NewReplyFromRequest(m,
-			dhcpv4.WithMessageType(typ), dhcpv4.WithYourIP(net.ParseIP(subnet+".50")),
-			dhcpv4.WithServerIP(srvIP), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
-			dhcpv4.WithRouter(srvIP), dhcpv4.WithLeaseTime(3600),
-			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP)),
-			dhcpv4.WithOption(dhcpv4.OptHostName("s042.cluster")))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		conn.WriteTo(reply.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort})
-	}
-	ds, err := server4.NewServer(host, &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, handler)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ds.Serve()
-	defer ds.Close()
+	lab := newDHCPLab(t)
+	lab.serveDHCP(t, nil)
+	subnet := lab.subnet
 
 	// Image server on the host end.
 	dir := t.TempDir()
@@ -133,14 +109,7 @@ func TestNetbootDHCP(t *testing.T) {
 	defer cancel()
 	go netclone.NewServer(store, netclone.ServerOptions{MaxStreams: 1, Secret: secret, TLS: trust.ServerTLSConfig(cert)}).Serve(ctx, ln)
 
-	self, _ := os.Executable()
-	mac := strings.Fields(testenv.Run(t, "ip", "-n", ns, "-o", "link", "show", "eth0"))
-	var hw string
-	for i, f := range mac {
-		if f == "link/ether" {
-			hw = mac[i+1]
-		}
-	}
+	hw := lab.clientMAC(t).String()
 	// dhcp is the name handed to the clone's identity step
 	// (clone.NetSource.DHCPHostname): the lease's, whatever names the node.
 	tests := []struct {
@@ -153,16 +122,13 @@ func TestNetbootDHCP(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			testenv.Output("ip", "-n", ns, "addr", "flush", "dev", "eth0")
 			os.Remove(filepath.Join(dir, "nodes.table"))
 			if tc.nodes != "" {
 				os.WriteFile(filepath.Join(dir, "nodes.table"), []byte(tc.nodes), 0o644)
 			}
-			cmd := exec.Command("ip", "netns", "exec", ns, self, "-test.run=^$")
 			c, _ := secret.Credential(tc.node)
 			cmdline := tc.cmdline + " " + PinArg + "=" + pin + " " + CredentialArg + "=" + c.String()
-			cmd.Env = append(os.Environ(), "NETBOOT_HELPER=1", "SERVER=https://"+ln.Addr().String(), "CMDLINE="+cmdline)
-			out, err := cmd.CombinedOutput()
+			out, err := lab.cloner(t, "1", 3*time.Minute, "SERVER=https://"+ln.Addr().String(), "CMDLINE="+cmdline)
 			if err != nil {
 				t.Fatalf("cloner start in the namespace: %v\n%s", err, out)
 			}
@@ -179,6 +145,106 @@ func TestNetbootDHCP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dhcpLab is a network namespace of its own (ns) whose one link, eth0,
+// is a veth whose peer, host, stays in the test's namespace with the
+// address subnet.1/24: the segment a network cloner looks for a lease on.
+type dhcpLab struct {
+	ns, host, subnet string
+}
+
+var labSeq atomic.Int32
+
+// newDHCPLab makes the namespace and the veth pair; both go when the test
+// ends.
+func newDHCPLab(t *testing.T) *dhcpLab {
+	t.Helper()
+	testenv.NeedRoot(t)
+	testenv.NeedTools(t, "ip")
+	id, seq := os.Getpid()%100000, labSeq.Add(1)
+	l := &dhcpLab{ns: fmt.Sprintf("cdd%d-%d", id, seq), host: fmt.Sprintf("cdd%d-%dh", id, seq), subnet: fmt.Sprintf("10.214.%d", id%250)}
+	testenv.Run(t, "ip", "netns", "add", l.ns)
+	t.Cleanup(func() { testenv.Output("ip", "netns", "del", l.ns) })
+	testenv.Run(t, "ip", "link", "add", l.host, "type", "veth", "peer", "name", "eth0", "netns", l.ns)
+	t.Cleanup(func() { testenv.Output("ip", "link", "del", l.host) })
+	testenv.Run(t, "ip", "addr", "add", l.subnet+".1/24", "dev", l.host)
+	testenv.Run(t, "ip", "link", "set", l.host, "up")
+	return l
+}
+
+// serveDHCP runs a real DHCPv4 server (insomniacslk's server4) on the host
+// end until the test ends: it offers, then acknowledges, subnet.50/24
+// named s042.cluster, with the host end as router. beforeOffer, if not
+// nil, is called with each offer just before it is sent.
+func (l *dhcpLab) serveDHCP(t *testing.T, beforeOffer func(offer *dhcpv4.DHCPv4)) {
+	t.Helper()
+	srvIP := net.ParseIP(l.subnet + ".1").To4()
+	handler := func(conn net.PacketConn, peer net.Addr, m *dhcpv4.DHCPv4) {
+		typ := dhcpv4.MessageTypeOffer
+		if m.MessageType() == dhcpv4.MessageTypeRequest {
+			typ = dhcpv4.MessageTypeAck
+		} else if m.MessageType() != dhcpv4.MessageTypeDiscover {
+			return
+		}
+		reply, err := dhcpv4.NewReplyFromRequest(m,
+			dhcpv4.WithMessageType(typ), dhcpv4.WithYourIP(net.ParseIP(l.subnet+".50")),
+			dhcpv4.WithServerIP(srvIP), dhcpv4.WithNetmask(net.CIDRMask(24, 32)),
+			dhcpv4.WithRouter(srvIP), dhcpv4.WithLeaseTime(3600),
+			dhcpv4.WithOption(dhcpv4.OptServerIdentifier(srvIP)),
+			dhcpv4.WithOption(dhcpv4.OptHostName("s042.cluster")))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		if typ == dhcpv4.MessageTypeOffer && beforeOffer != nil {
+			beforeOffer(reply)
+		}
+		conn.WriteTo(reply.ToBytes(), &net.UDPAddr{IP: net.IPv4bcast, Port: dhcpv4.ClientPort})
+	}
+	ds, err := server4.NewServer(l.host, &net.UDPAddr{IP: net.IPv4zero, Port: dhcpv4.ServerPort}, handler)
+	if err != nil {
+		t.Fatalf("DHCP server on %s: %v", l.host, err)
+	}
+	go ds.Serve()
+	t.Cleanup(func() { ds.Close() })
+}
+
+// clientMAC is eth0's MAC address, the cloner's.
+func (l *dhcpLab) clientMAC(t *testing.T) net.HardwareAddr {
+	t.Helper()
+	f := strings.Fields(testenv.Run(t, "ip", "-n", l.ns, "-o", "link", "show", "eth0"))
+	for i := range f[:len(f)-1] {
+		if f[i] == "link/ether" {
+			if mac, err := net.ParseMAC(f[i+1]); err == nil {
+				return mac
+			}
+		}
+	}
+	t.Fatalf("no MAC address for eth0 in network namespace %s: %s", l.ns, strings.Join(f, " "))
+	return nil
+}
+
+// cloner runs this test binary in the namespace as the helper
+// (NETBOOT_HELPER=mode) with env added, from a fresh eth0 (no address),
+// killed after timeout; it returns the helper's output.
+func (l *dhcpLab) cloner(t *testing.T, mode string, timeout time.Duration, env ...string) ([]byte, error) {
+	t.Helper()
+	testenv.Output("ip", "-n", l.ns, "addr", "flush", "dev", "eth0")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := stdctx.WithTimeout(stdctx.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.ns, self, "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), "NETBOOT_HELPER="+mode), env...)
+	cmd.WaitDelay = 5 * time.Second
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		err = fmt.Errorf("still running after %s: %w", timeout, err)
+	}
+	return out, err
 }
 
 // TestFindAccess: where the cloner finds the server's pin and its
