@@ -35,10 +35,13 @@ package e2e
 //	          sets next_entry=ramclone in its grubenv (what `clonecd ramclone`
 //	          does) and the disk boots the cloner. node07
 //
-// Each network chain streams from its own image server (chainServer,
-// 10.0.2.2:PORT on the host, no nodes table): net-uefi the GNU cpio image
-// with the gpt layout, net-bios clonecd's image with the dos layout. A cut is made when the step's console line appears
-// (markers below), never after a sleep.
+// Each network chain streams from its own image server (chainServer, no
+// nodes table): net-uefi the GNU cpio image with the gpt layout from an
+// in-process server at 10.0.2.2:PORT on the host; net-bios clonecd's
+// image with the dos layout from `clonecd serve --swarm` in a network
+// namespace, which reclones it to version newer through the swarm with a
+// namespace seeder (swarm_test.go, issue 13). A cut is made when the
+// step's console line appears (markers below), never after a sleep.
 
 import (
 	"crypto/rand"

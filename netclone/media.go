@@ -86,7 +86,8 @@ type MediaOptions struct {
 	Client      *http.Client // nil: a client with Access's TLS that waits up to 15 minutes for an answer (a queued stream)
 	// Swarm, when not nil, takes the image from the swarm when the
 	// server offers one and the version has a torrent, the HTTP stream
-	// otherwise and when the swarm fails (fetch --swarm, clonecd.swarm=1).
+	// otherwise and when the swarm fails (fetch and the cloner set it unless
+	// told --no-swarm or clonecd.swarm=0).
 	Swarm *SwarmOptions
 	Logf  func(format string, a ...any)
 }
