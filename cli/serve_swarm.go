@@ -70,7 +70,7 @@ func startSwarm(ctx context.Context, store *versions.Store, f *serveFlags, o *ne
 	} else if err := sv.seed(ctx, cur, ih); err != nil {
 		return nil, err
 	}
-	o.Swarm, o.PeerBytes, o.SeedBytes = sv.tracker, sv.tracker.PeerBytes, sv.seedBytes
+	o.Swarm, o.PeerBytes, o.SeedBytes = sv.tracker, sv.peerBytes, sv.seedBytes
 	return sv.close, nil
 }
 
@@ -199,15 +199,29 @@ func (sv *swarmServer) allow(ih string) bool {
 	return false
 }
 
-// seedBytes is what the seeders sent.
-func (sv *swarmServer) seedBytes() int64 {
+// seedBytes is what the seeders sent, by version.
+func (sv *swarmServer) seedBytes() map[string]int64 {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
-	var n int64
-	for _, s := range sv.seeders {
-		n += s.Stats().Uploaded
+	out := map[string]int64{}
+	for ih, s := range sv.seeders {
+		out[sv.known[ih]] += s.Stats().Uploaded
 	}
-	return n
+	return out
+}
+
+// peerBytes is what the nodes sent each other, by version: the tracker's
+// counts per infohash under the version of each. Every infohash the
+// tracker counts passed allow, which notes its version in known.
+func (sv *swarmServer) peerBytes() map[string]int64 {
+	byIH := sv.tracker.PeerBytesByInfoHash() // before sv.mu: the tracker calls pending, which takes it
+	sv.mu.Lock()
+	defer sv.mu.Unlock()
+	out := map[string]int64{}
+	for ih, n := range byIH {
+		out[sv.known[ih]] += n
+	}
+	return out
 }
 
 func (sv *swarmServer) close() {

@@ -36,6 +36,9 @@ Reads a running server (--server, default $CLONECD_SERVER) or its
 directory (--dir, default $CLONECD_STORE or /root/clone_image). What the
 nodes reported is printed with control characters escaped; a version a
 cloner took without checking a signature shows as "1.20 (UNSIGNED)".
+From a server, the last lines say the image bytes the master served and
+those its nodes served each other (serve --swarm): in total, then per
+version that has bytes, newest first.
 
 ` + accessHelp + ` The admin's credential sees every node.`,
 		Example: `  clonecd status

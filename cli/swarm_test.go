@@ -265,10 +265,25 @@ func TestSwarmFetch(t *testing.T) {
 	if code, m := srv.get(t, "/metrics", srv.admin); code != 200 || !regexp.MustCompile(`clonecd_served_bytes_total\{source="peers"\} [1-9]`).Match(m) {
 		t.Errorf("/metrics: %d, no peer bytes:\n%s", code, grepLines(string(m), "served_bytes"))
 	}
-	code, out, errs := runMain(t, "status", "--server", srv.url, "--dir", store)
-	if code != 0 || !regexp.MustCompile(`image bytes served: master \S+.*, peers \S+`).MatchString(out) {
-		t.Errorf("status: exit %d: %s%s; want master and peer bytes", code, out, errs)
+	// Per version: the one version has all the bytes, the seeder's and
+	// the peers' found under it by their infohash.
+	if vs := st.Versions; len(vs) != 1 || vs[0].Version != e.Version || vs[0].Bytes != st.Bytes ||
+		vs[0].PeerBytes == nil || *vs[0].PeerBytes != *st.PeerBytes {
+		t.Errorf("fleet page: versions %s; want only %s with the totals, master %d and peers %d", jsonOf(vs), e.Version, st.Bytes, *st.PeerBytes)
 	}
+	code, out, errs := runMain(t, "status", "--server", srv.url, "--dir", store)
+	total := regexp.MustCompile(`(?m)^image bytes served: (master \S+ \S+, peers \S+ \S+ \(master \d+%\))$`).FindStringSubmatch(out)
+	if code != 0 || total == nil {
+		t.Fatalf("status: exit %d: %s%s; want master and peer bytes", code, out, errs)
+	}
+	if want := "\n  " + e.Version + ": " + total[1] + "\n"; !strings.Contains(out, want) {
+		t.Errorf("status: %s; want the version's line %q, the totals", out, want)
+	}
+}
+
+func jsonOf(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
 }
 
 // liarAddr is the lying peer's address (loopback, not 127.0.0.1).

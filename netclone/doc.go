@@ -30,8 +30,8 @@
 //
 // The swarm (package swarm, swarm.go): with ServerOptions.Swarm the
 // server answers the swarm's tracker at SwarmPath as a reader route, and
-// counts its seeder's bytes (SeedBytes) with its own and the nodes'
-// (PeerBytes) apart. With MediaOptions.Swarm (fetch and the network cloner unless
+// counts its seeders' bytes (SeedBytes) with its own and the nodes'
+// (PeerBytes) apart, each per version (StreamsView.Versions). With MediaOptions.Swarm (fetch and the network cloner unless
 // --no-swarm or clonecd.swarm=0) the image Stream reads from the swarm when the server
 // offers one and the manifest has the image's btih, with the same sha256
 // at its end; when the swarm fails the Stream goes on over HTTP from

@@ -4,7 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/clonecd/clonecd/fleet"
@@ -20,7 +19,7 @@ type ops struct {
 	s       *Server
 	log     *slog.Logger
 	metrics *metrics
-	served  atomic.Int64 // bytes of files served by this master
+	served  byVersion // bytes of files this master served over HTTP (reqlog.go)
 
 	stop     chan struct{} // closed when the server shuts down
 	stopOnce sync.Once

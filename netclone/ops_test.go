@@ -185,6 +185,84 @@ func TestMetrics(t *testing.T) {
 	}
 }
 
+// TestServedByVersion: the master's HTTP bytes count for the version of
+// each answer: /v/V/'s V; for the store's top names the node's pinned
+// version, else the version current when the request came; a range by
+// what it sent; an error and the index text count nothing. The fleet's
+// streams list the versions newest first, and the total, on the page and
+// in /metrics, is their sum.
+func TestServedByVersion(t *testing.T) {
+	dir, v19, v20 := store(t, 64<<10)
+	ts, _ := opsServer(t, dir, ServerOptions{})
+	n19, n20 := int64(len(v19)), int64(len(v20))
+	layout, err := os.ReadFile(filepath.Join(dir, "versions", "1.19", "node.sfdisk"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nl := int64(len(layout))
+	pin := func() {
+		if err := nodesOf(dir).Assign("s001", "1.19"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rollback := func() {
+		if _, err := openStore(t, dir).Rollback("test"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tt := range []struct {
+		name   string
+		before func()
+		path   string
+		hdr    map[string]string
+		want   map[string]int64 // so far
+	}{
+		{"the current version's top name", nil, "/node.cpio.gz", nil, map[string]int64{"1.20": n20}},
+		{"a version by /v/", nil, "/v/1.19/node.cpio.gz", nil, map[string]int64{"1.20": n20, "1.19": n19}},
+		{"a range", nil, "/v/1.20/node.cpio.gz", map[string]string{"Range": "bytes=0-999"}, map[string]int64{"1.20": n20 + 1000, "1.19": n19}},
+		{"a pinned node's top name", pin, "/node.cpio.gz", map[string]string{NodeHeader: "s001"}, map[string]int64{"1.20": n20 + 1000, "1.19": 2 * n19}},
+		{"the top name once current changed", rollback, "/node.sfdisk", nil, map[string]int64{"1.20": n20 + 1000, "1.19": 2*n19 + nl}},
+		{"a missing file", nil, "/v/1.20/nope", nil, map[string]int64{"1.20": n20 + 1000, "1.19": 2*n19 + nl}},
+		{"an unsatisfiable range", nil, "/v/1.20/node.cpio.gz", map[string]string{"Range": "bytes=9999999-"}, map[string]int64{"1.20": n20 + 1000, "1.19": 2*n19 + nl}},
+		{"the index text", nil, "/", nil, map[string]int64{"1.20": n20 + 1000, "1.19": 2*n19 + nl}},
+	} {
+		if tt.before != nil {
+			tt.before()
+		}
+		get(t, ts.URL+tt.path, tt.hdr)
+		_, b := get(t, ts.URL+"/api/fleet", nil)
+		var ov Overview
+		if err := json.Unmarshal(b, &ov); err != nil {
+			t.Fatalf("%s: /api/fleet: %v: %.200s", tt.name, err, b)
+		}
+		st := ov.Streams
+		var got []string
+		var sum int64
+		for _, v := range st.Versions {
+			got = append(got, fmt.Sprintf("%s:%d", v.Version, v.Bytes))
+			sum += v.Bytes
+			if v.PeerBytes != nil {
+				t.Errorf("%s: version %s has peer bytes without a swarm", tt.name, v.Version)
+			}
+		}
+		var want []string
+		for _, v := range []string{"1.20", "1.19"} { // newest first
+			if n, ok := tt.want[v]; ok {
+				want = append(want, fmt.Sprintf("%s:%d", v, n))
+			}
+		}
+		if strings.Join(got, " ") != strings.Join(want, " ") {
+			t.Errorf("%s: streams' versions %v; want %v", tt.name, got, want)
+		}
+		if st.Bytes != sum || st.PeerBytes != nil {
+			t.Errorf("%s: streams' total %d (peers %v); want the versions' sum %d (peers null)", tt.name, st.Bytes, st.PeerBytes, sum)
+		}
+		if m := value(sample(scrape(t, ts.URL), "clonecd_served_bytes_total", map[string]string{"source": "master"})); m != float64(sum) {
+			t.Errorf("%s: /metrics master bytes %v; want the versions' sum %d", tt.name, m, sum)
+		}
+	}
+}
+
 // TestEventStream: /api/events opens with the overview and sends a
 // node's change as it happens, then versions when another process
 // publishes (here: marks bad); past maxEventStreams the answer is 503.

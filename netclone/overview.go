@@ -1,6 +1,7 @@
 package netclone
 
 import (
+	"slices"
 	"time"
 
 	"github.com/clonecd/clonecd/fleet"
@@ -73,10 +74,20 @@ type VersionView struct {
 // StreamsView is the master's image streams and bytes served.
 type StreamsView struct {
 	Stats
-	Bytes int64 `json:"bytes"` // bytes of files this master served (HTTP and its swarm seeder)
+	Bytes int64 `json:"bytes"` // bytes of files this master served (HTTP and its swarm seeders)
 	// PeerBytes are bytes the nodes served each other (the swarm); null
 	// when this server has no swarm.
 	PeerBytes *int64 `json:"peerBytes"`
+	// Versions are Bytes and PeerBytes per version, newest first: the
+	// versions with a byte served. Bytes and PeerBytes are their sums.
+	Versions []VersionBytes `json:"versions"`
+}
+
+// VersionBytes is the bytes of one version's files served.
+type VersionBytes struct {
+	Version   string `json:"version"`
+	Bytes     int64  `json:"bytes"`     // by this master (HTTP and its swarm seeder)
+	PeerBytes *int64 `json:"peerBytes"` // by the nodes to each other; null without a swarm
 }
 
 // Newcomer is a machine that asked to boot and is no node yet.
@@ -199,16 +210,55 @@ func versionViews(list []versions.Entry, sts []fleet.State, pins map[string]stri
 	return out
 }
 
+// streams reads the streams and the byte counts afresh; the totals are
+// summed from the versions' counts, which have one owner each: the HTTP
+// answers (ops.served), the seeders (SeedBytes), the tracker (PeerBytes).
 func (o *ops) streams() StreamsView {
-	sv := StreamsView{Stats: o.s.Stats(), Bytes: o.served.Load()}
+	master := o.served.counts()
 	if o.s.o.SeedBytes != nil {
-		sv.Bytes += o.s.o.SeedBytes()
+		for v, n := range o.s.o.SeedBytes() {
+			master[v] += n
+		}
 	}
-	if o.s.o.PeerBytes != nil {
-		n := o.s.o.PeerBytes()
-		sv.PeerBytes = &n
+	var peers map[string]int64
+	swarm := o.s.o.PeerBytes != nil
+	if swarm {
+		peers = o.s.o.PeerBytes()
+	}
+	sv := StreamsView{Stats: o.s.Stats(), Versions: versionBytes(master, peers, swarm)}
+	if swarm {
+		sv.PeerBytes = new(int64)
+	}
+	for _, v := range sv.Versions {
+		sv.Bytes += v.Bytes
+		if v.PeerBytes != nil {
+			*sv.PeerBytes += *v.PeerBytes
+		}
 	}
 	return sv
+}
+
+// versionBytes lists the versions with bytes served by the master or the
+// peers, newest first; swarm says the peers' counts are known.
+func versionBytes(master, peers map[string]int64, swarm bool) []VersionBytes {
+	out := []VersionBytes{}
+	seen := map[string]bool{}
+	for _, m := range []map[string]int64{master, peers} {
+		for v, n := range m {
+			if n == 0 || seen[v] {
+				continue
+			}
+			seen[v] = true
+			vb := VersionBytes{Version: v, Bytes: master[v]}
+			if swarm {
+				p := peers[v]
+				vb.PeerBytes = &p
+			}
+			out = append(out, vb)
+		}
+	}
+	slices.SortFunc(out, func(a, b VersionBytes) int { return versions.CompareStrings(b.Version, a.Version) })
+	return out
 }
 
 // versionsStale says the cached versions are older than the store's.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -142,6 +144,20 @@ func TestFleetPageInBrowser(t *testing.T) {
 	if n := p.eval(`String(document.querySelectorAll('#node-actions, button[data-action], #sel-all').length)`); n != "0" {
 		t.Errorf("the read-only page has %s action controls", n)
 	}
+
+	// A version's image served: its row says so, the other's does not.
+	req, _ := http.NewRequest(http.MethodGet, url+"/v/1.19/node.cpio.gz", nil)
+	req.SetBasicAuth(adm.User, adm.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	served := func(v string) string {
+		return `document.querySelector('#version-rows tr[data-version="` + v + `"] td.served').textContent`
+	}
+	p.wait("the bytes served per version", served("1.19")+` === '64.0 KiB' && `+served("1.20")+` === '–'`)
 
 	// s001 clones: its bar moves.
 	r := NewReporter(url, "s001")

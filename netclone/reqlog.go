@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/clonecd/clonecd/fleet"
@@ -11,7 +13,8 @@ import (
 
 // observe wraps the server's routes: one log line per request (method,
 // path, node, status, bytes, duration, remote address), the request
-// counter, and the bytes of files served, counted as they are written.
+// counter, and the bytes of files served, counted per version as they
+// are written.
 func (o *ops) observe(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -60,6 +63,7 @@ type recorder struct {
 	o      *ops
 	status int
 	bytes  int64
+	served *atomic.Int64 // the counter of the answer's version, once known
 }
 
 func (w *recorder) WriteHeader(code int) {
@@ -72,8 +76,24 @@ func (w *recorder) WriteHeader(code int) {
 func (w *recorder) count(n int64) {
 	w.bytes += n
 	if n > 0 && w.status < 300 && isFileRoute(w.r.Pattern) {
-		w.o.served.Add(n)
+		if c := w.servedCounter(); c != nil {
+			c.Add(n)
+		}
 	}
+}
+
+// servedCounter is the counter of the version a file answer is of: the
+// one serve resolved and named in VersionHeader, so that the count
+// follows the server's own resolution (/v/V/: V; the store's top names:
+// the node's pinned version, else the version current when the request
+// came). Nil for an answer of no version (the index text).
+func (w *recorder) servedCounter() *atomic.Int64 {
+	if w.served == nil {
+		if v := w.Header().Get(VersionHeader); v != "" {
+			w.served = w.o.served.counter(v)
+		}
+	}
+	return w.served
 }
 
 func (w *recorder) Write(p []byte) (int, error) {
@@ -101,3 +121,37 @@ func (w *recorder) ReadFrom(src io.Reader) (int64, error) {
 }
 
 func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// byVersion counts bytes per version. The totals are its sums, so that a
+// total and its parts never disagree. Its versions are those the server
+// served a file of: the store's, bounded by what was published.
+type byVersion struct {
+	mu sync.Mutex // guards m; the counters themselves are atomic
+	m  map[string]*atomic.Int64
+}
+
+// counter is version v's counter, made at its first byte.
+func (b *byVersion) counter(v string) *atomic.Int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.m[v]
+	if c == nil {
+		if b.m == nil {
+			b.m = map[string]*atomic.Int64{}
+		}
+		c = &atomic.Int64{}
+		b.m[v] = c
+	}
+	return c
+}
+
+// counts is the bytes of each version so far.
+func (b *byVersion) counts() map[string]int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[string]int64, len(b.m))
+	for v, c := range b.m {
+		out[v] = c.Load()
+	}
+	return out
+}

@@ -87,14 +87,16 @@ type ServerOptions struct {
 	// sends the node's next network boot to its disk).
 	Changed func(old, cur fleet.State)
 	// PeerBytes is how many image bytes the nodes served each other (the
-	// swarm), for the page and /metrics; nil: this server has no swarm.
-	PeerBytes func() int64
+	// swarm), by version, for the page, status and /metrics; nil: this
+	// server has no swarm.
+	PeerBytes func() map[string]int64
 	// Swarm answers SwarmPath (the swarm's tracker: announce, scrape)
 	// for any credential, as the files; nil: this server has no swarm.
 	Swarm http.Handler
-	// SeedBytes is how many image bytes this master's own swarm peer
-	// (its seeder) sent: counted with the master's bytes; nil: none.
-	SeedBytes func() int64
+	// SeedBytes is how many image bytes this master's own swarm peers
+	// (its seeders) sent, by version: counted with the master's bytes;
+	// nil: none.
+	SeedBytes func() map[string]int64
 }
 
 func (o *ServerOptions) defaults() {

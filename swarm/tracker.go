@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -55,7 +56,10 @@ type Tracker struct {
 
 	swarmsMu sync.Mutex
 	swarms   map[[20]byte]map[netip.AddrPort]*trackedPeer
-	sent     int64 // bytes the announcing peers said they uploaded, summed over time
+	// sent is, per infohash (hex), the bytes its announcing peers said
+	// they uploaded, summed over time; PeerBytes is its sum, so the total
+	// and the parts never disagree.
+	sent map[string]int64
 }
 
 type trackedPeer struct {
@@ -70,7 +74,7 @@ func NewTracker(o TrackerOptions) *Tracker {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Tracker{o: o, swarms: map[[20]byte]map[netip.AddrPort]*trackedPeer{}}
+	return &Tracker{o: o, swarms: map[[20]byte]map[netip.AddrPort]*trackedPeer{}, sent: map[string]int64{}}
 }
 
 // Add registers a peer the caller knows (the master's Seeder: seed true)
@@ -101,9 +105,19 @@ func (tr *Tracker) Add(infoHash, addr string, seed bool) error {
 // the tracker started: it only grows, also when a peer is forgotten.
 // A peer says so when it announces: at most an announce interval late.
 func (tr *Tracker) PeerBytes() int64 {
+	var n int64
+	for _, b := range tr.PeerBytesByInfoHash() {
+		n += b
+	}
+	return n
+}
+
+// PeerBytesByInfoHash is PeerBytes per infohash (40 hex digits): only
+// the infohashes whose peers said they sent something.
+func (tr *Tracker) PeerBytesByInfoHash() map[string]int64 {
 	tr.swarmsMu.Lock()
 	defer tr.swarmsMu.Unlock()
-	return tr.sent
+	return maps.Clone(tr.sent)
 }
 
 // Remove forgets a peer of infoHash.
@@ -269,10 +283,8 @@ func (tr *Tracker) announce(r *http.Request) (any, error) {
 	tr.swarmsMu.Lock()
 	defer tr.swarmsMu.Unlock()
 	peers := tr.swarm(a.ih)
-	if p := peers[a.addr]; p != nil && !p.fixed && a.uploaded > p.uploaded {
-		tr.sent += a.uploaded - p.uploaded
-	} else if p == nil {
-		tr.sent += a.uploaded
+	if n := sentSince(peers[a.addr], a.uploaded); n > 0 {
+		tr.sent[hexIH] += n
 	}
 	if a.event == "stopped" {
 		delete(peers, a.addr)
@@ -313,6 +325,20 @@ func (tr *Tracker) announce(r *http.Request) (any, error) {
 		"peers":      string(v4),
 		"peers6":     string(v6),
 	}, nil
+}
+
+// sentSince is what a peer's announce of uploaded adds to the bytes sent:
+// its growth since the peer's last announce (a peer counts from 0 when it
+// is new or was forgotten); nothing for a peer of Add, which announces
+// nothing itself.
+func sentSince(p *trackedPeer, uploaded int64) int64 {
+	switch {
+	case p == nil:
+		return uploaded
+	case p.fixed || uploaded <= p.uploaded:
+		return 0
+	}
+	return uploaded - p.uploaded
 }
 
 // localAddr is the address the request came in on: a peer of Add that

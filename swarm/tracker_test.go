@@ -26,12 +26,18 @@ type announceResp struct {
 }
 
 // announce sends an announce from remote (ip:port) with the peer port,
-// left and event.
+// left and event, saying it uploaded 7 bytes.
 func announce(t *testing.T, tr *Tracker, ih, remote string, port int, left int64, event string) announceResp {
+	t.Helper()
+	return announceUploaded(t, tr, ih, remote, port, left, 7, event)
+}
+
+// announceUploaded is announce saying it uploaded bytes.
+func announceUploaded(t *testing.T, tr *Tracker, ih, remote string, port int, left, uploaded int64, event string) announceResp {
 	t.Helper()
 	raw, _ := hex.DecodeString(ih)
 	q := url.Values{"info_hash": {string(raw)}, "peer_id": {strings.Repeat("p", 20)}, "port": {fmt.Sprint(port)},
-		"left": {fmt.Sprint(left)}, "uploaded": {"7"}, "downloaded": {"0"}, "compact": {"1"}, "event": {event}}
+		"left": {fmt.Sprint(left)}, "uploaded": {fmt.Sprint(uploaded)}, "downloaded": {"0"}, "compact": {"1"}, "event": {event}}
 	r := httptest.NewRequest("GET", "/swarm/announce?"+q.Encode(), nil)
 	r.RemoteAddr = remote
 	w := httptest.NewRecorder()

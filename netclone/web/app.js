@@ -320,6 +320,12 @@
     r.log.replaceChildren(link);
     r.tr.hidden = !((!filterSet || filterSet.has(n.node)) && (!filterState || n.state === filterState));
   }
+  // servedText is a version's image bytes served: by the master, and by
+  // the nodes to each other when the server runs a swarm.
+  function servedText(b) {
+    if (!b) return '–';
+    return b.peerBytes == null ? bytes(b.bytes) : bytes(b.bytes) + ' · peers ' + bytes(b.peerBytes);
+  }
   function renderFleet() {
     renderHeader();
     const s = fleet.streams;
@@ -333,9 +339,11 @@
       setText('st-peers', s.peerBytes == null ? 'no swarm' : bytes(s.peerBytes));
     }
     // Versions.
+    const served = new Map(((s && s.versions) || []).map((b) => [b.version, b]));
     const vrows = fleet.versions.slice().reverse().map((v) => h('tr', { 'data-version': v.version, 'data-status': v.status },
       h('td', { text: v.version }), h('td', {}, h('span', { class: 'status ' + v.status, text: v.status })),
       h('td', { text: when(v.date), title: v.date || '' }), h('td', { class: 'num', text: bytes(v.size) }),
+      h('td', { class: 'num served', text: servedText(served.get(v.version)) }),
       h('td', { class: 'num', text: v.nodes }), h('td', { class: 'num', text: v.active }), h('td', { class: 'num', text: v.pinned }),
       h('td', { text: [v.note, v.badReason ? 'bad: ' + v.badReason : '', v.changed ? 'image changed after publish!' : ''].filter(Boolean).join(' · ') }),
       admin ? h('td', {}, versionActions(v)) : null));
