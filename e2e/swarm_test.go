@@ -162,14 +162,18 @@ func swarmUsed(t *testing.T, attempt int, out string) {
 
 // servedByPeers checks clonecd status on the master: the image bytes
 // the peers served each other (the seeder's announces) are counted apart
-// from the master's.
+// from the master's, in all and for c.version.
 func servedByPeers(t *testing.T, w *work, c *chainServer) {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", c.netns, w.bin, "status", "--server", c.url, "--tls-pin", c.pin, "--dir", c.vs.Dir).CombinedOutput()
-	line := regexp.MustCompile(`image bytes served: master [^\n]*`).Find(out)
-	t.Logf("clonecd status: %s", line)
-	m := regexp.MustCompile(`peers ([0-9.]+) `).FindSubmatch(line)
-	if err != nil || m == nil || string(m[1]) == "0" {
-		t.Errorf("clonecd status shows no image bytes served by peers: %v\n%s", err, out)
+	if err != nil {
+		t.Fatalf("clonecd status: %v\n%s", err, out)
+	}
+	for _, prefix := range []string{"image bytes served: ", "  " + c.version + ": "} {
+		line := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `master .*$`).Find(out)
+		t.Logf("clonecd status: %s", line)
+		if m := regexp.MustCompile(`peers ([0-9.]+) `).FindSubmatch(line); m == nil || string(m[1]) == "0" {
+			t.Errorf("clonecd status shows no image bytes served by peers (line %q):\n%s", prefix, out)
+		}
 	}
 }
