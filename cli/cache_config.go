@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/clonecd/clonecd/netclone"
 	"github.com/clonecd/clonecd/swarm"
 )
 
@@ -69,7 +70,7 @@ func runCacheConfig(_ context.Context, out Output, f *cacheConfigFlags, _ []stri
 	}
 	conf, err := swarm.CacheConfig(swarm.CacheOptions{
 		Origin: string(f.origin), Listen: string(f.listen), Dir: f.dir, MaxSize: f.maxSize, Auth: !f.noAuth,
-		OriginCA: f.originCA, OriginName: f.originName, Cert: f.tlsCert, Key: f.tlsKey,
+		OriginCA: f.originCA, OriginName: f.originName, Cert: f.tlsCert, Key: f.tlsKey, ServerHeader: netclone.ServerHeader,
 	})
 	if err != nil {
 		return UsageError("%v", err)

@@ -30,7 +30,11 @@ func TestCacheConfigServe(t *testing.T) {
 	testenv.NeedRoot(t) // nginx's workers read the test's 0700 directories
 	store, e := swarmStore(t, 4<<20)
 	img := e.Image()
-	srv := startServe(t, &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true, tlsHosts: hostsFlag{"localhost"}})
+	// The origin runs a swarm: the rack's nodes must still take the
+	// image from the cache, over HTTP (the cache answers no /swarm/).
+	f := &serveFlags{dir: store, listen: "127.0.0.1:0", maxStreams: 4, quiet: true, tlsHosts: hostsFlag{"localhost"}}
+	f.sw = swarmServeFlags{on: true, listen: "127.0.0.1:0"}
+	srv := startServe(t, f)
 
 	// The server's certificate (its block of DIR/tls.pem) is what
 	// nginx checks it against; the cache presents the server's own pair,
@@ -99,8 +103,12 @@ include %[1]s/clonecd.conf;
 	for i := range 2 {
 		before := srv.streams(t).Bytes
 		out := filepath.Join(t.TempDir(), medium.ImageGzip)
-		if code, _, errs := runMain(t, "fetch", "--server", cache, "--dir", store, "--node", "s001", "-q", "-o", out); code != 0 {
+		code, _, errs := runMain(t, "fetch", "--server", cache, "--dir", store, "--node", "s001", "-o", out)
+		if code != 0 {
 			t.Fatalf("fetch %d through the cache: exit %d: %s\n%s", i+1, code, errs, mustRead(t, filepath.Join(prefix, "error.log")))
+		}
+		if !strings.Contains(errs, "no swarm: the server offers no swarm") {
+			t.Errorf("fetch %d through the cache of a server with a swarm did not go over HTTP: %q", i+1, errs)
 		}
 		if got := sha256.Sum256(mustRead(t, out)); hex.EncodeToString(got[:]) != want {
 			t.Errorf("fetch %d through the cache: sha256 %x; want %s", i+1, got, want)

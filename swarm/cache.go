@@ -49,6 +49,11 @@ type CacheOptions struct {
 	// server's (the cache may present the server's own certificate and
 	// key: the nodes' pin then holds unchanged).
 	Cert, Key string
+	// ServerHeader is the header every clonecd answer carries
+	// (netclone.ServerHeader): the cache's own "no swarm here" 404 carries
+	// it too, so that a node reads it as "this server has no swarm", not
+	// as "this is no clonecd server". "": the 404 goes without it.
+	ServerHeader string
 }
 
 // CacheConfig returns the nginx configuration of a rack's cache: the
@@ -79,7 +84,7 @@ func CacheConfig(o CacheOptions) ([]byte, error) {
 	if (o.Cert == "") != (o.Key == "") {
 		return nil, fmt.Errorf("cache certificate %q and key %q: give both or neither", o.Cert, o.Key)
 	}
-	for _, v := range []string{o.Dir, o.MaxSize, o.Cached, o.Prefix, o.User, o.OriginCA, o.OriginName, o.Cert, o.Key} {
+	for _, v := range []string{o.Dir, o.MaxSize, o.Cached, o.Prefix, o.User, o.OriginCA, o.OriginName, o.Cert, o.Key, o.ServerHeader} {
 		if strings.ContainsAny(v, " \t\n;{}\"'$#") {
 			return nil, fmt.Errorf("cache setting %q: no blanks, quotes or ;{}$#", v)
 		}
@@ -153,6 +158,14 @@ server {
         proxy_set_header Range "";
         proxy_pass {{.Scheme}}://clonecd_origin$request_uri;
     }{{end}}
+    # No swarm through the cache: the tracker would see every node of the
+    # rack at the cache's address, and the master's seeder would send them
+    # the image around the cache. On this 404 the nodes take HTTP, here.
+    location /swarm/ {
+{{- if .ServerHeader}}
+        add_header {{.ServerHeader}} clonecd always;{{end}}
+        return 404 "no swarm through a rack's cache: fetch over HTTP\n";
+    }
     # The API (node states, logs, assignments): never cached.
     location / {
         proxy_cache off;

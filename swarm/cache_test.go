@@ -124,7 +124,8 @@ func TestCacheConfigInDocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	conf, err := CacheConfig(CacheOptions{Origin: "master:8443", Listen: "10.1.0.1:8443", Auth: true,
-		OriginCA: "/etc/clonecd/master.pem", OriginName: "master", Cert: "/etc/clonecd/master.pem", Key: "/etc/clonecd/master.key"})
+		OriginCA: "/etc/clonecd/master.pem", OriginName: "master", Cert: "/etc/clonecd/master.pem", Key: "/etc/clonecd/master.key",
+		ServerHeader: "X-Clonecd-Server"})
 	if err != nil {
 		t.Fatal(err)
 	}
