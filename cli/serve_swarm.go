@@ -100,7 +100,10 @@ const (
 // pending is the tracker's Pending: the nodes that still need the
 // version of infohash ih in the fleet's state (waiting or cloning it),
 // whether they joined the swarm yet or not, so that a node that has the
-// image keeps seeding for the nodes that come late.
+// image keeps seeding for the nodes that come late. It reads the node
+// store itself rather than the server's overview (whose VersionView.Active
+// is close: it also counts syncs and stale reports): the overview reads
+// the tracker's byte counts, and the tracker calls pending locked.
 func (sv *swarmServer) pending(ih string) int {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()

@@ -59,6 +59,14 @@ func swarmNet(t *testing.T) (master, seeder string) {
 	return master, seeder
 }
 
+// netnsCmd is name with args in network namespace ns (ip execs it: the
+// process is name's), killed if the test binary dies.
+func netnsCmd(ns, name string, args ...string) *exec.Cmd {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	return cmd
+}
+
 // startSwarmChainServer is startChainServer's swarm twin: a store with
 // version and, published by clonecd publish and current, newer (the same
 // image), served by clonecd serve --swarm in the master's namespace.
@@ -72,9 +80,8 @@ func startSwarmChainServer(t *testing.T, w *work, name, image, layout string) *c
 	}
 	addr := swarmMasterIP + ":8443"
 	var out testenv.SyncBuffer
-	cmd := exec.Command("ip", "netns", "exec", master, w.bin, "serve", "--dir", vs.Dir, "--listen", addr, "--swarm", "-q")
+	cmd := netnsCmd(master, w.bin, "serve", "--dir", vs.Dir, "--listen", addr, "--swarm", "-q")
 	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +120,9 @@ func (c *chainServer) startSeeder(t *testing.T, w *work) *seederProc {
 		t.Fatal(err)
 	}
 	s := &seederProc{done: make(chan error, 1)}
-	s.cmd = exec.Command("ip", "netns", "exec", c.seederNS, w.bin, "fetch", "--server", c.url, "--tls-pin", c.pin, "--credential", cred,
+	s.cmd = netnsCmd(c.seederNS, w.bin, "fetch", "--server", c.url, "--tls-pin", c.pin, "--credential", cred,
 		"--swarm-listen", swarmSeederIP+":6881", "--swarm-dir", dir, "--seed", "30m", "--json", "-q", "-o", filepath.Join(dir, medium.ImageGzip))
 	s.cmd.Stdout, s.cmd.Stderr = &s.stdout, &s.stderr
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +171,7 @@ func swarmUsed(t *testing.T, attempt int, out string) {
 // from the master's, in all and for c.version.
 func servedByPeers(t *testing.T, w *work, c *chainServer) {
 	t.Helper()
-	out, err := exec.Command("ip", "netns", "exec", c.netns, w.bin, "status", "--server", c.url, "--tls-pin", c.pin, "--dir", c.vs.Dir).CombinedOutput()
+	out, err := netnsCmd(c.netns, w.bin, "status", "--server", c.url, "--tls-pin", c.pin, "--dir", c.vs.Dir).CombinedOutput()
 	if err != nil {
 		t.Fatalf("clonecd status: %v\n%s", err, out)
 	}
